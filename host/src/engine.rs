@@ -1,0 +1,148 @@
+//! The engine: the licence store and the plugin host together. A licence that appears in
+//! the `DroppedLicense` folder is put in force and starts the plugins it licenses, without
+//! a restart.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use crossbeam_channel::{select, unbounded, Receiver};
+use remote_service_plugin_api::Notice;
+
+use crate::licence::{FolderWatcher, LicenceStore, Refusal, StoreConfig, VerifiedLicence};
+use crate::paths::Paths;
+use crate::plugins::{HostContext, PluginInfo, PluginManager, PluginMessage};
+use crate::settings::Settings;
+
+/// Something the engine's users (the CLI now, the tray and the local API later) show.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// A new licence is in force.
+    LicenceChanged,
+    /// A licence file was refused; the licence in force stays.
+    LicenceRefused(Refusal),
+    /// A warning about a licence (a clock problem).
+    LicenceWarning(String),
+    /// A plugin changed state or status line.
+    PluginsChanged,
+    /// A plugin raised a notice for the user.
+    Notice {
+        /// The plugin.
+        plugin_id: String,
+        /// The notice.
+        notice: Notice,
+    },
+}
+
+/// A running engine.
+pub struct Engine {
+    store: LicenceStore,
+    plugins: PluginManager,
+    context: Arc<HostContext>,
+    messages: Receiver<PluginMessage>,
+    folder_changes: Receiver<()>,
+    watcher: Option<FolderWatcher>,
+}
+
+impl Engine {
+    /// Opens the licence store, loads the plugins and starts the licensed ones.
+    pub fn open(paths: &Paths, settings: &Settings) -> Result<Engine> {
+        let store = LicenceStore::open(StoreConfig {
+            licence_folder: settings.licence.local_folder.clone().unwrap_or_else(|| paths.default_licence_folder()),
+            system_dir: paths.system_dir.clone(),
+            state_dir: paths.state_dir.clone(),
+        });
+        let (message_sender, messages) = unbounded();
+        let context = HostContext::new(message_sender, paths.config_dir.join("plugins"));
+        context.set_licence(store.in_force().cloned().map(Arc::new));
+        let mut plugins = PluginManager::load(&paths.plugin_dir, context.clone(), settings.plugins.call_timeout());
+        plugins.apply_licence();
+        let (_, folder_changes) = unbounded();
+        Ok(Engine { store, plugins, context, messages, folder_changes, watcher: None })
+    }
+
+    /// Starts watching the licence folder, so that [`Engine::next_event`] reports licences
+    /// dropped into it.
+    pub fn watch_licence_folder(&mut self) -> Result<()> {
+        let (sender, receiver) = unbounded();
+        self.watcher = Some(FolderWatcher::start(self.store.folder(), sender)?);
+        self.folder_changes = receiver;
+        // A file dropped between opening the store and starting the watcher is not lost.
+        self.rescan_licence_folder();
+        Ok(())
+    }
+
+    /// The plugins and their states.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.plugins.infos()
+    }
+
+    /// Why the plugin folder gave no plugins, if it could not be used.
+    pub fn plugin_folder_problem(&self) -> Option<&str> {
+        self.plugins.folder_problem()
+    }
+
+    /// The licence in force.
+    pub fn licence(&self) -> Option<&VerifiedLicence> {
+        self.store.in_force()
+    }
+
+    /// Waits for the next thing that happened and returns what the user should see of it.
+    pub fn next_events(&mut self) -> Vec<EngineEvent> {
+        select! {
+            recv(self.folder_changes) -> change => match change {
+                Ok(()) => self.rescan_licence_folder(),
+                // The watcher is gone: nothing more will come from the folder.
+                Err(_) => { self.folder_changes = crossbeam_channel::never(); Vec::new() }
+            },
+            recv(self.messages) -> message => match message {
+                Ok(message) => self.handle_plugin_message(message),
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
+    fn rescan_licence_folder(&mut self) -> Vec<EngineEvent> {
+        let outcome = self.store.rescan();
+        let mut events: Vec<EngineEvent> = outcome.refused.into_iter().map(EngineEvent::LicenceRefused).collect();
+        events.extend(outcome.warnings.into_iter().map(EngineEvent::LicenceWarning));
+        if outcome.changed {
+            self.context.set_licence(self.store.in_force().cloned().map(Arc::new));
+            events.push(EngineEvent::LicenceChanged);
+            if self.plugins.apply_licence() {
+                events.push(EngineEvent::PluginsChanged);
+            }
+        }
+        events
+    }
+
+    fn handle_plugin_message(&mut self, message: PluginMessage) -> Vec<EngineEvent> {
+        match message {
+            PluginMessage::Status { plugin_id, status } => {
+                if self.plugins.published_status(&plugin_id, status) {
+                    vec![EngineEvent::PluginsChanged]
+                } else {
+                    Vec::new()
+                }
+            }
+            PluginMessage::Notice { plugin_id, notice } => {
+                if self.plugins.is_running(&plugin_id) {
+                    vec![EngineEvent::Notice { plugin_id, notice }]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Stops every plugin.
+    pub fn shutdown(&mut self) {
+        self.watcher = None;
+        self.plugins.stop_all();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,11 @@
+//! Remote Service: the engine (plugin host, licence store, settings), and the command line.
+//!
+//! See `docs/ARCHITECTURE.md` for the map of the crate and its invariants.
+
+pub mod cli;
+pub mod engine;
+pub mod licence;
+pub mod logging;
+pub mod paths;
+pub mod plugins;
+pub mod settings;

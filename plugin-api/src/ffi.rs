@@ -1,0 +1,101 @@
+//! The root module and the two trait objects that cross the plugin boundary. Plugin
+//! authors do not use these directly: [`crate::Plugin`] and [`crate::export_plugin!`] wrap
+//! them.
+#![allow(non_camel_case_types)]
+
+use abi_stable::library::RootModule;
+use abi_stable::package_version_strings;
+use abi_stable::sabi_types::VersionStrings;
+use abi_stable::std_types::{RArc, RBox, ROption, RResult, RStr, RString, RVec};
+use abi_stable::{declare_root_module_statics, sabi_trait, StableAbi};
+
+use crate::types::{HostEvent_NE, LogLevel, MenuItem, Notice, PluginError, PluginManifest, PluginStatus};
+
+/// The host object as a plugin holds it: shareable between the plugin's threads.
+pub type HostBox = FfiHost_TO<RArc<()>>;
+
+/// The plugin object as the host holds it, on the plugin's worker thread.
+pub type PluginBox = FfiPlugin_TO<'static, RBox<()>>;
+
+/// The root module every plugin library exports.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginMod_Ref)))]
+pub struct PluginMod {
+    /// Describes the plugin. The only plugin code that runs while the plugin's licence
+    /// option is not licensed.
+    pub manifest: extern "C" fn() -> RResult<PluginManifest, PluginError>,
+
+    /// Starts the plugin with the host object it talks to; called on the plugin's worker
+    /// thread.
+    ///
+    /// This is the last field of the 1.0 prefix: minor versions append new fields only
+    /// after it, and the host reads them as optional (a plugin built against an older
+    /// minor version does not have them).
+    #[sabi(last_prefix_field)]
+    pub start: extern "C" fn(host: HostBox) -> RResult<PluginBox, PluginError>,
+}
+
+impl RootModule for PluginMod_Ref {
+    declare_root_module_statics! {PluginMod_Ref}
+    const BASE_NAME: &'static str = "remote_service_plugin";
+    const NAME: &'static str = "remote service plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// A running plugin, as seen by the host. Every method is called on the plugin's worker
+/// thread and must return within the host's time limit.
+#[sabi_trait]
+pub trait FfiPlugin {
+    /// Something happened in the host.
+    fn on_event(&mut self, event: &HostEvent_NE) -> RResult<(), PluginError>;
+
+    /// The items the plugin contributes to the tray menu now.
+    fn menu_items(&mut self) -> RResult<RVec<MenuItem>, PluginError>;
+
+    /// The user clicked the plugin's menu item `item_id`.
+    fn on_menu_click(&mut self, item_id: RStr<'_>) -> RResult<(), PluginError>;
+
+    /// The plugin's state and status line now.
+    fn status(&mut self) -> RResult<PluginStatus, PluginError>;
+
+    /// Stops the plugin: it ends its work and threads; the host calls nothing after it.
+    ///
+    /// This is the last method of the 1.0 prefix: minor versions append new methods only
+    /// after it, each with a default body, so that a host can call them on a plugin built
+    /// against an older minor version.
+    #[sabi(last_prefix_field)]
+    fn stop(&mut self) -> RResult<(), PluginError>;
+}
+
+/// What the host offers a plugin. The host's implementation never panics and never blocks
+/// for long; it may be called from any of the plugin's threads.
+#[sabi_trait]
+pub trait FfiHost: Clone + Send + Sync + 'static {
+    /// Writes a line into the host's log, attributed to the plugin.
+    fn log(&self, level: LogLevel, message: RStr<'_>);
+
+    /// Shows a notice to the user (rate-limited and merged by the host).
+    fn notify(&self, notice: Notice);
+
+    /// Whether the licence in force has the option `option` (a feature code).
+    fn is_licensed(&self, option: RStr<'_>) -> bool;
+
+    /// The verified payload JSON of the licence in force, `None` when there is none.
+    fn licence_payload(&self) -> ROption<RString>;
+
+    /// The plugin's own settings as a JSON document (`{}` when it has none yet).
+    fn read_settings(&self) -> RResult<RString, PluginError>;
+
+    /// Replaces the plugin's own settings with the JSON document `json`, atomically.
+    fn write_settings(&self, json: RStr<'_>) -> RResult<(), PluginError>;
+
+    /// Tells the host the plugin's state changed, so that the menu and the command line
+    /// show it without asking.
+    ///
+    /// This is the last method of the 1.0 prefix: minor versions append new methods only
+    /// after it, each with a default body, so that a plugin built against a newer minor
+    /// version still runs in an older host.
+    #[sabi(last_prefix_field)]
+    fn publish_status(&self, status: PluginStatus);
+}

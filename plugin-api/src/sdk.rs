@@ -1,0 +1,231 @@
+//! The SDK: a plain Rust trait for plugin authors and the adapters that turn it into the
+//! ABI's trait objects, with every call guarded by `catch_unwind`.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RBox, RResult, RStr, RString, RVec};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::ffi::{FfiPlugin, FfiPlugin_TO, HostBox, PluginBox, PluginMod, PluginMod_Ref};
+use crate::types::{
+    HostEvent, HostEvent_NE, LogLevel, MenuItem, Notice, PanicStrategy, PluginError, PluginManifest,
+    PluginStatus,
+};
+
+/// A plugin's description, in plain Rust types; [`export_plugin!`](crate::export_plugin)
+/// turns it into the ABI's [`PluginManifest`].
+#[derive(Debug, Clone, Copy)]
+pub struct Manifest {
+    /// Stable identifier, lowercase with dashes.
+    pub id: &'static str,
+    /// The plugin's version; usually `env!("CARGO_PKG_VERSION")`.
+    pub version: &'static str,
+    /// Name shown to the user.
+    pub display_name: &'static str,
+    /// The licence option the plugin needs, if any.
+    pub licence_option: Option<&'static str>,
+    /// What the plugin offers; see [`crate::capability`].
+    pub capabilities: &'static [&'static str],
+}
+
+/// What a plugin author implements. The host calls these on the plugin's worker thread,
+/// one at a time; a panic in any of them is caught and reported as a [`PluginError`].
+pub trait Plugin: Sized + 'static {
+    /// Describes the plugin. Must not do any work: it runs even when the plugin's licence
+    /// option is not licensed.
+    fn manifest() -> Manifest;
+
+    /// Starts the plugin. Spawn threads here if the plugin needs them, and stop them in
+    /// [`Plugin::stop`].
+    fn start(host: Host) -> Result<Self, PluginError>;
+
+    /// Reacts to something that happened in the host. Events of a newer host that this
+    /// SDK does not know are not passed on.
+    fn on_event(&mut self, event: &HostEvent) -> Result<(), PluginError> {
+        let _ = event;
+        Ok(())
+    }
+
+    /// The items the plugin contributes to the tray menu now.
+    fn menu_items(&mut self) -> Vec<MenuItem> {
+        Vec::new()
+    }
+
+    /// The user clicked the plugin's menu item `item_id`.
+    fn on_menu_click(&mut self, item_id: &str) -> Result<(), PluginError> {
+        Err(PluginError::new(
+            "unknown-menu-item",
+            format!("no menu item {item_id:?} in this plugin"),
+        ))
+    }
+
+    /// The plugin's state and status line now.
+    fn status(&mut self) -> PluginStatus;
+
+    /// Stops the plugin's work.
+    fn stop(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+/// The host, as a plugin sees it. Cheap to clone; may be used from any thread.
+#[derive(Clone)]
+pub struct Host {
+    inner: HostBox,
+}
+
+impl Host {
+    /// Wraps the host object handed to [`PluginMod::start`]. Plugins get a [`Host`] from
+    /// [`Plugin::start`] and do not need this.
+    pub fn from_ffi(inner: HostBox) -> Self {
+        Host { inner }
+    }
+
+    /// Writes a line into the host's log.
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.inner.log(level, RStr::from_str(message));
+    }
+
+    /// Writes an informational line into the host's log.
+    pub fn info(&self, message: &str) {
+        self.log(LogLevel::INFO, message);
+    }
+
+    /// Writes a warning into the host's log.
+    pub fn warn(&self, message: &str) {
+        self.log(LogLevel::WARN, message);
+    }
+
+    /// Shows a notice to the user.
+    pub fn notify(&self, notice: Notice) {
+        self.inner.notify(notice);
+    }
+
+    /// Whether the licence in force has the option `option`.
+    pub fn is_licensed(&self, option: &str) -> bool {
+        self.inner.is_licensed(RStr::from_str(option))
+    }
+
+    /// The verified payload JSON of the licence in force.
+    pub fn licence_payload(&self) -> Option<String> {
+        self.inner.licence_payload().into_option().map(RString::into_string)
+    }
+
+    /// The plugin's settings, or `T::default()` when it has none yet.
+    pub fn settings<T: DeserializeOwned + Default>(&self) -> Result<T, PluginError> {
+        let json = self.inner.read_settings().into_result()?;
+        match serde_json::from_str(&json) {
+            Ok(settings) => Ok(settings),
+            // A plugin that never saved settings gets `{}`, which a `T` with required
+            // fields cannot read: that is "nothing saved yet", not an error.
+            Err(_) if json.trim() == "{}" => Ok(T::default()),
+            Err(error) => Err(PluginError::new(
+                "settings",
+                format!("plugin settings are not valid: {error}"),
+            )),
+        }
+    }
+
+    /// Saves the plugin's settings.
+    pub fn save_settings<T: Serialize>(&self, settings: &T) -> Result<(), PluginError> {
+        let json = serde_json::to_string_pretty(settings)
+            .map_err(|error| PluginError::new("settings", format!("cannot encode plugin settings: {error}")))?;
+        self.inner.write_settings(RStr::from_str(&json)).into_result()
+    }
+
+    /// Tells the host the plugin's state changed.
+    pub fn publish_status(&self, status: PluginStatus) {
+        self.inner.publish_status(status);
+    }
+}
+
+/// The root module for plugin type `P`; used by [`export_plugin!`](crate::export_plugin).
+#[doc(hidden)]
+pub fn root_module<P: Plugin>() -> PluginMod_Ref {
+    PluginMod {
+        manifest: ffi_manifest::<P>,
+        start: ffi_start::<P>,
+    }
+    .leak_into_prefix()
+}
+
+/// Runs `body`, turning a panic into a [`PluginError`] with code `panic`.
+fn guard<T>(body: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginError> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result.into(),
+        Err(payload) => RResult::RErr(PluginError::new(PluginError::PANIC, panic_message(payload.as_ref()))),
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let text = if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_string()
+    };
+    format!("plugin panicked: {text}")
+}
+
+fn panic_strategy() -> PanicStrategy {
+    if cfg!(panic = "unwind") {
+        PanicStrategy::UNWIND
+    } else {
+        PanicStrategy::ABORT
+    }
+}
+
+extern "C" fn ffi_manifest<P: Plugin>() -> RResult<PluginManifest, PluginError> {
+    guard(|| {
+        let manifest = P::manifest();
+        Ok(PluginManifest {
+            id: manifest.id.into(),
+            version: manifest.version.into(),
+            display_name: manifest.display_name.into(),
+            licence_option: manifest.licence_option.map(RString::from).into(),
+            capabilities: manifest.capabilities.iter().map(|&name| RString::from(name)).collect(),
+            panic_strategy: panic_strategy(),
+        })
+    })
+}
+
+extern "C" fn ffi_start<P: Plugin>(host: HostBox) -> RResult<PluginBox, PluginError> {
+    guard(|| {
+        let plugin = P::start(Host::from_ffi(host))?;
+        Ok(FfiPlugin_TO::from_ptr(RBox::new(Adapter(plugin)), TD_Opaque))
+    })
+}
+
+/// Implements the ABI's plugin object on top of an SDK plugin, guarding every call.
+struct Adapter<P>(P);
+
+impl<P: Plugin> FfiPlugin for Adapter<P> {
+    fn on_event(&mut self, event: &HostEvent_NE) -> RResult<(), PluginError> {
+        match event.as_enum() {
+            Ok(event) => guard(|| self.0.on_event(event)),
+            // An event of a newer host: this plugin cannot know what it means.
+            Err(_) => RResult::ROk(()),
+        }
+    }
+
+    fn menu_items(&mut self) -> RResult<RVec<MenuItem>, PluginError> {
+        guard(|| Ok(self.0.menu_items().into()))
+    }
+
+    fn on_menu_click(&mut self, item_id: RStr<'_>) -> RResult<(), PluginError> {
+        guard(|| self.0.on_menu_click(item_id.as_str()))
+    }
+
+    fn status(&mut self) -> RResult<PluginStatus, PluginError> {
+        guard(|| Ok(self.0.status()))
+    }
+
+    fn stop(&mut self) -> RResult<(), PluginError> {
+        guard(|| self.0.stop())
+    }
+}

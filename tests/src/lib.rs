@@ -1,0 +1,215 @@
+//! End-to-end test support: runs the real `remote-service` binary with real plugin files
+//! and real signed licences in a scratch folder.
+//!
+//! The binaries and plugin libraries must be built first (`cargo build --workspace`, which
+//! `tests/run` does); the harness finds them next to the test executable.
+
+pub mod licence_kit;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub use licence_kit::{KeyFiles, PayloadBuilder};
+
+/// The folder cargo put the binaries and plugin libraries in (`target/debug`), found from
+/// the test executable (`target/debug/deps/<test>`), so that `CARGO_TARGET_DIR` is honoured.
+pub fn artifact_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let deps = exe.parent().expect("test executable folder");
+    deps.parent().expect("target profile folder").to_path_buf()
+}
+
+/// An artifact of the workspace build, with a clear message when it was not built.
+pub fn artifact(file_name: &str) -> PathBuf {
+    let path = artifact_dir().join(file_name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (tests/run does)", path.display());
+    path
+}
+
+/// The file name of a cdylib called `name` on this platform.
+pub fn library_file_name(name: &str) -> String {
+    format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+}
+
+/// The three plugins the product ships, by their library names.
+pub const REAL_PLUGINS: [&str; 3] = [
+    "remote_service_plugin_licence_updater",
+    "remote_service_plugin_proxy_detector",
+    "remote_service_plugin_teamviewer_bridge",
+];
+
+/// What a run of the binary gave.
+#[derive(Debug)]
+pub struct Run {
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts exit code 0 and returns standard output.
+    pub fn success(&self) -> &str {
+        assert_eq!(self.code, Some(0), "expected success:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    /// Standard output parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", self.stdout))
+    }
+}
+
+/// A scratch installation: its own home, XDG folders, plugin folder and system folder.
+pub struct Scratch {
+    root: tempfile::TempDir,
+    /// The plugin folder (`REMOTE_SERVICE_PLUGIN_DIR`), with the three real plugins.
+    pub plugin_dir: PathBuf,
+    /// The system configuration folder (`REMOTE_SERVICE_SYSTEM_DIR`) with trusted keys.
+    pub system_dir: PathBuf,
+    /// Where the test keeps its signing keys (never trusted unless copied to system_dir).
+    pub keys_dir: PathBuf,
+}
+
+impl Scratch {
+    /// A new scratch installation with the three real plugins.
+    pub fn new() -> Scratch {
+        let root = tempfile::Builder::new().prefix("remote-service-test-").tempdir().expect("scratch folder");
+        let plugin_dir = root.path().join("plugins");
+        let system_dir = root.path().join("etc");
+        let keys_dir = root.path().join("keys");
+        for dir in [&plugin_dir, &system_dir, &keys_dir] {
+            fs::create_dir_all(dir).unwrap();
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let scratch = Scratch { root, plugin_dir, system_dir, keys_dir };
+        for plugin in REAL_PLUGINS {
+            let name = library_file_name(plugin);
+            scratch.add_plugin_file(&artifact(&name), &name);
+        }
+        scratch
+    }
+
+    /// The scratch root.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// The per-user configuration folder.
+    pub fn config_dir(&self) -> PathBuf {
+        self.root().join("config/remote-service")
+    }
+
+    /// The default `DroppedLicense` folder.
+    pub fn licence_folder(&self) -> PathBuf {
+        self.root().join("data/remote-service/DroppedLicense")
+    }
+
+    /// The log file.
+    pub fn log_file(&self) -> PathBuf {
+        self.root().join("state/remote-service/remote-service.log")
+    }
+
+    /// Copies `source` into the plugin folder as `file_name`, mode 0755.
+    pub fn add_plugin_file(&self, source: &Path, file_name: &str) -> PathBuf {
+        let target = self.plugin_dir.join(file_name);
+        fs::copy(source, &target).unwrap_or_else(|error| panic!("copy {}: {error}", source.display()));
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+        target
+    }
+
+    /// Puts a test fixture library (`fixture_misbehaving_plugin`) into the plugin folder
+    /// under the plugin name `remote_service_plugin_<as_name>`.
+    pub fn add_fixture_plugin(&self, fixture: &str, as_name: &str) -> PathBuf {
+        self.add_plugin_file(&artifact(&library_file_name(fixture)), &library_file_name(&format!("remote_service_plugin_{as_name}")))
+    }
+
+    /// Writes the engine's settings file.
+    pub fn write_settings(&self, toml: &str) {
+        fs::create_dir_all(self.config_dir()).unwrap();
+        fs::write(self.config_dir().join("settings.toml"), toml).unwrap();
+    }
+
+    /// Writes a plugin's own settings.
+    pub fn write_plugin_settings(&self, plugin_id: &str, json: &str) {
+        let dir = self.config_dir().join("plugins");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(format!("{plugin_id}.json")), json).unwrap();
+    }
+
+    /// Makes a signing key pair and trusts it (its `.pub` goes into the system folder).
+    pub fn trusted_key(&self, name: &str) -> KeyFiles {
+        let key = licence_kit::generate_key(&self.keys_dir, name).expect("key pair");
+        fs::copy(&key.public, self.system_dir.join(format!("{name}.pub"))).unwrap();
+        key
+    }
+
+    /// Makes a signing key pair that is not trusted.
+    pub fn untrusted_key(&self, name: &str) -> KeyFiles {
+        licence_kit::generate_key(&self.keys_dir, name).expect("key pair")
+    }
+
+    /// Signs `payload` with `key` and writes the licence file into the scratch root as
+    /// `file_name`; returns its path.
+    pub fn licence_file(&self, key: &KeyFiles, payload: &PayloadBuilder, file_name: &str) -> PathBuf {
+        let text = licence_kit::sign_licence(&key.secret, &payload.to_json()).expect("signed licence");
+        let path = self.root().join(file_name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The binary, with this installation's environment and nothing of the caller's
+    /// Remote Service settings.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(artifact("remote-service"));
+        command
+            .args(args)
+            .env_remove("REMOTE_SERVICE_LOG")
+            .env("HOME", self.root().join("home"))
+            .env("XDG_CONFIG_HOME", self.root().join("config"))
+            .env("XDG_DATA_HOME", self.root().join("data"))
+            .env("XDG_STATE_HOME", self.root().join("state"))
+            .env("REMOTE_SERVICE_PLUGIN_DIR", &self.plugin_dir)
+            .env("REMOTE_SERVICE_SYSTEM_DIR", &self.system_dir);
+        command
+    }
+
+    /// Runs the binary to completion.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.command(args).output().expect("run remote-service").into()
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; returns the time it
+/// took, or `None`.
+pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}

@@ -1,0 +1,252 @@
+//! The plugin host as a user of `remote-service plugins` sees it: real plugin files in a
+//! scratch plugin folder, misbehaving ones among them.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use remote_service_tests::{PayloadBuilder, Run, Scratch};
+use serde_json::Value;
+
+fn plugin<'a>(listing: &'a Value, id: &str) -> &'a Value {
+    listing
+        .as_array()
+        .expect("a list of plugins")
+        .iter()
+        .find(|plugin| plugin["id"] == id)
+        .unwrap_or_else(|| panic!("no plugin {id} in {listing:#}"))
+}
+
+fn plugins_json(scratch: &Scratch) -> Value {
+    let run = scratch.run(&["plugins", "--json"]);
+    run.success();
+    run.json()
+}
+
+fn check_state(listing: &Value, id: &str, state: &str, detail_fragment: &str) {
+    let plugin = plugin(listing, id);
+    assert_eq!(plugin["state"], state, "{plugin:#}");
+    let detail = plugin["detail"].as_str().unwrap();
+    assert!(detail.contains(detail_fragment), "detail of {id}: {detail:?} lacks {detail_fragment:?}");
+}
+
+/// The host goes on: the real plugins are there, the unlicensed ones waiting.
+fn check_real_plugins_unharmed(listing: &Value) {
+    check_state(listing, "proxy-detector", "running", "automatic proxy detection is not available in this version yet");
+    check_state(listing, "licence-updater", "not-licensed", "needs the licence option auto-licence-update");
+    check_state(listing, "teamviewer-bridge", "not-licensed", "needs the licence option remote-assistance");
+}
+
+#[test]
+fn the_three_plugins_load_and_wait_for_their_licence_options() {
+    let scratch = Scratch::new();
+    let listing = plugins_json(&scratch);
+    assert_eq!(listing.as_array().unwrap().len(), 3, "{listing:#}");
+    check_real_plugins_unharmed(&listing);
+    for id in ["proxy-detector", "licence-updater", "teamviewer-bridge"] {
+        assert_eq!(plugin(&listing, id)["api_version"], "1.0.0");
+        assert_eq!(plugin(&listing, id)["version"], "0.1.0");
+    }
+    assert_eq!(plugin(&listing, "licence-updater")["licence_option"], "auto-licence-update");
+    assert_eq!(plugin(&listing, "proxy-detector")["licence_option"], Value::Null);
+
+    let table = scratch.run(&["plugins"]);
+    let lines: Vec<&str> = table.success().lines().collect();
+    assert!(lines[0].starts_with("ID") && lines[0].contains("STATE"), "{}", table.stdout);
+    assert!(
+        lines.iter().any(|line| line.starts_with("licence-updater") && line.contains("0.1.0") && line.contains("1.0.0") && line.contains("not-licensed")),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn a_licence_with_both_options_starts_every_plugin() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let payload = PayloadBuilder::new("RS-1001", 1).feature("auto-licence-update").feature("remote-assistance");
+    let licence = scratch.licence_file(&key, &payload, "new.lic");
+    scratch.run(&["licence", "install", licence.to_str().unwrap()]).success();
+
+    let listing = plugins_json(&scratch);
+    check_state(&listing, "licence-updater", "running", "automatic licence update is not available in this version yet");
+    check_state(&listing, "teamviewer-bridge", "running", "remote assistance is not available in this version yet");
+    assert_eq!(plugin(&listing, "teamviewer-bridge")["status"], "unavailable");
+}
+
+fn misbehaving(at: &str, does: &str) -> (Scratch, Run) {
+    let scratch = Scratch::new();
+    scratch.add_fixture_plugin("fixture_misbehaving_plugin", "misbehaving");
+    scratch.write_plugin_settings("misbehaving", &format!(r#"{{"at": "{at}", "does": "{does}"}}"#));
+    scratch.write_settings("[plugins]\ncall_timeout_ms = 400\n");
+    let run = scratch.run(&["plugins", "--json"]);
+    (scratch, run)
+}
+
+#[test]
+fn a_well_behaved_fixture_runs() {
+    let (_scratch, run) = misbehaving("nowhere", "nothing");
+    check_state(&run.json(), "misbehaving", "running", "behaving");
+}
+
+#[test]
+fn a_plugin_that_panics_is_faulted_and_the_host_goes_on() {
+    let (_scratch, run) = misbehaving("start", "panic");
+    run.success();
+    let listing = run.json();
+    check_state(&listing, "misbehaving", "faulted", "panicked while starting: plugin panicked: misbehaving on purpose at start");
+    check_real_plugins_unharmed(&listing);
+}
+
+#[test]
+fn a_plugin_that_returns_an_error_is_faulted_and_the_host_goes_on() {
+    let (_scratch, run) = misbehaving("start", "error");
+    run.success();
+    let listing = run.json();
+    check_state(&listing, "misbehaving", "faulted", "returned an error while starting: misbehaving on purpose at start (on-purpose)");
+    check_real_plugins_unharmed(&listing);
+}
+
+#[test]
+fn a_plugin_that_reports_an_error_is_running_with_its_error() {
+    let (_scratch, run) = misbehaving("status", "error");
+    let listing = run.json();
+    check_state(&listing, "misbehaving", "running", "misbehaving on purpose at status");
+    assert_eq!(plugin(&listing, "misbehaving")["status"], "error");
+}
+
+#[test]
+fn a_plugin_that_hangs_is_faulted_after_the_time_limit_and_the_host_goes_on() {
+    for at in ["start", "status"] {
+        let started = std::time::Instant::now();
+        let (_scratch, run) = misbehaving(at, "hang");
+        run.success();
+        let listing = run.json();
+        let doing = if at == "start" { "starting" } else { "reporting its status" };
+        check_state(&listing, "misbehaving", "faulted", &format!("did not answer within 400 ms while {doing}"));
+        check_real_plugins_unharmed(&listing);
+        assert!(started.elapsed() < Duration::from_secs(10), "the host waited {:?} for a hanging plugin", started.elapsed());
+    }
+}
+
+#[test]
+fn a_plugin_built_against_a_changed_abi_is_refused_with_the_loader_errors() {
+    let scratch = Scratch::new();
+    scratch.add_fixture_plugin("fixture_changed_abi_plugin", "changed_abi");
+    let run = scratch.run(&["plugins", "--json"]);
+    let listing = run.json();
+    let refused = plugin(&listing, "libremote_service_plugin_changed_abi.so");
+    assert_eq!(refused["state"], "refused");
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(detail.starts_with("built against an incompatible plugin ABI (this host has plugin API 1.0.0):"), "{detail}");
+    assert!(detail.lines().skip(1).all(|line| line.starts_with("Error: ")), "{detail}");
+    assert!(detail.lines().count() > 1, "{detail}");
+    check_real_plugins_unharmed(&listing);
+    let log = fs::read_to_string(scratch.log_file()).unwrap();
+    assert!(log.contains("full loader report") && log.contains("Layout of expected type"), "{log}");
+}
+
+#[test]
+fn a_file_that_is_not_a_library_is_refused() {
+    let scratch = Scratch::new();
+    let path = scratch.plugin_dir.join("libremote_service_plugin_notes.so");
+    fs::write(&path, "this is a text file\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let listing = plugins_json(&scratch);
+    check_state(&listing, "libremote_service_plugin_notes.so", "refused", "not a loadable library:");
+    check_real_plugins_unharmed(&listing);
+}
+
+#[test]
+fn files_that_do_not_match_the_plugin_pattern_are_ignored() {
+    let scratch = Scratch::new();
+    fs::write(scratch.plugin_dir.join("README.txt"), "notes\n").unwrap();
+    scratch.add_plugin_file(&remote_service_tests::artifact("libfixture_misbehaving_plugin.so"), "libfixture_misbehaving_plugin.so");
+    assert_eq!(plugins_json(&scratch).as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_second_plugin_with_the_same_id_is_refused() {
+    let scratch = Scratch::new();
+    scratch.add_plugin_file(
+        &remote_service_tests::artifact("libremote_service_plugin_proxy_detector.so"),
+        "libremote_service_plugin_proxy_detector_copy.so",
+    );
+    let listing = plugins_json(&scratch);
+    check_state(&listing, "libremote_service_plugin_proxy_detector_copy.so", "refused", "another plugin with id proxy-detector is loaded from");
+}
+
+#[test]
+fn a_plugin_folder_anyone_can_write_is_refused_with_the_path_and_why() {
+    let scratch = Scratch::new();
+    fs::set_permissions(&scratch.plugin_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let run = scratch.run(&["plugins", "--json"]);
+    run.success();
+    assert_eq!(run.json(), Value::Array(vec![]));
+    let expected = format!("plugin folder {} refused: anyone can write it (mode 0777); run chmod o-w on it", scratch.plugin_dir.display());
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+}
+
+#[test]
+fn a_plugin_file_anyone_can_write_is_refused_with_the_path_and_why() {
+    let scratch = Scratch::new();
+    let path = scratch.plugin_dir.join("libremote_service_plugin_proxy_detector.so");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o757)).unwrap();
+    let listing = plugins_json(&scratch);
+    check_state(
+        &listing,
+        "libremote_service_plugin_proxy_detector.so",
+        "refused",
+        &format!("refused {}: anyone can write it (mode 0757)", path.display()),
+    );
+}
+
+#[test]
+fn a_licence_dropped_into_the_folder_starts_the_plugins_it_licenses_without_a_restart() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let mut watch = scratch
+        .command(&["plugins", "--watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start plugins --watch");
+    let (lines, received) = mpsc::channel::<Value>();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(serde_json::from_str(&line).expect("a JSON line")).is_err() {
+                break;
+            }
+        }
+    });
+    let first = received.recv_timeout(Duration::from_secs(10)).expect("the first listing");
+    assert_eq!(first["event"], "plugins");
+    check_state(&first["plugins"], "licence-updater", "not-licensed", "needs the licence option");
+
+    // Copied by hand, as a user would: not through `licence install`.
+    let payload = PayloadBuilder::new("RS-2002", 4).feature("auto-licence-update");
+    let licence = scratch.licence_file(&key, &payload, "dropped.lic");
+    fs::copy(&licence, scratch.licence_folder().join("RS-2002.lic")).unwrap();
+
+    let mut licence_changed = false;
+    let started = loop {
+        let event = received.recv_timeout(Duration::from_secs(2)).expect("the licence and the plugin started within 2 s");
+        if event["event"] == "licence-changed" {
+            assert_eq!(event["licence"]["serial_number"], "RS-2002");
+            assert_eq!(event["licence"]["sequence"], 4);
+            licence_changed = true;
+        }
+        if event["event"] == "plugins" && plugin(&event["plugins"], "licence-updater")["state"] == "running" {
+            break event;
+        }
+    };
+    assert!(licence_changed);
+    check_state(&started["plugins"], "teamviewer-bridge", "not-licensed", "remote-assistance");
+    check_state(&started["plugins"], "proxy-detector", "running", "");
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+}
