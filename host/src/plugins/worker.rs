@@ -17,7 +17,6 @@ use remote_service_plugin_api::{
 };
 
 /// A call into a running plugin.
-#[derive(Debug)]
 pub enum Command {
     /// Start the plugin with its host object.
     Start(HostBox),
