@@ -12,8 +12,8 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::Date;
 
-use crate::engine::{Engine, EngineEvent};
-use crate::licence::{self, LicenceStore, StoreConfig, TrustedKeys, VerifiedLicence};
+use crate::engine::{store_config, Engine, EngineEvent};
+use crate::licence::{self, LicenceStore, TrustedKeys, VerifiedLicence};
 use crate::paths::Paths;
 use crate::plugins::PluginInfo;
 use crate::settings::Settings;
@@ -106,14 +106,6 @@ pub fn run() -> Result<ExitCode> {
         Command::Entitlement(EntitlementCommand::Check { release_date }) => {
             entitlement_check(&paths, &settings, release_date)
         }
-    }
-}
-
-fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
-    StoreConfig {
-        licence_folder: settings.licence.local_folder.clone().unwrap_or_else(|| paths.default_licence_folder()),
-        system_dir: paths.system_dir.clone(),
-        state_dir: paths.state_dir.clone(),
     }
 }
 

@@ -2,9 +2,10 @@
 //! the `DroppedLicense` folder is put in force and starts the plugins it licenses, without
 //! a restart.
 
+use std::fs;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use crossbeam_channel::{select, unbounded, Receiver};
 use remote_service_plugin_api::Notice;
 
@@ -33,6 +34,15 @@ pub enum EngineEvent {
     },
 }
 
+/// Where the licence store of these settings reads and keeps licences.
+pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
+    StoreConfig {
+        licence_folder: settings.licence.local_folder.clone().unwrap_or_else(|| paths.default_licence_folder()),
+        system_dir: paths.system_dir.clone(),
+        state_dir: paths.state_dir.clone(),
+    }
+}
+
 /// A running engine.
 pub struct Engine {
     store: LicenceStore,
@@ -46,11 +56,15 @@ pub struct Engine {
 impl Engine {
     /// Opens the licence store, loads the plugins and starts the licensed ones.
     pub fn open(paths: &Paths, settings: &Settings) -> Result<Engine> {
-        let store = LicenceStore::open(StoreConfig {
-            licence_folder: settings.licence.local_folder.clone().unwrap_or_else(|| paths.default_licence_folder()),
-            system_dir: paths.system_dir.clone(),
-            state_dir: paths.state_dir.clone(),
-        });
+        let config = store_config(paths, settings);
+        if settings.licence.local_folder.is_none() {
+            // The per-user default folder is ours to create, so that a licence can be
+            // copied into it by hand; a configured folder belongs to the licence server.
+            fs::create_dir_all(&config.licence_folder)
+                .with_context(|| format!("cannot create the licence folder {}", config.licence_folder.display()))?;
+        }
+        let mut store = LicenceStore::open(config);
+        store.rescan();
         let (message_sender, messages) = unbounded();
         let context = HostContext::new(message_sender, paths.config_dir.join("plugins"));
         context.set_licence(store.in_force().cloned().map(Arc::new));

@@ -1,6 +1,7 @@
 //! Logging: short warnings on standard error, the full record in the log file.
 
 use std::fs::{self, OpenOptions};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -23,7 +24,7 @@ pub fn init(log_file: &Path) {
         .with_default_directive(LevelFilter::WARN.into())
         .with_env_var(LOG_ENV)
         .from_env_lossy();
-    let stderr_layer = fmt::layer().with_writer(std::io::stderr).with_target(false).without_time().with_filter(stderr_filter);
+    let stderr_layer = fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).without_time().with_filter(stderr_filter);
     let (file_layer, file_problem) = match open_log_file(log_file) {
         Ok(file) => (Some(fmt::layer().with_writer(Mutex::new(file)).with_ansi(false).with_filter(LevelFilter::INFO)), None),
         Err(error) => (None, Some(format!("cannot open log file {}: {error}", log_file.display()))),

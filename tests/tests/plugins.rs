@@ -176,7 +176,13 @@ fn a_second_plugin_with_the_same_id_is_refused() {
         "libremote_service_plugin_proxy_detector_copy.so",
     );
     let listing = plugins_json(&scratch);
-    check_state(&listing, "libremote_service_plugin_proxy_detector_copy.so", "refused", "another plugin with id proxy-detector is loaded from");
+    let copies: Vec<&Value> = listing.as_array().unwrap().iter().filter(|p| p["id"] == "proxy-detector").collect();
+    assert_eq!(copies.len(), 2, "{listing:#}");
+    assert_eq!(copies[0]["state"], "running");
+    assert_eq!(copies[1]["state"], "refused");
+    assert!(copies[1]["path"].as_str().unwrap().ends_with("_copy.so"));
+    let detail = copies[1]["detail"].as_str().unwrap();
+    assert!(detail.starts_with("another plugin with id proxy-detector is loaded from"), "{detail}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use time::{Date, Duration, OffsetDateTime};
 
-pub use format::{armour, split, Armoured, BEGIN, END, TRUSTED_COMMENT_TAG};
+pub use format::{armour, key_id_text, split, Armoured, BEGIN, END, TRUSTED_COMMENT_TAG};
 pub use install::{install_file_atomically, InstallError};
 pub use keys::{TrustedKey, TrustedKeys};
 pub use payload::{Feature, LicencePayload, Party, FORMAT};

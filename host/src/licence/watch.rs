@@ -35,33 +35,46 @@ impl FolderWatcher {
     /// Sends `()` on `changes` each time the folder's content changed and settled.
     pub fn start(folder: &Path, changes: Sender<()>) -> Result<FolderWatcher, WatchError> {
         let (stop, stopped) = bounded::<()>(0);
+        let (raw_sender, raw) = unbounded::<()>();
+        // The notify watch is set up before `start` returns, so that a change right after
+        // it (and after the caller's own first read of the folder) is never missed.
+        let watcher = watchable(folder).then(|| start_notify(folder, raw_sender.clone())).flatten();
         let folder = folder.to_path_buf();
         let watch_folder = folder.clone();
         thread::Builder::new()
             .name("licence folder watcher".into())
-            .spawn(move || watch(&watch_folder, &changes, &stopped))
+            .spawn(move || watch(&watch_folder, watcher, (raw_sender, raw), &changes, &stopped))
             .map_err(|error| WatchError { folder, reason: error.to_string() })?;
         Ok(FolderWatcher { _stop: stop })
     }
 }
 
+/// Whether change notifications work for `folder`: it exists and is on this machine.
+fn watchable(folder: &Path) -> bool {
+    folder.is_dir() && !platform::is_network_folder(folder)
+}
+
 /// The watcher thread. Blocks without a timer while a local folder is quiet.
-fn watch(folder: &Path, changes: &Sender<()>, stopped: &Receiver<()>) {
-    let (raw_sender, raw) = unbounded::<()>();
-    let mut watcher: Option<RecommendedWatcher> = None;
+fn watch(
+    folder: &Path,
+    mut watcher: Option<RecommendedWatcher>,
+    (raw_sender, raw): (Sender<()>, Receiver<()>),
+    changes: &Sender<()>,
+    stopped: &Receiver<()>,
+) {
     let mut fingerprint = fingerprint(folder);
     loop {
-        let network = platform::is_network_folder(folder);
-        if watcher.is_none() && !network && folder.is_dir() {
+        if watcher.is_none() && watchable(folder) {
             watcher = start_notify(folder, raw_sender.clone());
-            if watcher.is_some() {
-                tracing::debug!("watching licence folder {} for changes", folder.display());
+            // The folder appeared (or became watchable) while it was polled.
+            if watcher.is_some() && changes.send(()).is_err() {
+                return;
             }
         }
-        let poll = match (&watcher, network) {
-            (Some(_), _) => None,
-            (None, true) => Some(NETWORK_POLL),
-            (None, false) => Some(MISSING_POLL),
+        let poll = match watcher {
+            Some(_) => None,
+            None if platform::is_network_folder(folder) => Some(NETWORK_POLL),
+            None => Some(MISSING_POLL),
         };
         let timeout = poll.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
         select! {
