@@ -88,8 +88,11 @@ struct Output {
 }
 
 fn parse_date(text: &str) -> Result<Date, String> {
-    Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| format!("{text:?} is not a date of the form YYYY-MM-DD"))
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| format!("{text:?} is not a date of the form YYYY-MM-DD"))
 }
 
 /// Runs the command line and returns the exit code.
@@ -100,9 +103,15 @@ pub fn run() -> Result<ExitCode> {
     let settings = Settings::load(&paths.settings_file())?;
     match cli.command {
         Command::Plugins { output, watch } => plugins(&paths, &settings, output.json, watch),
-        Command::Licence(LicenceCommand::Show { output }) => licence_show(&paths, &settings, output.json),
-        Command::Licence(LicenceCommand::Verify { file, output }) => licence_verify(&paths, &file, output.json),
-        Command::Licence(LicenceCommand::Install { file }) => licence_install(&paths, &settings, &file),
+        Command::Licence(LicenceCommand::Show { output }) => {
+            licence_show(&paths, &settings, output.json)
+        }
+        Command::Licence(LicenceCommand::Verify { file, output }) => {
+            licence_verify(&paths, &file, output.json)
+        }
+        Command::Licence(LicenceCommand::Install { file }) => {
+            licence_install(&paths, &settings, &file)
+        }
         Command::Entitlement(EntitlementCommand::Check { release_date }) => {
             entitlement_check(&paths, &settings, release_date)
         }
@@ -113,7 +122,11 @@ fn open_store(paths: &Paths, settings: &Settings) -> LicenceStore {
     let mut store = LicenceStore::open(store_config(paths, settings));
     let outcome = store.rescan();
     for refusal in &outcome.refused {
-        eprintln!("licence file {} refused: {}", refusal.path.display(), refusal.reason);
+        eprintln!(
+            "licence file {} refused: {}",
+            refusal.path.display(),
+            refusal.reason
+        );
     }
     store
 }
@@ -128,32 +141,58 @@ fn plugins(paths: &Paths, settings: &Settings, as_json: bool, watch: bool) -> Re
         return Ok(ExitCode::SUCCESS);
     }
     engine.watch_licence_folder()?;
-    emit(as_json, json!({"event": "plugins", "plugins": engine.plugins()}), || plugins_table(&engine.plugins()))?;
+    emit(
+        as_json,
+        json!({"event": "plugins", "plugins": engine.plugins()}),
+        || plugins_table(&engine.plugins()),
+    )?;
     loop {
         for event in engine.next_events() {
             match event {
-                EngineEvent::PluginsChanged => {
-                    emit(as_json, json!({"event": "plugins", "plugins": engine.plugins()}), || plugins_table(&engine.plugins()))?
-                }
+                EngineEvent::PluginsChanged => emit(
+                    as_json,
+                    json!({"event": "plugins", "plugins": engine.plugins()}),
+                    || plugins_table(&engine.plugins()),
+                )?,
                 EngineEvent::LicenceChanged => {
                     let summary = engine.licence().map(LicenceSummary::of);
-                    emit(as_json, json!({"event": "licence-changed", "licence": summary}), || match &summary {
-                        Some(summary) => format!("licence now in force: serial {}, sequence {}\n", summary.serial_number, summary.sequence),
-                        None => "no licence in force\n".to_string(),
-                    })?
+                    emit(
+                        as_json,
+                        json!({"event": "licence-changed", "licence": summary}),
+                        || match &summary {
+                            Some(summary) => format!(
+                                "licence now in force: serial {}, sequence {}\n",
+                                summary.serial_number, summary.sequence
+                            ),
+                            None => "no licence in force\n".to_string(),
+                        },
+                    )?
                 }
                 EngineEvent::LicenceRefused(refusal) => emit(
                     as_json,
                     json!({"event": "licence-refused", "path": refusal.path, "reason": refusal.reason}),
-                    || format!("licence file {} refused: {}\n", refusal.path.display(), refusal.reason),
+                    || {
+                        format!(
+                            "licence file {} refused: {}\n",
+                            refusal.path.display(),
+                            refusal.reason
+                        )
+                    },
                 )?,
-                EngineEvent::LicenceWarning(warning) => {
-                    emit(as_json, json!({"event": "licence-warning", "warning": warning}), || format!("licence warning: {warning}\n"))?
-                }
+                EngineEvent::LicenceWarning(warning) => emit(
+                    as_json,
+                    json!({"event": "licence-warning", "warning": warning}),
+                    || format!("licence warning: {warning}\n"),
+                )?,
                 EngineEvent::Notice { plugin_id, notice } => emit(
                     as_json,
                     json!({"event": "notice", "plugin": plugin_id, "summary": notice.summary.as_str(), "body": notice.body.as_str()}),
-                    || format!("notice from {plugin_id}: {}: {}\n", notice.summary, notice.body),
+                    || {
+                        format!(
+                            "notice from {plugin_id}: {}: {}\n",
+                            notice.summary, notice.body
+                        )
+                    },
                 )?,
             }
         }
@@ -187,11 +226,26 @@ fn plugins_table(plugins: &[PluginInfo]) -> String {
     }
     let rows: Vec<[&str; 5]> = plugins
         .iter()
-        .map(|p| [p.id.as_str(), p.version.as_str(), p.api_version.as_str(), p.state.as_str(), p.detail.as_str()])
+        .map(|p| {
+            [
+                p.id.as_str(),
+                p.version.as_str(),
+                p.api_version.as_str(),
+                p.state.as_str(),
+                p.detail.as_str(),
+            ]
+        })
         .collect();
     let header = ["ID", "VERSION", "API", "STATE", "DETAIL"];
-    let widths: Vec<usize> =
-        (0..4).map(|column| rows.iter().map(|row| row[column].len()).chain([header[column].len()]).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..4)
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].len())
+                .chain([header[column].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut table = String::new();
     for row in std::iter::once(&header).chain(rows.iter()) {
         for column in 0..4 {
@@ -234,7 +288,9 @@ impl LicenceSummary {
             licence_id: payload.licence_id.clone(),
             sequence: payload.sequence,
             issued_at: payload.issued_at.format(&Rfc3339).unwrap_or_default(),
-            licence_expires_at: payload.licence_expires_at.map(|at| at.format(&Rfc3339).unwrap_or_default()),
+            licence_expires_at: payload
+                .licence_expires_at
+                .map(|at| at.format(&Rfc3339).unwrap_or_default()),
             maintenance_through: payload.maintenance_through.to_string(),
             features: payload
                 .features
@@ -254,7 +310,9 @@ impl LicenceSummary {
             .features
             .iter()
             .map(|feature| match feature.get("count") {
-                Some(count) => format!("{} ({count})", feature["code"].as_str().unwrap_or_default()),
+                Some(count) => {
+                    format!("{} ({count})", feature["code"].as_str().unwrap_or_default())
+                }
                 None => feature["code"].as_str().unwrap_or_default().to_string(),
             })
             .collect();
@@ -274,9 +332,15 @@ impl LicenceSummary {
             self.organisation["id"].as_str().unwrap_or_default(),
             self.product["name"].as_str().unwrap_or_default(),
             self.product["id"].as_str().unwrap_or_default(),
-            self.licence_expires_at.as_deref().unwrap_or("never (perpetual licence)"),
+            self.licence_expires_at
+                .as_deref()
+                .unwrap_or("never (perpetual licence)"),
             self.maintenance_through,
-            if features.is_empty() { "none".to_string() } else { features.join(", ") },
+            if features.is_empty() {
+                "none".to_string()
+            } else {
+                features.join(", ")
+            },
             self.sequence,
             self.licence_id,
             self.issued_at,
@@ -292,7 +356,10 @@ impl LicenceSummary {
 fn licence_show(paths: &Paths, settings: &Settings, as_json: bool) -> Result<ExitCode> {
     let store = open_store(paths, settings);
     let Some(licence) = store.in_force() else {
-        eprintln!("no licence is installed: none in force and no valid licence in {}", store.folder().display());
+        eprintln!(
+            "no licence is installed: none in force and no valid licence in {}",
+            store.folder().display()
+        );
         return Ok(ExitCode::FAILURE);
     };
     let summary = LicenceSummary::of(licence);
@@ -301,19 +368,27 @@ fn licence_show(paths: &Paths, settings: &Settings, as_json: bool) -> Result<Exi
         value["folder"] = json!(store.folder());
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}Licence folder:     {}\n", summary.text(), store.folder().display());
+        println!(
+            "{}Licence folder:     {}",
+            summary.text(),
+            store.folder().display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn licence_verify(paths: &Paths, file: &PathBuf, as_json: bool) -> Result<ExitCode> {
-    let bytes = fs::read(file).with_context(|| format!("cannot read licence file {}", file.display()))?;
+    let bytes =
+        fs::read(file).with_context(|| format!("cannot read licence file {}", file.display()))?;
     let keys = TrustedKeys::load(&paths.system_dir);
     match licence::verify_licence(&bytes, &keys) {
         Ok(licence) => {
             let summary = LicenceSummary::of(&licence);
             if as_json {
-                println!("{}", serde_json::to_string_pretty(&json!({"valid": true, "licence": summary}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"valid": true, "licence": summary}))?
+                );
             } else {
                 print!("licence {} is valid\n{}", file.display(), summary.text());
             }
@@ -321,7 +396,12 @@ fn licence_verify(paths: &Paths, file: &PathBuf, as_json: bool) -> Result<ExitCo
         }
         Err(error) => {
             if as_json {
-                println!("{}", serde_json::to_string_pretty(&json!({"valid": false, "reason": error.to_string()}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"valid": false, "reason": error.to_string()})
+                    )?
+                );
             } else {
                 eprintln!("licence {} is not valid: {error}", file.display());
             }
@@ -331,11 +411,14 @@ fn licence_verify(paths: &Paths, file: &PathBuf, as_json: bool) -> Result<ExitCo
 }
 
 fn licence_install(paths: &Paths, settings: &Settings, file: &PathBuf) -> Result<ExitCode> {
-    let bytes = fs::read(file).with_context(|| format!("cannot read licence file {}", file.display()))?;
+    let bytes =
+        fs::read(file).with_context(|| format!("cannot read licence file {}", file.display()))?;
     let mut store = open_store(paths, settings);
     match store.install(&bytes) {
         Ok(licence::InstallOutcome::Installed { path }) => {
-            let licence = store.in_force().context("the installed licence is not in force")?;
+            let licence = store
+                .in_force()
+                .context("the installed licence is not in force")?;
             println!(
                 "installed licence for serial {} (sequence {}) as {}",
                 licence.payload.serial_number,

@@ -37,7 +37,11 @@ pub enum EngineEvent {
 /// Where the licence store of these settings reads and keeps licences.
 pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
     StoreConfig {
-        licence_folder: settings.licence.local_folder.clone().unwrap_or_else(|| paths.default_licence_folder()),
+        licence_folder: settings
+            .licence
+            .local_folder
+            .clone()
+            .unwrap_or_else(|| paths.default_licence_folder()),
         system_dir: paths.system_dir.clone(),
         state_dir: paths.state_dir.clone(),
     }
@@ -60,18 +64,33 @@ impl Engine {
         if settings.licence.local_folder.is_none() {
             // The per-user default folder is ours to create, so that a licence can be
             // copied into it by hand; a configured folder belongs to the licence server.
-            fs::create_dir_all(&config.licence_folder)
-                .with_context(|| format!("cannot create the licence folder {}", config.licence_folder.display()))?;
+            fs::create_dir_all(&config.licence_folder).with_context(|| {
+                format!(
+                    "cannot create the licence folder {}",
+                    config.licence_folder.display()
+                )
+            })?;
         }
         let mut store = LicenceStore::open(config);
         store.rescan();
         let (message_sender, messages) = unbounded();
         let context = HostContext::new(message_sender, paths.config_dir.join("plugins"));
         context.set_licence(store.in_force().cloned().map(Arc::new));
-        let mut plugins = PluginManager::load(&paths.plugin_dir, context.clone(), settings.plugins.call_timeout());
+        let mut plugins = PluginManager::load(
+            &paths.plugin_dir,
+            context.clone(),
+            settings.plugins.call_timeout(),
+        );
         plugins.apply_licence();
         let (_, folder_changes) = unbounded();
-        Ok(Engine { store, plugins, context, messages, folder_changes, watcher: None })
+        Ok(Engine {
+            store,
+            plugins,
+            context,
+            messages,
+            folder_changes,
+            watcher: None,
+        })
     }
 
     /// Starts watching the licence folder, so that [`Engine::next_event`] reports licences
@@ -117,10 +136,20 @@ impl Engine {
 
     fn rescan_licence_folder(&mut self) -> Vec<EngineEvent> {
         let outcome = self.store.rescan();
-        let mut events: Vec<EngineEvent> = outcome.refused.into_iter().map(EngineEvent::LicenceRefused).collect();
-        events.extend(outcome.warnings.into_iter().map(EngineEvent::LicenceWarning));
+        let mut events: Vec<EngineEvent> = outcome
+            .refused
+            .into_iter()
+            .map(EngineEvent::LicenceRefused)
+            .collect();
+        events.extend(
+            outcome
+                .warnings
+                .into_iter()
+                .map(EngineEvent::LicenceWarning),
+        );
         if outcome.changed {
-            self.context.set_licence(self.store.in_force().cloned().map(Arc::new));
+            self.context
+                .set_licence(self.store.in_force().cloned().map(Arc::new));
             events.push(EngineEvent::LicenceChanged);
             if self.plugins.apply_licence() {
                 events.push(EngineEvent::PluginsChanged);

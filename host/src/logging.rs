@@ -24,12 +24,34 @@ pub fn init(log_file: &Path) {
         .with_default_directive(LevelFilter::WARN.into())
         .with_env_var(LOG_ENV)
         .from_env_lossy();
-    let stderr_layer = fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal()).with_target(false).without_time().with_filter(stderr_filter);
+    let stderr_layer = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .with_filter(stderr_filter);
     let (file_layer, file_problem) = match open_log_file(log_file) {
-        Ok(file) => (Some(fmt::layer().with_writer(Mutex::new(file)).with_ansi(false).with_filter(LevelFilter::INFO)), None),
-        Err(error) => (None, Some(format!("cannot open log file {}: {error}", log_file.display()))),
+        Ok(file) => (
+            Some(
+                fmt::layer()
+                    .with_writer(Mutex::new(file))
+                    .with_ansi(false)
+                    .with_filter(LevelFilter::INFO),
+            ),
+            None,
+        ),
+        Err(error) => (
+            None,
+            Some(format!(
+                "cannot open log file {}: {error}",
+                log_file.display()
+            )),
+        ),
     };
-    let _ = tracing_subscriber::registry().with(stderr_layer).with(file_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(stderr_layer)
+        .with(file_layer)
+        .try_init();
     if let Some(problem) = file_problem {
         tracing::warn!("{problem}");
     }

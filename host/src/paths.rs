@@ -31,7 +31,10 @@ impl Paths {
     pub fn per_user() -> Result<Paths> {
         let dirs = directories::ProjectDirs::from("", "", "remote-service")
             .ok_or_else(|| anyhow!("cannot find the home folder: set HOME"))?;
-        let state_dir = dirs.state_dir().unwrap_or_else(|| dirs.data_local_dir()).to_path_buf();
+        let state_dir = dirs
+            .state_dir()
+            .unwrap_or_else(|| dirs.data_local_dir())
+            .to_path_buf();
         Ok(Paths {
             config_dir: dirs.config_dir().to_path_buf(),
             data_dir: dirs.data_dir().to_path_buf(),
@@ -56,7 +59,9 @@ impl Paths {
 
     /// The settings file of plugin `plugin_id`.
     pub fn plugin_settings_file(&self, plugin_id: &str) -> PathBuf {
-        self.config_dir.join("plugins").join(format!("{plugin_id}.json"))
+        self.config_dir
+            .join("plugins")
+            .join(format!("{plugin_id}.json"))
     }
 
     /// The engine's log file.
@@ -66,7 +71,9 @@ impl Paths {
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from)
+    env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The installed plugin folder when the binary is installed, the binary's own folder in
@@ -103,7 +110,9 @@ mod platform {
     use std::path::{Path, PathBuf};
 
     fn program_data() -> PathBuf {
-        std::env::var_os("ProgramData").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+        std::env::var_os("ProgramData")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
     }
 
     pub fn system_config_dir() -> PathBuf {

@@ -38,7 +38,9 @@ pub struct PluginSettings {
 
 impl Default for PluginSettings {
     fn default() -> Self {
-        PluginSettings { call_timeout_ms: 5000 }
+        PluginSettings {
+            call_timeout_ms: 5000,
+        }
     }
 }
 
@@ -76,7 +78,12 @@ impl Settings {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
-            Err(source) => return Err(SettingsError::Read { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(SettingsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         };
         toml::from_str(&text).map_err(|error| SettingsError::Invalid {
             path: path.to_path_buf(),
@@ -97,8 +104,15 @@ mod tests {
             (Ok(actual), Ok(expected)) => assert_eq!(actual, expected),
             (Err(error), Err(fragment)) => {
                 let message = error.to_string();
-                assert!(message.contains(fragment), "{message:?} does not contain {fragment:?}");
-                assert_eq!(fs::read_to_string(&path).unwrap(), text, "the file must be left as it is");
+                assert!(
+                    message.contains(fragment),
+                    "{message:?} does not contain {fragment:?}"
+                );
+                assert_eq!(
+                    fs::read_to_string(&path).unwrap(),
+                    text,
+                    "the file must be left as it is"
+                );
             }
             (actual, expected) => panic!("{text:?}: got {actual:?}, expected {expected:?}"),
         }
@@ -109,15 +123,24 @@ mod tests {
         check("", Ok(Settings::default()));
         let mut with_folder = Settings::default();
         with_folder.licence.local_folder = Some(PathBuf::from("/srv/fls/DroppedLicense"));
-        check("[licence]\nlocal_folder = \"/srv/fls/DroppedLicense\"\n", Ok(with_folder));
+        check(
+            "[licence]\nlocal_folder = \"/srv/fls/DroppedLicense\"\n",
+            Ok(with_folder),
+        );
         check("[licence]\nlocal_folder = 3\n", Err("line 2"));
-        check("[licence]\nlocal_foldr = \"/x\"\n", Err("unknown field `local_foldr`"));
+        check(
+            "[licence]\nlocal_foldr = \"/x\"\n",
+            Err("unknown field `local_foldr`"),
+        );
         check("[plugins\n", Err("line 1"));
     }
 
     #[test]
     fn a_missing_file_is_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Settings::load(&dir.path().join("none.toml")).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::load(&dir.path().join("none.toml")).unwrap(),
+            Settings::default()
+        );
     }
 }

@@ -9,7 +9,9 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RArc, RBox, ROption, RResult, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, sabi_trait, StableAbi};
 
-use crate::types::{HostEvent_NE, LogLevel, MenuItem, Notice, PluginError, PluginManifest, PluginStatus};
+use crate::types::{
+    HostEvent_NE, LogLevel, MenuItem, Notice, PluginError, PluginManifest, PluginStatus,
+};
 
 /// The host object as a plugin holds it: shareable between the plugin's threads.
 pub type HostBox = FfiHost_TO<RArc<()>>;

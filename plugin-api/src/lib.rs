@@ -83,7 +83,9 @@ mod ffi;
 mod sdk;
 mod types;
 
-pub use ffi::{FfiHost, FfiHost_TO, FfiPlugin, FfiPlugin_TO, HostBox, PluginBox, PluginMod, PluginMod_Ref};
+pub use ffi::{
+    FfiHost, FfiHost_TO, FfiPlugin, FfiPlugin_TO, HostBox, PluginBox, PluginMod, PluginMod_Ref,
+};
 pub use sdk::{root_module, Host, Manifest, Plugin};
 pub use types::{
     HostEvent, HostEvent_NE, LogLevel, MenuItem, Notice, NoticeAction, PanicStrategy, PluginError,

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::ffi::{FfiPlugin, FfiPlugin_TO, HostBox, PluginBox, PluginMod, PluginMod_Ref};
 use crate::types::{
-    HostEvent, HostEvent_NE, LogLevel, MenuItem, Notice, PanicStrategy, PluginError, PluginManifest,
-    PluginStatus,
+    HostEvent, HostEvent_NE, LogLevel, MenuItem, Notice, PanicStrategy, PluginError,
+    PluginManifest, PluginStatus,
 };
 
 /// A plugin's description, in plain Rust types; [`export_plugin!`](crate::export_plugin)
@@ -112,7 +112,10 @@ impl Host {
 
     /// The verified payload JSON of the licence in force.
     pub fn licence_payload(&self) -> Option<String> {
-        self.inner.licence_payload().into_option().map(RString::into_string)
+        self.inner
+            .licence_payload()
+            .into_option()
+            .map(RString::into_string)
     }
 
     /// The plugin's settings, or `T::default()` when it has none yet.
@@ -132,9 +135,15 @@ impl Host {
 
     /// Saves the plugin's settings.
     pub fn save_settings<T: Serialize>(&self, settings: &T) -> Result<(), PluginError> {
-        let json = serde_json::to_string_pretty(settings)
-            .map_err(|error| PluginError::new("settings", format!("cannot encode plugin settings: {error}")))?;
-        self.inner.write_settings(RStr::from_str(&json)).into_result()
+        let json = serde_json::to_string_pretty(settings).map_err(|error| {
+            PluginError::new(
+                "settings",
+                format!("cannot encode plugin settings: {error}"),
+            )
+        })?;
+        self.inner
+            .write_settings(RStr::from_str(&json))
+            .into_result()
     }
 
     /// Tells the host the plugin's state changed.
@@ -157,7 +166,10 @@ pub fn root_module<P: Plugin>() -> PluginMod_Ref {
 fn guard<T>(body: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginError> {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => result.into(),
-        Err(payload) => RResult::RErr(PluginError::new(PluginError::PANIC, panic_message(payload.as_ref()))),
+        Err(payload) => RResult::RErr(PluginError::new(
+            PluginError::PANIC,
+            panic_message(payload.as_ref()),
+        )),
     }
 }
 
@@ -188,7 +200,11 @@ extern "C" fn ffi_manifest<P: Plugin>() -> RResult<PluginManifest, PluginError> 
             version: manifest.version.into(),
             display_name: manifest.display_name.into(),
             licence_option: manifest.licence_option.map(RString::from).into(),
-            capabilities: manifest.capabilities.iter().map(|&name| RString::from(name)).collect(),
+            capabilities: manifest
+                .capabilities
+                .iter()
+                .map(|&name| RString::from(name))
+                .collect(),
             panic_strategy: panic_strategy(),
         })
     })
@@ -197,7 +213,10 @@ extern "C" fn ffi_manifest<P: Plugin>() -> RResult<PluginManifest, PluginError> 
 extern "C" fn ffi_start<P: Plugin>(host: HostBox) -> RResult<PluginBox, PluginError> {
     guard(|| {
         let plugin = P::start(Host::from_ffi(host))?;
-        Ok(FfiPlugin_TO::from_ptr(RBox::new(Adapter(plugin)), TD_Opaque))
+        Ok(FfiPlugin_TO::from_ptr(
+            RBox::new(Adapter(plugin)),
+            TD_Opaque,
+        ))
     })
 }
 

@@ -209,7 +209,11 @@ pub struct Notice {
 
 impl Notice {
     /// A notice of normal urgency without actions.
-    pub fn new(key: impl Into<String>, summary: impl Into<String>, body: impl Into<String>) -> Self {
+    pub fn new(
+        key: impl Into<String>,
+        summary: impl Into<String>,
+        body: impl Into<String>,
+    ) -> Self {
         Notice {
             key: RString::from(key.into()),
             summary: RString::from(summary.into()),

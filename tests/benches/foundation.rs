@@ -15,14 +15,23 @@ use remote_service::engine::{Engine, EngineEvent};
 use remote_service::paths::Paths;
 use remote_service::plugins::worker::Worker;
 use remote_service::settings::Settings;
-use remote_service_tests::{artifact, library_file_name, licence_kit, PayloadBuilder, REAL_PLUGINS};
+use remote_service_tests::{
+    artifact, library_file_name, licence_kit, PayloadBuilder, REAL_PLUGINS,
+};
 
 const LOADS_PER_PLUGIN: usize = 30;
 const PICKUPS: u64 = 20;
 
 fn main() {
     let scratch = tempfile::tempdir().expect("scratch folder");
-    println!("remote-service foundation benchmark ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "remote-service foundation benchmark ({} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     plugin_loads(&scratch.path().join("plugins"));
     licence_pickups(scratch.path());
 }
@@ -31,7 +40,9 @@ fn main() {
 /// so every load is a real dlopen and layout check).
 fn plugin_loads(dir: &std::path::Path) {
     fs::create_dir_all(dir).unwrap();
-    println!("\nplugin load (dlopen + ABI checks + manifest), {LOADS_PER_PLUGIN} fresh copies each:");
+    println!(
+        "\nplugin load (dlopen + ABI checks + manifest), {LOADS_PER_PLUGIN} fresh copies each:"
+    );
     for plugin in REAL_PLUGINS {
         let source = artifact(&library_file_name(plugin));
         let mut times = Vec::new();
@@ -39,7 +50,8 @@ fn plugin_loads(dir: &std::path::Path) {
             let path = dir.join(library_file_name(&format!("{plugin}_{copy}")));
             fs::copy(&source, &path).unwrap();
             let started = Instant::now();
-            let (_worker, loaded) = Worker::spawn(&path, Duration::from_secs(5)).expect("plugin loads");
+            let (_worker, loaded) =
+                Worker::spawn(&path, Duration::from_secs(5)).expect("plugin loads");
             times.push(started.elapsed());
             assert!(!loaded.manifest.id.is_empty());
         }
@@ -56,7 +68,11 @@ fn licence_pickups(root: &std::path::Path) {
         system_dir: root.join("etc"),
         plugin_dir: root.join("no-plugins"),
     };
-    for dir in [&paths.system_dir, &paths.plugin_dir, &paths.default_licence_folder()] {
+    for dir in [
+        &paths.system_dir,
+        &paths.plugin_dir,
+        &paths.default_licence_folder(),
+    ] {
         fs::create_dir_all(dir).unwrap();
     }
     let key = licence_kit::generate_key(&root.join("keys"), "bench").unwrap();
@@ -64,7 +80,12 @@ fn licence_pickups(root: &std::path::Path) {
     let licences: Vec<(u64, Vec<u8>)> = (1..=PICKUPS)
         .map(|sequence| {
             let payload = PayloadBuilder::new("RS-BENCH", sequence).feature("auto-licence-update");
-            (sequence, licence_kit::sign_licence(&key.secret, &payload.to_json()).unwrap().into_bytes())
+            (
+                sequence,
+                licence_kit::sign_licence(&key.secret, &payload.to_json())
+                    .unwrap()
+                    .into_bytes(),
+            )
         })
         .collect();
 
@@ -78,15 +99,21 @@ fn licence_pickups(root: &std::path::Path) {
         fs::write(&target, &bytes).unwrap();
         loop {
             let events = engine.next_events();
-            if events.iter().any(|event| matches!(event, EngineEvent::LicenceChanged))
-                && engine.licence().is_some_and(|licence| licence.payload.sequence == sequence)
+            if events
+                .iter()
+                .any(|event| matches!(event, EngineEvent::LicenceChanged))
+                && engine
+                    .licence()
+                    .is_some_and(|licence| licence.payload.sequence == sequence)
             {
                 break;
             }
         }
         times.push(started.elapsed());
     }
-    println!("\nlicence pickup (file written into the watched folder -> in force), {PICKUPS} licences:");
+    println!(
+        "\nlicence pickup (file written into the watched folder -> in force), {PICKUPS} licences:"
+    );
     report("pickup", &mut times, None);
 }
 
@@ -94,7 +121,9 @@ fn report(name: &str, times: &mut [Duration], first: Option<Duration>) {
     times.sort();
     let median = times[times.len() / 2];
     let max = times[times.len() - 1];
-    let first = first.map(|first| format!("  first {:>9.3} ms", ms(first))).unwrap_or_default();
+    let first = first
+        .map(|first| format!("  first {:>9.3} ms", ms(first)))
+        .unwrap_or_default();
     println!(
         "  {name:<42} median {:>9.3} ms  min {:>9.3} ms  max {:>9.3} ms{first}",
         ms(median),

@@ -25,13 +25,21 @@ pub fn artifact_dir() -> PathBuf {
 /// An artifact of the workspace build, with a clear message when it was not built.
 pub fn artifact(file_name: &str) -> PathBuf {
     let path = artifact_dir().join(file_name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (tests/run does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (tests/run does)",
+        path.display()
+    );
     path
 }
 
 /// The file name of a cdylib called `name` on this platform.
 pub fn library_file_name(name: &str) -> String {
-    format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
+    format!(
+        "{}{name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
 }
 
 /// The three plugins the product ships, by their library names.
@@ -65,13 +73,20 @@ impl From<Output> for Run {
 impl Run {
     /// Asserts exit code 0 and returns standard output.
     pub fn success(&self) -> &str {
-        assert_eq!(self.code, Some(0), "expected success:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "expected success:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         &self.stdout
     }
 
     /// Standard output parsed as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", self.stdout))
     }
 }
 
@@ -89,7 +104,10 @@ pub struct Scratch {
 impl Scratch {
     /// A new scratch installation with the three real plugins.
     pub fn new() -> Scratch {
-        let root = tempfile::Builder::new().prefix("remote-service-test-").tempdir().expect("scratch folder");
+        let root = tempfile::Builder::new()
+            .prefix("remote-service-test-")
+            .tempdir()
+            .expect("scratch folder");
         let plugin_dir = root.path().join("plugins");
         let system_dir = root.path().join("etc");
         let keys_dir = root.path().join("keys");
@@ -97,7 +115,12 @@ impl Scratch {
             fs::create_dir_all(dir).unwrap();
             fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let scratch = Scratch { root, plugin_dir, system_dir, keys_dir };
+        let scratch = Scratch {
+            root,
+            plugin_dir,
+            system_dir,
+            keys_dir,
+        };
         for plugin in REAL_PLUGINS {
             let name = library_file_name(plugin);
             scratch.add_plugin_file(&artifact(&name), &name);
@@ -128,7 +151,8 @@ impl Scratch {
     /// Copies `source` into the plugin folder as `file_name`, mode 0755.
     pub fn add_plugin_file(&self, source: &Path, file_name: &str) -> PathBuf {
         let target = self.plugin_dir.join(file_name);
-        fs::copy(source, &target).unwrap_or_else(|error| panic!("copy {}: {error}", source.display()));
+        fs::copy(source, &target)
+            .unwrap_or_else(|error| panic!("copy {}: {error}", source.display()));
         fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
         target
     }
@@ -136,7 +160,10 @@ impl Scratch {
     /// Puts a test fixture library (`fixture_misbehaving_plugin`) into the plugin folder
     /// under the plugin name `remote_service_plugin_<as_name>`.
     pub fn add_fixture_plugin(&self, fixture: &str, as_name: &str) -> PathBuf {
-        self.add_plugin_file(&artifact(&library_file_name(fixture)), &library_file_name(&format!("remote_service_plugin_{as_name}")))
+        self.add_plugin_file(
+            &artifact(&library_file_name(fixture)),
+            &library_file_name(&format!("remote_service_plugin_{as_name}")),
+        )
     }
 
     /// Writes the engine's settings file.
@@ -166,8 +193,14 @@ impl Scratch {
 
     /// Signs `payload` with `key` and writes the licence file into the scratch root as
     /// `file_name`; returns its path.
-    pub fn licence_file(&self, key: &KeyFiles, payload: &PayloadBuilder, file_name: &str) -> PathBuf {
-        let text = licence_kit::sign_licence(&key.secret, &payload.to_json()).expect("signed licence");
+    pub fn licence_file(
+        &self,
+        key: &KeyFiles,
+        payload: &PayloadBuilder,
+        file_name: &str,
+    ) -> PathBuf {
+        let text =
+            licence_kit::sign_licence(&key.secret, &payload.to_json()).expect("signed licence");
         let path = self.root().join(file_name);
         fs::write(&path, text).unwrap();
         path
@@ -191,7 +224,10 @@ impl Scratch {
 
     /// Runs the binary to completion.
     pub fn run(&self, args: &[&str]) -> Run {
-        self.command(args).output().expect("run remote-service").into()
+        self.command(args)
+            .output()
+            .expect("run remote-service")
+            .into()
     }
 }
 

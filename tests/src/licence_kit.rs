@@ -22,14 +22,20 @@ pub struct KeyFiles {
 /// Makes a key pair `dir/NAME.pub` + `dir/NAME.key`.
 pub fn generate_key(dir: &Path, name: &str) -> Result<KeyFiles> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let pair = minisign::KeyPair::generate_unencrypted_keypair().map_err(|error| anyhow!("cannot make a key pair: {error}"))?;
+    let pair = minisign::KeyPair::generate_unencrypted_keypair()
+        .map_err(|error| anyhow!("cannot make a key pair: {error}"))?;
     let public = dir.join(format!("{name}.pub"));
     let secret = dir.join(format!("{name}.key"));
     let public_box = pair.pk.to_box().map_err(|error| anyhow!("{error}"))?;
-    fs::write(&public, public_box.into_string()).with_context(|| format!("cannot write {}", public.display()))?;
+    fs::write(&public, public_box.into_string())
+        .with_context(|| format!("cannot write {}", public.display()))?;
     let secret_box = pair.sk.to_box(None).map_err(|error| anyhow!("{error}"))?;
     write_private(&secret, secret_box.into_string().as_bytes())?;
-    Ok(KeyFiles { public, secret, key_id: key_id_text(pair.pk.keynum()) })
+    Ok(KeyFiles {
+        public,
+        secret,
+        key_id: key_id_text(pair.pk.keynum()),
+    })
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -49,16 +55,33 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Signs a payload with the secret key file and returns the armoured licence. The trusted
 /// comment is made from the payload's `licence_id` and `sequence`.
 pub fn sign_licence(secret_key: &Path, payload_json: &[u8]) -> Result<String> {
-    let payload: serde_json::Value = serde_json::from_slice(payload_json).context("the payload is not JSON")?;
-    let licence_id = payload["licence_id"].as_str().context("the payload has no licence_id")?;
-    let sequence = payload["sequence"].as_u64().context("the payload has no numeric sequence")?;
-    let text = fs::read_to_string(secret_key).with_context(|| format!("cannot read {}", secret_key.display()))?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(payload_json).context("the payload is not JSON")?;
+    let licence_id = payload["licence_id"]
+        .as_str()
+        .context("the payload has no licence_id")?;
+    let sequence = payload["sequence"]
+        .as_u64()
+        .context("the payload has no numeric sequence")?;
+    let text = fs::read_to_string(secret_key)
+        .with_context(|| format!("cannot read {}", secret_key.display()))?;
     let secret = minisign::SecretKeyBox::from_string(&text)
         .and_then(|secret_box| secret_box.into_unencrypted_secret_key())
-        .map_err(|error| anyhow!("{} is not an unencrypted minisign secret key: {error}", secret_key.display()))?;
+        .map_err(|error| {
+            anyhow!(
+                "{} is not an unencrypted minisign secret key: {error}",
+                secret_key.display()
+            )
+        })?;
     let trusted_comment = format!("remote-service-licence-v1 {licence_id} {sequence}");
-    let signature = minisign::sign(None, &secret, Cursor::new(payload_json), Some(&trusted_comment), Some("remote service licence"))
-        .map_err(|error| anyhow!("cannot sign: {error}"))?;
+    let signature = minisign::sign(
+        None,
+        &secret,
+        Cursor::new(payload_json),
+        Some(&trusted_comment),
+        Some("remote service licence"),
+    )
+    .map_err(|error| anyhow!("cannot sign: {error}"))?;
     Ok(armour(payload_json, &signature.into_string()))
 }
 

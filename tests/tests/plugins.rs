@@ -30,14 +30,32 @@ fn check_state(listing: &Value, id: &str, state: &str, detail_fragment: &str) {
     let plugin = plugin(listing, id);
     assert_eq!(plugin["state"], state, "{plugin:#}");
     let detail = plugin["detail"].as_str().unwrap();
-    assert!(detail.contains(detail_fragment), "detail of {id}: {detail:?} lacks {detail_fragment:?}");
+    assert!(
+        detail.contains(detail_fragment),
+        "detail of {id}: {detail:?} lacks {detail_fragment:?}"
+    );
 }
 
 /// The host goes on: the real plugins are there, the unlicensed ones waiting.
 fn check_real_plugins_unharmed(listing: &Value) {
-    check_state(listing, "proxy-detector", "running", "automatic proxy detection is not available in this version yet");
-    check_state(listing, "licence-updater", "not-licensed", "needs the licence option auto-licence-update");
-    check_state(listing, "teamviewer-bridge", "not-licensed", "needs the licence option remote-assistance");
+    check_state(
+        listing,
+        "proxy-detector",
+        "running",
+        "automatic proxy detection is not available in this version yet",
+    );
+    check_state(
+        listing,
+        "licence-updater",
+        "not-licensed",
+        "needs the licence option auto-licence-update",
+    );
+    check_state(
+        listing,
+        "teamviewer-bridge",
+        "not-licensed",
+        "needs the licence option remote-assistance",
+    );
 }
 
 #[test]
@@ -50,14 +68,27 @@ fn the_three_plugins_load_and_wait_for_their_licence_options() {
         assert_eq!(plugin(&listing, id)["api_version"], "1.0.0");
         assert_eq!(plugin(&listing, id)["version"], "0.1.0");
     }
-    assert_eq!(plugin(&listing, "licence-updater")["licence_option"], "auto-licence-update");
-    assert_eq!(plugin(&listing, "proxy-detector")["licence_option"], Value::Null);
+    assert_eq!(
+        plugin(&listing, "licence-updater")["licence_option"],
+        "auto-licence-update"
+    );
+    assert_eq!(
+        plugin(&listing, "proxy-detector")["licence_option"],
+        Value::Null
+    );
 
     let table = scratch.run(&["plugins"]);
     let lines: Vec<&str> = table.success().lines().collect();
-    assert!(lines[0].starts_with("ID") && lines[0].contains("STATE"), "{}", table.stdout);
     assert!(
-        lines.iter().any(|line| line.starts_with("licence-updater") && line.contains("0.1.0") && line.contains("1.0.0") && line.contains("not-licensed")),
+        lines[0].starts_with("ID") && lines[0].contains("STATE"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        lines.iter().any(|line| line.starts_with("licence-updater")
+            && line.contains("0.1.0")
+            && line.contains("1.0.0")
+            && line.contains("not-licensed")),
         "{}",
         table.stdout
     );
@@ -67,20 +98,40 @@ fn the_three_plugins_load_and_wait_for_their_licence_options() {
 fn a_licence_with_both_options_starts_every_plugin() {
     let scratch = Scratch::new();
     let key = scratch.trusted_key("vendor");
-    let payload = PayloadBuilder::new("RS-1001", 1).feature("auto-licence-update").feature("remote-assistance");
+    let payload = PayloadBuilder::new("RS-1001", 1)
+        .feature("auto-licence-update")
+        .feature("remote-assistance");
     let licence = scratch.licence_file(&key, &payload, "new.lic");
-    scratch.run(&["licence", "install", licence.to_str().unwrap()]).success();
+    scratch
+        .run(&["licence", "install", licence.to_str().unwrap()])
+        .success();
 
     let listing = plugins_json(&scratch);
-    check_state(&listing, "licence-updater", "running", "automatic licence update is not available in this version yet");
-    check_state(&listing, "teamviewer-bridge", "running", "remote assistance is not available in this version yet");
-    assert_eq!(plugin(&listing, "teamviewer-bridge")["status"], "unavailable");
+    check_state(
+        &listing,
+        "licence-updater",
+        "running",
+        "automatic licence update is not available in this version yet",
+    );
+    check_state(
+        &listing,
+        "teamviewer-bridge",
+        "running",
+        "remote assistance is not available in this version yet",
+    );
+    assert_eq!(
+        plugin(&listing, "teamviewer-bridge")["status"],
+        "unavailable"
+    );
 }
 
 fn misbehaving(at: &str, does: &str) -> (Scratch, Run) {
     let scratch = Scratch::new();
     scratch.add_fixture_plugin("fixture_misbehaving_plugin", "misbehaving");
-    scratch.write_plugin_settings("misbehaving", &format!(r#"{{"at": "{at}", "does": "{does}"}}"#));
+    scratch.write_plugin_settings(
+        "misbehaving",
+        &format!(r#"{{"at": "{at}", "does": "{does}"}}"#),
+    );
     scratch.write_settings("[plugins]\ncall_timeout_ms = 400\n");
     let run = scratch.run(&["plugins", "--json"]);
     (scratch, run)
@@ -97,7 +148,12 @@ fn a_plugin_that_panics_is_faulted_and_the_host_goes_on() {
     let (_scratch, run) = misbehaving("start", "panic");
     run.success();
     let listing = run.json();
-    check_state(&listing, "misbehaving", "faulted", "panicked while starting: plugin panicked: misbehaving on purpose at start");
+    check_state(
+        &listing,
+        "misbehaving",
+        "faulted",
+        "panicked while starting: plugin panicked: misbehaving on purpose at start",
+    );
     check_real_plugins_unharmed(&listing);
 }
 
@@ -106,7 +162,12 @@ fn a_plugin_that_returns_an_error_is_faulted_and_the_host_goes_on() {
     let (_scratch, run) = misbehaving("start", "error");
     run.success();
     let listing = run.json();
-    check_state(&listing, "misbehaving", "faulted", "returned an error while starting: misbehaving on purpose at start (on-purpose)");
+    check_state(
+        &listing,
+        "misbehaving",
+        "faulted",
+        "returned an error while starting: misbehaving on purpose at start (on-purpose)",
+    );
     check_real_plugins_unharmed(&listing);
 }
 
@@ -114,7 +175,12 @@ fn a_plugin_that_returns_an_error_is_faulted_and_the_host_goes_on() {
 fn a_plugin_that_reports_an_error_is_running_with_its_error() {
     let (_scratch, run) = misbehaving("status", "error");
     let listing = run.json();
-    check_state(&listing, "misbehaving", "running", "misbehaving on purpose at status");
+    check_state(
+        &listing,
+        "misbehaving",
+        "running",
+        "misbehaving on purpose at status",
+    );
     assert_eq!(plugin(&listing, "misbehaving")["status"], "error");
 }
 
@@ -125,10 +191,23 @@ fn a_plugin_that_hangs_is_faulted_after_the_time_limit_and_the_host_goes_on() {
         let (_scratch, run) = misbehaving(at, "hang");
         run.success();
         let listing = run.json();
-        let doing = if at == "start" { "starting" } else { "reporting its status" };
-        check_state(&listing, "misbehaving", "faulted", &format!("did not answer within 400 ms while {doing}"));
+        let doing = if at == "start" {
+            "starting"
+        } else {
+            "reporting its status"
+        };
+        check_state(
+            &listing,
+            "misbehaving",
+            "faulted",
+            &format!("did not answer within 400 ms while {doing}"),
+        );
         check_real_plugins_unharmed(&listing);
-        assert!(started.elapsed() < Duration::from_secs(10), "the host waited {:?} for a hanging plugin", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the host waited {:?} for a hanging plugin",
+            started.elapsed()
+        );
     }
 }
 
@@ -141,12 +220,26 @@ fn a_plugin_built_against_a_changed_abi_is_refused_with_the_loader_errors() {
     let refused = plugin(&listing, "libremote_service_plugin_changed_abi.so");
     assert_eq!(refused["state"], "refused");
     let detail = refused["detail"].as_str().unwrap();
-    assert!(detail.starts_with("built against an incompatible plugin ABI (this host has plugin API 1.0.0):"), "{detail}");
-    assert!(detail.lines().skip(1).all(|line| line.starts_with("Error: ")), "{detail}");
+    assert!(
+        detail.starts_with(
+            "built against an incompatible plugin ABI (this host has plugin API 1.0.0):"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail
+            .lines()
+            .skip(1)
+            .all(|line| line.starts_with("Error: ")),
+        "{detail}"
+    );
     assert!(detail.lines().count() > 1, "{detail}");
     check_real_plugins_unharmed(&listing);
     let log = fs::read_to_string(scratch.log_file()).unwrap();
-    assert!(log.contains("full loader report") && log.contains("Layout of expected type"), "{log}");
+    assert!(
+        log.contains("full loader report") && log.contains("Layout of expected type"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -156,7 +249,12 @@ fn a_file_that_is_not_a_library_is_refused() {
     fs::write(&path, "this is a text file\n").unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
     let listing = plugins_json(&scratch);
-    check_state(&listing, "libremote_service_plugin_notes.so", "refused", "not a loadable library:");
+    check_state(
+        &listing,
+        "libremote_service_plugin_notes.so",
+        "refused",
+        "not a loadable library:",
+    );
     check_real_plugins_unharmed(&listing);
 }
 
@@ -164,7 +262,10 @@ fn a_file_that_is_not_a_library_is_refused() {
 fn files_that_do_not_match_the_plugin_pattern_are_ignored() {
     let scratch = Scratch::new();
     fs::write(scratch.plugin_dir.join("README.txt"), "notes\n").unwrap();
-    scratch.add_plugin_file(&remote_service_tests::artifact("libfixture_misbehaving_plugin.so"), "libfixture_misbehaving_plugin.so");
+    scratch.add_plugin_file(
+        &remote_service_tests::artifact("libfixture_misbehaving_plugin.so"),
+        "libfixture_misbehaving_plugin.so",
+    );
     assert_eq!(plugins_json(&scratch).as_array().unwrap().len(), 3);
 }
 
@@ -176,13 +277,21 @@ fn a_second_plugin_with_the_same_id_is_refused() {
         "libremote_service_plugin_proxy_detector_copy.so",
     );
     let listing = plugins_json(&scratch);
-    let copies: Vec<&Value> = listing.as_array().unwrap().iter().filter(|p| p["id"] == "proxy-detector").collect();
+    let copies: Vec<&Value> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["id"] == "proxy-detector")
+        .collect();
     assert_eq!(copies.len(), 2, "{listing:#}");
     assert_eq!(copies[0]["state"], "running");
     assert_eq!(copies[1]["state"], "refused");
     assert!(copies[1]["path"].as_str().unwrap().ends_with("_copy.so"));
     let detail = copies[1]["detail"].as_str().unwrap();
-    assert!(detail.starts_with("another plugin with id proxy-detector is loaded from"), "{detail}");
+    assert!(
+        detail.starts_with("another plugin with id proxy-detector is loaded from"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -192,21 +301,29 @@ fn a_plugin_folder_anyone_can_write_is_refused_with_the_path_and_why() {
     let run = scratch.run(&["plugins", "--json"]);
     run.success();
     assert_eq!(run.json(), Value::Array(vec![]));
-    let expected = format!("plugin folder {} refused: anyone can write it (mode 0777); run chmod o-w on it", scratch.plugin_dir.display());
+    let expected = format!(
+        "plugin folder {} refused: anyone can write it (mode 0777); run chmod o-w on it",
+        scratch.plugin_dir.display()
+    );
     assert!(run.stderr.contains(&expected), "{}", run.stderr);
 }
 
 #[test]
 fn a_plugin_file_anyone_can_write_is_refused_with_the_path_and_why() {
     let scratch = Scratch::new();
-    let path = scratch.plugin_dir.join("libremote_service_plugin_proxy_detector.so");
+    let path = scratch
+        .plugin_dir
+        .join("libremote_service_plugin_proxy_detector.so");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o757)).unwrap();
     let listing = plugins_json(&scratch);
     check_state(
         &listing,
         "libremote_service_plugin_proxy_detector.so",
         "refused",
-        &format!("refused {}: anyone can write it (mode 0757)", path.display()),
+        &format!(
+            "refused {}: anyone can write it (mode 0757)",
+            path.display()
+        ),
     );
 }
 
@@ -224,14 +341,24 @@ fn a_licence_dropped_into_the_folder_starts_the_plugins_it_licenses_without_a_re
     let stdout = watch.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(serde_json::from_str(&line).expect("a JSON line")).is_err() {
+            if lines
+                .send(serde_json::from_str(&line).expect("a JSON line"))
+                .is_err()
+            {
                 break;
             }
         }
     });
-    let first = received.recv_timeout(Duration::from_secs(10)).expect("the first listing");
+    let first = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the first listing");
     assert_eq!(first["event"], "plugins");
-    check_state(&first["plugins"], "licence-updater", "not-licensed", "needs the licence option");
+    check_state(
+        &first["plugins"],
+        "licence-updater",
+        "not-licensed",
+        "needs the licence option",
+    );
 
     // Copied by hand, as a user would: not through `licence install`.
     let payload = PayloadBuilder::new("RS-2002", 4).feature("auto-licence-update");
@@ -240,18 +367,27 @@ fn a_licence_dropped_into_the_folder_starts_the_plugins_it_licenses_without_a_re
 
     let mut licence_changed = false;
     let started = loop {
-        let event = received.recv_timeout(Duration::from_secs(2)).expect("the licence and the plugin started within 2 s");
+        let event = received
+            .recv_timeout(Duration::from_secs(2))
+            .expect("the licence and the plugin started within 2 s");
         if event["event"] == "licence-changed" {
             assert_eq!(event["licence"]["serial_number"], "RS-2002");
             assert_eq!(event["licence"]["sequence"], 4);
             licence_changed = true;
         }
-        if event["event"] == "plugins" && plugin(&event["plugins"], "licence-updater")["state"] == "running" {
+        if event["event"] == "plugins"
+            && plugin(&event["plugins"], "licence-updater")["state"] == "running"
+        {
             break event;
         }
     };
     assert!(licence_changed);
-    check_state(&started["plugins"], "teamviewer-bridge", "not-licensed", "remote-assistance");
+    check_state(
+        &started["plugins"],
+        "teamviewer-bridge",
+        "not-licensed",
+        "remote-assistance",
+    );
     check_state(&started["plugins"], "proxy-detector", "running", "");
     watch.kill().unwrap();
     watch.wait().unwrap();

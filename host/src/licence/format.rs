@@ -25,7 +25,8 @@ pub struct Armoured {
 
 /// Cuts a licence file into payload and signature block.
 pub fn split(bytes: &[u8]) -> Result<Armoured, LicenceError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| LicenceError::NotALicence("it is not text".into()))?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| LicenceError::NotALicence("it is not text".into()))?;
     let mut lines = text.lines().map(|line| line.trim_end_matches('\r'));
     let first = lines.by_ref().map(str::trim).find(|line| !line.is_empty());
     if first != Some(BEGIN) {
@@ -55,10 +56,16 @@ pub fn split(bytes: &[u8]) -> Result<Armoured, LicenceError> {
         )));
     }
     if block.len() > 4 {
-        return Err(LicenceError::Malformed("there are lines after the signature block".into()));
+        return Err(LicenceError::Malformed(
+            "there are lines after the signature block".into(),
+        ));
     }
     let key_id = signature_key_id(block[1])?;
-    Ok(Armoured { payload, signature: format!("{}\n", block.join("\n")), key_id })
+    Ok(Armoured {
+        payload,
+        signature: format!("{}\n", block.join("\n")),
+        key_id,
+    })
 }
 
 /// Puts a payload and a minisign signature block together into a licence file.
@@ -116,7 +123,10 @@ mod tests {
         match (split(text.as_bytes()), expect) {
             (Ok(armoured), Ok(payload)) => assert_eq!(armoured.payload, payload.as_bytes()),
             (Err(error), Err(fragment)) => {
-                assert!(error.to_string().contains(fragment), "{error} lacks {fragment:?}")
+                assert!(
+                    error.to_string().contains(fragment),
+                    "{error} lacks {fragment:?}"
+                )
             }
             (got, expected) => panic!("{text:?}: got {got:?}, expected {expected:?}"),
         }
@@ -135,15 +145,33 @@ mod tests {
     fn cutting_up_licence_files() {
         let sig = signature_line();
         let block = format!("untrusted comment: x\n{sig}\ntrusted comment: t\n{sig}\n");
-        check(&format!("{BEGIN}\neyJhIjoxfQ==\n{END}\n{block}"), Ok("{\"a\":1}"));
-        check(&format!("\r\n{BEGIN}\r\neyJh\r\nIjoxfQ==\r\n{END}\r\n{block}"), Ok("{\"a\":1}"));
+        check(
+            &format!("{BEGIN}\neyJhIjoxfQ==\n{END}\n{block}"),
+            Ok("{\"a\":1}"),
+        );
+        check(
+            &format!("\r\n{BEGIN}\r\neyJh\r\nIjoxfQ==\r\n{END}\r\n{block}"),
+            Ok("{\"a\":1}"),
+        );
         check("", Err("not a remote service licence: no -----BEGIN"));
         check("PK\u{3}\u{4}garbage", Err("not a remote service licence"));
-        check(&format!("{BEGIN}\neyJhIjoxfQ=="), Err("truncated: no -----END"));
-        check(&format!("{BEGIN}\neyJhIjoxfQ==\n{END}\nuntrusted comment: x\n{sig}\n"), Err("truncated: the signature block has 2 of its 4 lines"));
+        check(
+            &format!("{BEGIN}\neyJhIjoxfQ=="),
+            Err("truncated: no -----END"),
+        );
+        check(
+            &format!("{BEGIN}\neyJhIjoxfQ==\n{END}\nuntrusted comment: x\n{sig}\n"),
+            Err("truncated: the signature block has 2 of its 4 lines"),
+        );
         check(&format!("{BEGIN}\n!!!\n{END}\n{block}"), Err("not base64"));
-        check(&format!("{BEGIN}\neyJhIjoxfQ==\n{END}\n{block}extra\n"), Err("lines after the signature block"));
-        assert!(split(&[0xff, 0xfe, 0x00]).unwrap_err().to_string().contains("it is not text"));
+        check(
+            &format!("{BEGIN}\neyJhIjoxfQ==\n{END}\n{block}extra\n"),
+            Err("lines after the signature block"),
+        );
+        assert!(split(&[0xff, 0xfe, 0x00])
+            .unwrap_err()
+            .to_string()
+            .contains("it is not text"));
     }
 
     #[test]
@@ -159,11 +187,29 @@ mod tests {
 
     #[test]
     fn trusted_comments() {
-        assert_eq!(parse_trusted_comment("remote-service-licence-v1 LIC-1 7"), Some(("LIC-1", 7)));
-        assert_eq!(parse_trusted_comment("remote-service-licence-v1 LIC-1"), None);
-        assert_eq!(parse_trusted_comment("remote-service-licence-v1 LIC-1 x"), None);
-        assert_eq!(parse_trusted_comment("remote-service-licence-v2 LIC-1 7"), None);
-        assert_eq!(parse_trusted_comment("timestamp:1700000000 file:payload.json"), None);
-        assert_eq!(parse_trusted_comment("remote-service-licence-v1 LIC-1 7 more"), None);
+        assert_eq!(
+            parse_trusted_comment("remote-service-licence-v1 LIC-1 7"),
+            Some(("LIC-1", 7))
+        );
+        assert_eq!(
+            parse_trusted_comment("remote-service-licence-v1 LIC-1"),
+            None
+        );
+        assert_eq!(
+            parse_trusted_comment("remote-service-licence-v1 LIC-1 x"),
+            None
+        );
+        assert_eq!(
+            parse_trusted_comment("remote-service-licence-v2 LIC-1 7"),
+            None
+        );
+        assert_eq!(
+            parse_trusted_comment("timestamp:1700000000 file:payload.json"),
+            None
+        );
+        assert_eq!(
+            parse_trusted_comment("remote-service-licence-v1 LIC-1 7 more"),
+            None
+        );
     }
 }

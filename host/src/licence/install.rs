@@ -28,7 +28,11 @@ pub enum InstallError {
 /// name the licence server ignores (it starts with a dot and does not end in `.lic`),
 /// write, fsync, rename over the target, fsync the folder, then read back and compare. On
 /// any failure the temp file is removed and the previous file is intact.
-pub fn install_file_atomically(folder: &Path, file_name: &str, bytes: &[u8]) -> Result<PathBuf, InstallError> {
+pub fn install_file_atomically(
+    folder: &Path,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, InstallError> {
     let failed = |what: &str, error: io::Error| InstallError::Io {
         folder: folder.to_path_buf(),
         file_name: file_name.to_string(),
@@ -40,14 +44,23 @@ pub fn install_file_atomically(folder: &Path, file_name: &str, bytes: &[u8]) -> 
         .suffix(".partial")
         .tempfile_in(folder)
         .map_err(|error| failed("cannot create a temporary file", error))?;
-    temp.write_all(bytes).map_err(|error| failed("cannot write", error))?;
-    platform::make_readable_by_all(temp.as_file()).map_err(|error| failed("cannot set permissions", error))?;
-    temp.as_file().sync_all().map_err(|error| failed("cannot flush to disk", error))?;
-    temp.persist(&target).map_err(|error| failed("cannot rename the temporary file", error.error))?;
-    platform::sync_folder(folder).map_err(|error| failed("cannot flush the folder to disk", error))?;
+    temp.write_all(bytes)
+        .map_err(|error| failed("cannot write", error))?;
+    platform::make_readable_by_all(temp.as_file())
+        .map_err(|error| failed("cannot set permissions", error))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|error| failed("cannot flush to disk", error))?;
+    temp.persist(&target)
+        .map_err(|error| failed("cannot rename the temporary file", error.error))?;
+    platform::sync_folder(folder)
+        .map_err(|error| failed("cannot flush the folder to disk", error))?;
     let written = fs::read(&target).map_err(|error| failed("cannot read the file back", error))?;
     if written != bytes {
-        return Err(failed("the file read back differs from what was written", io::Error::other("content mismatch")));
+        return Err(failed(
+            "the file read back differs from what was written",
+            io::Error::other("content mismatch"),
+        ));
     }
     Ok(target)
 }

@@ -10,7 +10,10 @@ use minisign_verify::PublicKey;
 use super::format::key_id_text;
 
 /// The vendor's keys built into the binary: (file name, contents).
-const BUILT_IN: &[(&str, &str)] = &[("vendor-2026.pub", include_str!("../../keys/vendor-2026.pub"))];
+const BUILT_IN: &[(&str, &str)] = &[(
+    "vendor-2026.pub",
+    include_str!("../../keys/vendor-2026.pub"),
+)];
 
 /// One trusted key.
 #[derive(Debug, Clone)]
@@ -36,11 +39,17 @@ impl TrustedKeys {
         let mut keys = TrustedKeys::default();
         for (name, text) in BUILT_IN {
             match parse_public_key(text) {
-                Ok((id, key)) => keys.keys.push(TrustedKey { id, source: format!("built-in {name}"), key }),
+                Ok((id, key)) => keys.keys.push(TrustedKey {
+                    id,
+                    source: format!("built-in {name}"),
+                    key,
+                }),
                 Err(reason) => tracing::error!("built-in key {name} is unusable: {reason}"),
             }
         }
-        let Ok(entries) = fs::read_dir(system_dir) else { return keys };
+        let Ok(entries) = fs::read_dir(system_dir) else {
+            return keys;
+        };
         let mut files: Vec<_> = entries
             .filter_map(Result::ok)
             .map(|entry| entry.path())
@@ -48,10 +57,18 @@ impl TrustedKeys {
             .collect();
         files.sort();
         for path in files {
-            let parsed = fs::read_to_string(&path).map_err(|error| error.to_string()).and_then(|text| parse_public_key(&text));
+            let parsed = fs::read_to_string(&path)
+                .map_err(|error| error.to_string())
+                .and_then(|text| parse_public_key(&text));
             match parsed {
-                Ok((id, key)) => keys.keys.push(TrustedKey { id, source: path.display().to_string(), key }),
-                Err(reason) => tracing::warn!("trusted key file {} skipped: {reason}", path.display()),
+                Ok((id, key)) => keys.keys.push(TrustedKey {
+                    id,
+                    source: path.display().to_string(),
+                    key,
+                }),
+                Err(reason) => {
+                    tracing::warn!("trusted key file {} skipped: {reason}", path.display())
+                }
             }
         }
         keys
@@ -70,7 +87,8 @@ impl TrustedKeys {
 
 /// Reads a minisign public key file: its id and the key.
 fn parse_public_key(text: &str) -> Result<(String, PublicKey), String> {
-    let key = PublicKey::decode(text).map_err(|error| format!("not a minisign public key: {error}"))?;
+    let key =
+        PublicKey::decode(text).map_err(|error| format!("not a minisign public key: {error}"))?;
     let line = text.lines().nth(1).unwrap_or_default();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(line.trim())
@@ -85,19 +103,33 @@ mod tests {
     #[test]
     fn the_vendor_key_is_built_in() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(TrustedKeys::load(&dir.path().join("missing")).ids(), vec!["7CE99D1D729C426B"]);
+        assert_eq!(
+            TrustedKeys::load(&dir.path().join("missing")).ids(),
+            vec!["7CE99D1D729C426B"]
+        );
     }
 
     #[test]
     fn pub_files_of_the_system_folder_are_trusted_and_bad_ones_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
-        fs::write(dir.path().join("demo.pub"), pair.pk.to_box().unwrap().into_string()).unwrap();
-        fs::write(dir.path().join("broken.pub"), "untrusted comment: x\nnot a key\n").unwrap();
+        fs::write(
+            dir.path().join("demo.pub"),
+            pair.pk.to_box().unwrap().into_string(),
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("broken.pub"),
+            "untrusted comment: x\nnot a key\n",
+        )
+        .unwrap();
         fs::write(dir.path().join("ignored.txt"), "x").unwrap();
         let keys = TrustedKeys::load(dir.path());
-        let expected_id = key_id_text(&pair.pk.keynum());
-        assert_eq!(keys.ids(), vec!["7CE99D1D729C426B".to_string(), expected_id.clone()]);
+        let expected_id = key_id_text(pair.pk.keynum());
+        assert_eq!(
+            keys.ids(),
+            vec!["7CE99D1D729C426B".to_string(), expected_id.clone()]
+        );
         assert!(keys.get(&expected_id).unwrap().source.ends_with("demo.pub"));
     }
 }

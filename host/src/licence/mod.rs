@@ -82,7 +82,9 @@ pub enum LicenceError {
         key_id: String,
     },
     /// An old-style signature of the whole content instead of its hash.
-    #[error("licence has a legacy minisign signature (not prehashed); sign it with a current minisign")]
+    #[error(
+        "licence has a legacy minisign signature (not prehashed); sign it with a current minisign"
+    )]
     LegacySignature,
     /// The trusted comment is not ours or does not match the payload.
     #[error("licence trusted comment {comment:?} does not match: {reason}")]
@@ -120,28 +122,45 @@ pub enum LicenceError {
 /// then the payload.
 pub fn verify_licence(bytes: &[u8], keys: &TrustedKeys) -> Result<VerifiedLicence, LicenceError> {
     let armoured = split(bytes)?;
-    let signature = minisign_verify::Signature::decode(&armoured.signature)
-        .map_err(|error| LicenceError::Malformed(format!("the signature block is not minisign's: {error}")))?;
-    let key = keys.get(&armoured.key_id).ok_or_else(|| LicenceError::UnknownKey {
-        key_id: armoured.key_id.clone(),
-        trusted: keys.ids().join(", "),
+    let signature = minisign_verify::Signature::decode(&armoured.signature).map_err(|error| {
+        LicenceError::Malformed(format!("the signature block is not minisign's: {error}"))
     })?;
-    key.key.verify(&armoured.payload, &signature, false).map_err(|error| match error {
-        minisign_verify::Error::UnexpectedAlgorithm => LicenceError::LegacySignature,
-        _ => LicenceError::BadSignature { key_id: armoured.key_id.clone() },
-    })?;
+    let key = keys
+        .get(&armoured.key_id)
+        .ok_or_else(|| LicenceError::UnknownKey {
+            key_id: armoured.key_id.clone(),
+            trusted: keys.ids().join(", "),
+        })?;
+    key.key
+        .verify(&armoured.payload, &signature, false)
+        .map_err(|error| match error {
+            minisign_verify::Error::UnexpectedAlgorithm => LicenceError::LegacySignature,
+            _ => LicenceError::BadSignature {
+                key_id: armoured.key_id.clone(),
+            },
+        })?;
 
     // Verified: from here on the content is the signer's.
     let comment = signature.trusted_comment().to_string();
-    let comment_error = |reason: &str| LicenceError::TrustedComment { comment: comment.clone(), reason: reason.into() };
+    let comment_error = |reason: &str| LicenceError::TrustedComment {
+        comment: comment.clone(),
+        reason: reason.into(),
+    };
     let (comment_licence_id, comment_sequence) = format::parse_trusted_comment(&comment)
-        .ok_or_else(|| comment_error(&format!("expected \"{TRUSTED_COMMENT_TAG} <licence_id> <sequence>\"")))?;
+        .ok_or_else(|| {
+            comment_error(&format!(
+                "expected \"{TRUSTED_COMMENT_TAG} <licence_id> <sequence>\""
+            ))
+        })?;
     let payload_json = String::from_utf8(armoured.payload)
         .map_err(|_| LicenceError::Payload("it is not UTF-8 text".into()))?;
-    let payload: LicencePayload =
-        serde_json::from_str(&payload_json).map_err(|error| LicenceError::Payload(error.to_string()))?;
+    let payload: LicencePayload = serde_json::from_str(&payload_json)
+        .map_err(|error| LicenceError::Payload(error.to_string()))?;
     if payload.format != FORMAT {
-        return Err(LicenceError::Payload(format!("format {} is not supported (this version reads format {FORMAT})", payload.format)));
+        return Err(LicenceError::Payload(format!(
+            "format {} is not supported (this version reads format {FORMAT})",
+            payload.format
+        )));
     }
     if payload.licence_id != comment_licence_id || payload.sequence != comment_sequence {
         return Err(comment_error(&format!(
@@ -155,10 +174,19 @@ pub fn verify_licence(bytes: &[u8], keys: &TrustedKeys) -> Result<VerifiedLicenc
         warnings.push(format!(
             "licence {} was issued at {}, in the future: check this computer's clock",
             payload.licence_id,
-            payload.issued_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+            payload
+                .issued_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
         ));
     }
-    Ok(VerifiedLicence { payload, key_id: armoured.key_id, bytes: bytes.to_vec(), payload_json, warnings })
+    Ok(VerifiedLicence {
+        payload,
+        key_id: armoured.key_id,
+        bytes: bytes.to_vec(),
+        payload_json,
+        warnings,
+    })
 }
 
 /// An update released on a day after the maintenance period.
@@ -178,13 +206,19 @@ pub fn check_entitlement(licence: &VerifiedLicence, release_date: Date) -> Resul
     if release_date <= maintenance_through {
         Ok(())
     } else {
-        Err(NotEntitled { release_date, maintenance_through })
+        Err(NotEntitled {
+            release_date,
+            maintenance_through,
+        })
     }
 }
 
 /// A path and why it was refused; used by the store.
 pub(crate) fn refusal(path: PathBuf, reason: impl ToString) -> Refusal {
-    Refusal { path, reason: reason.to_string() }
+    Refusal {
+        path,
+        reason: reason.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,11 @@ pub struct LicencePayload {
     /// The licensed product.
     pub product: Party,
     /// When the licence ends; absent for a perpetual licence.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub licence_expires_at: Option<OffsetDateTime>,
     /// The last day (inclusive) of the maintenance period.
     #[serde(with = "plain_date")]
@@ -67,6 +71,9 @@ impl LicencePayload {
 
     /// The count of option `code`, if it is a counted option of this licence.
     pub fn feature_count(&self, code: &str) -> Option<u64> {
-        self.features.iter().find(|feature| feature.code == code).and_then(|feature| feature.count)
+        self.features
+            .iter()
+            .find(|feature| feature.code == code)
+            .and_then(|feature| feature.count)
     }
 }

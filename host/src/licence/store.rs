@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{install_file_atomically, refusal, verify_licence, InstallError, LicenceError, TrustedKeys, VerifiedLicence};
+use super::{
+    install_file_atomically, refusal, verify_licence, InstallError, LicenceError, TrustedKeys,
+    VerifiedLicence,
+};
 
 /// The copy of the licence in force, in the state folder.
 const IN_FORCE_COPY: &str = "licence-in-force.lic";
@@ -85,13 +88,21 @@ impl LicenceStore {
             Ok(bytes) => match verify_licence(&bytes, &keys) {
                 Ok(licence) => Some(licence),
                 Err(error) => {
-                    tracing::warn!("the copy of the licence in force {} is not usable: {error}", copy.display());
+                    tracing::warn!(
+                        "the copy of the licence in force {} is not usable: {error}",
+                        copy.display()
+                    );
                     None
                 }
             },
             Err(_) => None,
         };
-        LicenceStore { config, keys, in_force, judged: HashMap::new() }
+        LicenceStore {
+            config,
+            keys,
+            in_force,
+            judged: HashMap::new(),
+        }
     }
 
     /// The licence in force.
@@ -129,7 +140,7 @@ impl LicenceStore {
         }
         // The newest first: it is the one that may replace the licence in force, and the
         // others are judged against the licence in force afterwards.
-        candidates.sort_by(|a, b| b.1.payload.sequence.cmp(&a.1.payload.sequence));
+        candidates.sort_by_key(|(_, licence)| std::cmp::Reverse(licence.payload.sequence));
         for (path, licence) in candidates {
             match self.verdict(&licence) {
                 Ok(Verdict::Same) => {}
@@ -142,7 +153,11 @@ impl LicenceStore {
             }
         }
         for refused in &outcome.refused {
-            tracing::warn!("licence file {} refused: {}", refused.path.display(), refused.reason);
+            tracing::warn!(
+                "licence file {} refused: {}",
+                refused.path.display(),
+                refused.reason
+            );
         }
         outcome
     }
@@ -155,8 +170,15 @@ impl LicenceStore {
         let folder = self.config.licence_folder.clone();
         let file_name = licence.file_name();
         let path = folder.join(&file_name);
-        if verdict == Verdict::Same && fs::read(&path).is_ok_and(|on_disk| on_disk == bytes) {
-            return Ok(InstallOutcome::AlreadyInForce { path });
+        if verdict == Verdict::Same {
+            let on_disk = fs::read(&path).unwrap_or_default();
+            let in_force_bytes = self
+                .in_force
+                .as_ref()
+                .map(|licence| licence.bytes.as_slice());
+            if on_disk == bytes || Some(on_disk.as_slice()) == in_force_bytes {
+                return Ok(InstallOutcome::AlreadyInForce { path });
+            }
         }
         fs::create_dir_all(&folder).map_err(|error| InstallError::Io {
             folder: folder.clone(),
@@ -166,6 +188,7 @@ impl LicenceStore {
         let path = install_file_atomically(&folder, &file_name, bytes)?;
         self.judged.insert(path.clone(), bytes.to_vec());
         if verdict == Verdict::Same {
+            // The licence in force was missing from the folder: it is there again.
             return Ok(InstallOutcome::AlreadyInForce { path });
         }
         self.put_in_force(licence);
@@ -174,7 +197,9 @@ impl LicenceStore {
     }
 
     fn verdict(&self, licence: &VerifiedLicence) -> Result<Verdict, LicenceError> {
-        let Some(current) = &self.in_force else { return Ok(Verdict::Newer) };
+        let Some(current) = &self.in_force else {
+            return Ok(Verdict::Newer);
+        };
         let (offered, installed) = (&licence.payload, &current.payload);
         if offered.serial_number != installed.serial_number {
             return Err(LicenceError::OtherSerial {
@@ -183,7 +208,10 @@ impl LicenceStore {
             });
         }
         if offered.sequence < installed.sequence {
-            return Err(LicenceError::Downgrade { offered: offered.sequence, installed: installed.sequence });
+            return Err(LicenceError::Downgrade {
+                offered: offered.sequence,
+                installed: installed.sequence,
+            });
         }
         if offered.sequence == installed.sequence {
             // Signatures are randomised, so the same payload signed twice differs in bytes:
@@ -201,7 +229,10 @@ impl LicenceStore {
         let state_dir = &self.config.state_dir;
         let saved = fs::create_dir_all(state_dir)
             .map_err(|error| error.to_string())
-            .and_then(|()| install_file_atomically(state_dir, IN_FORCE_COPY, &licence.bytes).map_err(|error| error.to_string()));
+            .and_then(|()| {
+                install_file_atomically(state_dir, IN_FORCE_COPY, &licence.bytes)
+                    .map_err(|error| error.to_string())
+            });
         if let Err(error) = saved {
             // The licence is still in force for this run; only the protection against a
             // downgrade while not running is weaker until the copy can be written.
@@ -213,7 +244,9 @@ impl LicenceStore {
 
 /// The `*.lic` files of `folder` (not hidden ones), sorted.
 fn licence_files(folder: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(folder) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(folder) else {
+        return Vec::new();
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .filter(|entry| {

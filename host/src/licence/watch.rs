@@ -7,7 +7,8 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 /// Changes closer together than this are reported once, after the last: a file copied by
 /// hand arrives in several writes and is read once complete.
@@ -38,13 +39,26 @@ impl FolderWatcher {
         let (raw_sender, raw) = unbounded::<()>();
         // The notify watch is set up before `start` returns, so that a change right after
         // it (and after the caller's own first read of the folder) is never missed.
-        let watcher = watchable(folder).then(|| start_notify(folder, raw_sender.clone())).flatten();
+        let watcher = watchable(folder)
+            .then(|| start_notify(folder, raw_sender.clone()))
+            .flatten();
         let folder = folder.to_path_buf();
         let watch_folder = folder.clone();
         thread::Builder::new()
             .name("licence folder watcher".into())
-            .spawn(move || watch(&watch_folder, watcher, (raw_sender, raw), &changes, &stopped))
-            .map_err(|error| WatchError { folder, reason: error.to_string() })?;
+            .spawn(move || {
+                watch(
+                    &watch_folder,
+                    watcher,
+                    (raw_sender, raw),
+                    &changes,
+                    &stopped,
+                )
+            })
+            .map_err(|error| WatchError {
+                folder,
+                reason: error.to_string(),
+            })?;
         Ok(FolderWatcher { _stop: stop })
     }
 }
@@ -108,29 +122,48 @@ fn watch(
 
 fn start_notify(folder: &Path, raw: Sender<()>) -> Option<RecommendedWatcher> {
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.is_ok_and(|event| changes_content(&event.kind)) {
             let _ = raw.send(());
         }
     });
     let mut watcher = match watcher {
         Ok(watcher) => watcher,
         Err(error) => {
-            tracing::warn!("cannot watch licence folder {}: {error}; it is polled instead", folder.display());
+            tracing::warn!(
+                "cannot watch licence folder {}: {error}; it is polled instead",
+                folder.display()
+            );
             return None;
         }
     };
     match watcher.watch(folder, RecursiveMode::NonRecursive) {
         Ok(()) => Some(watcher),
         Err(error) => {
-            tracing::warn!("cannot watch licence folder {}: {error}; it is polled instead", folder.display());
+            tracing::warn!(
+                "cannot watch licence folder {}: {error}; it is polled instead",
+                folder.display()
+            );
             None
         }
     }
 }
 
+/// Whether an event can change what the folder holds. Reading the folder (which the store
+/// does after every change) must not count, or each scan would cause the next.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
+}
+
 /// Names, sizes and modification times of the folder's files: what polling compares.
 fn fingerprint(folder: &Path) -> Vec<(std::ffi::OsString, u64, Option<SystemTime>)> {
-    let Ok(entries) = fs::read_dir(folder) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(folder) else {
+        return Vec::new();
+    };
     let mut files: Vec<_> = entries
         .filter_map(Result::ok)
         .filter_map(|entry| {
@@ -148,16 +181,32 @@ mod platform {
 
     /// File systems on another machine, where inotify sees only this machine's changes.
     pub fn is_network_fs(fs_type: &str) -> bool {
-        matches!(fs_type, "nfs" | "nfs4" | "cifs" | "smb3" | "smbfs" | "9p" | "afs" | "ceph" | "glusterfs" | "davfs" | "ncpfs")
-            || fs_type.starts_with("fuse.sshfs")
+        matches!(
+            fs_type,
+            "nfs"
+                | "nfs4"
+                | "cifs"
+                | "smb3"
+                | "smbfs"
+                | "9p"
+                | "afs"
+                | "ceph"
+                | "glusterfs"
+                | "davfs"
+                | "ncpfs"
+        ) || fs_type.starts_with("fuse.sshfs")
             || fs_type == "fuse.rclone"
             || fs_type == "fuse.glusterfs"
     }
 
     /// Whether the mount holding `folder` is a network file system.
     pub fn is_network_folder(folder: &Path) -> bool {
-        let Ok(folder) = folder.canonicalize() else { return false };
-        let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+        let Ok(folder) = folder.canonicalize() else {
+            return false;
+        };
+        let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            return false;
+        };
         mount_fs_type(&mountinfo, &folder).is_some_and(is_network_fs)
     }
 
@@ -170,7 +219,9 @@ mod platform {
                 let mount_point = unescape(fields.get(4)?);
                 let separator = fields.iter().position(|field| *field == "-")?;
                 let fs_type = *fields.get(separator + 1)?;
-                folder.starts_with(&mount_point).then_some((mount_point.len(), fs_type))
+                folder
+                    .starts_with(&mount_point)
+                    .then_some((mount_point.len(), fs_type))
             })
             .max_by_key(|(length, _)| *length)
             .map(|(_, fs_type)| fs_type)
@@ -182,7 +233,9 @@ mod platform {
         let mut rest = field;
         while let Some(index) = rest.find('\\') {
             text.push_str(&rest[..index]);
-            let code = rest.get(index + 1..index + 4).and_then(|digits| u8::from_str_radix(digits, 8).ok());
+            let code = rest
+                .get(index + 1..index + 4)
+                .and_then(|digits| u8::from_str_radix(digits, 8).ok());
             match code {
                 Some(byte) => {
                     text.push(byte as char);
@@ -210,7 +263,11 @@ mod platform {
 ";
 
         fn check(folder: &str, expect: Option<&str>) {
-            assert_eq!(mount_fs_type(MOUNTINFO, Path::new(folder)), expect, "{folder}");
+            assert_eq!(
+                mount_fs_type(MOUNTINFO, Path::new(folder)),
+                expect,
+                "{folder}"
+            );
         }
 
         #[test]
@@ -218,7 +275,10 @@ mod platform {
             check("/mnt/fls/sub", Some("cifs"));
             check("/srv/nfs share/licences", Some("nfs4"));
             check("/tmp/x", Some("tmpfs"));
-            check("/home/user/.local/share/remote-service/DroppedLicense", Some("ext4"));
+            check(
+                "/home/user/.local/share/remote-service/DroppedLicense",
+                Some("ext4"),
+            );
             check("/mnt/flsx", Some("ext4"));
         }
 

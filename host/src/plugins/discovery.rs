@@ -58,9 +58,15 @@ pub fn plugin_file_name(name: &str) -> String {
 /// own permissions are judged separately so that one bad file does not hide the others.
 pub fn discover(dir: &Path) -> Result<Vec<Candidate>, DiscoveryError> {
     if let Err(reason) = platform::check_writable_only_by_owner(dir) {
-        return Err(DiscoveryError::Unsafe { path: dir.to_path_buf(), reason });
+        return Err(DiscoveryError::Unsafe {
+            path: dir.to_path_buf(),
+            reason,
+        });
     }
-    let entries = fs::read_dir(dir).map_err(|source| DiscoveryError::Read { path: dir.to_path_buf(), source })?;
+    let entries = fs::read_dir(dir).map_err(|source| DiscoveryError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut candidates: Vec<Candidate> = entries
         .filter_map(|entry| entry.ok())
         .filter(|entry| entry.file_name().to_str().is_some_and(matches_pattern))
@@ -84,19 +90,26 @@ mod platform {
     /// the current user or root. Follows symbolic links, so the file that would be loaded
     /// is the one judged.
     pub fn check_writable_only_by_owner(path: &Path) -> Result<(), String> {
-        let metadata = fs::metadata(path).map_err(|error| format!("cannot read its permissions: {error}"))?;
+        let metadata =
+            fs::metadata(path).map_err(|error| format!("cannot read its permissions: {error}"))?;
         let mode = metadata.mode() & 0o7777;
         if mode & 0o002 != 0 {
-            return Err(format!("anyone can write it (mode {mode:04o}); run chmod o-w on it"));
+            return Err(format!(
+                "anyone can write it (mode {mode:04o}); run chmod o-w on it"
+            ));
         }
         if mode & 0o020 != 0 {
-            return Err(format!("its group can write it (mode {mode:04o}); run chmod g-w on it"));
+            return Err(format!(
+                "its group can write it (mode {mode:04o}); run chmod g-w on it"
+            ));
         }
         let owner = metadata.uid();
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { geteuid() };
         if owner != 0 && owner != me {
-            return Err(format!("it belongs to user id {owner}, neither to you (user id {me}) nor to root"));
+            return Err(format!(
+                "it belongs to user id {owner}, neither to you (user id {me}) nor to root"
+            ));
         }
         Ok(())
     }
@@ -148,8 +161,14 @@ mod tests {
         assert_eq!(discover(dir.path()).unwrap()[0].permission, Ok(()));
 
         fs::set_permissions(&plugin, fs::Permissions::from_mode(0o666)).unwrap();
-        let reason = discover(dir.path()).unwrap()[0].permission.clone().unwrap_err();
-        assert!(reason.contains("anyone can write it (mode 0666)"), "{reason}");
+        let reason = discover(dir.path()).unwrap()[0]
+            .permission
+            .clone()
+            .unwrap_err();
+        assert!(
+            reason.contains("anyone can write it (mode 0666)"),
+            "{reason}"
+        );
 
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let error = discover(dir.path()).unwrap_err().to_string();

@@ -42,22 +42,33 @@ impl HostContext {
     /// A context whose plugins send their messages to `messages` and keep their settings
     /// in `settings_dir/<plugin id>.json`.
     pub fn new(messages: Sender<PluginMessage>, settings_dir: PathBuf) -> Arc<HostContext> {
-        Arc::new(HostContext { licence: RwLock::new(None), messages, settings_dir })
+        Arc::new(HostContext {
+            licence: RwLock::new(None),
+            messages,
+            settings_dir,
+        })
     }
 
     /// Sets the licence in force that plugins see.
     pub fn set_licence(&self, licence: Option<Arc<VerifiedLicence>>) {
-        *self.licence.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = licence;
+        *self
+            .licence
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = licence;
     }
 
     /// The licence in force.
     pub fn licence(&self) -> Option<Arc<VerifiedLicence>> {
-        self.licence.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        self.licence
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Whether the licence in force has the option `option`.
     pub fn is_licensed(&self, option: &str) -> bool {
-        self.licence().is_some_and(|licence| licence.has_feature(option))
+        self.licence()
+            .is_some_and(|licence| licence.has_feature(option))
     }
 }
 
@@ -71,17 +82,24 @@ pub struct HostServices {
 impl HostServices {
     /// The host object of plugin `plugin_id`.
     pub fn new(plugin_id: &str, context: Arc<HostContext>) -> Self {
-        HostServices { plugin_id: plugin_id.into(), context }
+        HostServices {
+            plugin_id: plugin_id.into(),
+            context,
+        }
     }
 
     fn settings_file(&self) -> PathBuf {
-        self.context.settings_dir.join(format!("{}.json", self.plugin_id))
+        self.context
+            .settings_dir
+            .join(format!("{}.json", self.plugin_id))
     }
 
     fn save_settings(&self, json: &str) -> Result<(), String> {
-        serde_json::from_str::<serde_json::Value>(json).map_err(|error| format!("settings are not JSON: {error}"))?;
+        serde_json::from_str::<serde_json::Value>(json)
+            .map_err(|error| format!("settings are not JSON: {error}"))?;
         let dir = &self.context.settings_dir;
-        fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        fs::create_dir_all(dir)
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
         let mut file = tempfile::Builder::new()
             .prefix(&format!(".{}.json.", self.plugin_id))
             .tempfile_in(dir)
@@ -110,7 +128,10 @@ impl FfiHost for HostServices {
     }
 
     fn notify(&self, notice: Notice) {
-        let _ = self.context.messages.send(PluginMessage::Notice { plugin_id: self.plugin_id.to_string(), notice });
+        let _ = self.context.messages.send(PluginMessage::Notice {
+            plugin_id: self.plugin_id.to_string(),
+            notice,
+        });
     }
 
     fn is_licensed(&self, option: RStr<'_>) -> bool {
@@ -118,7 +139,10 @@ impl FfiHost for HostServices {
     }
 
     fn licence_payload(&self) -> ROption<RString> {
-        self.context.licence().map(|licence| RString::from(licence.payload_json.clone())).into()
+        self.context
+            .licence()
+            .map(|licence| RString::from(licence.payload_json.clone()))
+            .into()
     }
 
     fn read_settings(&self) -> RResult<RString, PluginError> {
@@ -126,15 +150,23 @@ impl FfiHost for HostServices {
         match fs::read_to_string(&path) {
             Ok(text) => RResult::ROk(text.into()),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => RResult::ROk("{}".into()),
-            Err(error) => RResult::RErr(PluginError::new("settings", format!("cannot read {}: {error}", path.display()))),
+            Err(error) => RResult::RErr(PluginError::new(
+                "settings",
+                format!("cannot read {}: {error}", path.display()),
+            )),
         }
     }
 
     fn write_settings(&self, json: RStr<'_>) -> RResult<(), PluginError> {
-        self.save_settings(json.as_str()).map_err(|message| PluginError::new("settings", message)).into()
+        self.save_settings(json.as_str())
+            .map_err(|message| PluginError::new("settings", message))
+            .into()
     }
 
     fn publish_status(&self, status: PluginStatus) {
-        let _ = self.context.messages.send(PluginMessage::Status { plugin_id: self.plugin_id.to_string(), status });
+        let _ = self.context.messages.send(PluginMessage::Status {
+            plugin_id: self.plugin_id.to_string(),
+            status,
+        });
     }
 }

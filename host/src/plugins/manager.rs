@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RArc;
-use remote_service_plugin_api::{FfiHost_TO, HostEvent, MenuItem, PluginState as StatusState, PluginStatus};
+use remote_service_plugin_api::{
+    FfiHost_TO, HostEvent, MenuItem, PluginState as StatusState, PluginStatus,
+};
 use serde::Serialize;
 
 use super::discovery;
@@ -81,7 +83,12 @@ impl PluginManager {
     /// [`PluginManager::apply_licence`]). A folder that cannot be used is reported by
     /// [`PluginManager::folder_problem`] and gives no plugins.
     pub fn load(dir: &Path, context: Arc<HostContext>, timeout: Duration) -> PluginManager {
-        let mut manager = PluginManager { plugins: Vec::new(), folder_problem: None, timeout, context };
+        let mut manager = PluginManager {
+            plugins: Vec::new(),
+            folder_problem: None,
+            timeout,
+            context,
+        };
         let candidates = match discovery::discover(dir) {
             Ok(candidates) => candidates,
             Err(error) => {
@@ -98,7 +105,10 @@ impl PluginManager {
     }
 
     fn load_one(&self, path: &Path, permission: Result<(), String>) -> Managed {
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut info = PluginInfo {
             id: file_name,
             version: String::new(),
@@ -123,14 +133,25 @@ impl PluginManager {
                 info.api_version = loaded.api_version;
                 info.display_name = manifest.display_name.to_string();
                 info.licence_option = manifest.licence_option.into_option().map(|o| o.to_string());
-                if let Some(other) = self.plugins.iter().find(|p| p.info.id == info.id && p.info.state != PluginState::Refused) {
-                    info.detail = format!("another plugin with id {} is loaded from {}", info.id, other.info.path.display());
+                if let Some(other) = self
+                    .plugins
+                    .iter()
+                    .find(|p| p.info.id == info.id && p.info.state != PluginState::Refused)
+                {
+                    info.detail = format!(
+                        "another plugin with id {} is loaded from {}",
+                        info.id,
+                        other.info.path.display()
+                    );
                     return Managed { info, worker: None };
                 }
                 info.state = PluginState::NotLicensed;
                 info.detail = not_licensed_detail(&info);
                 tracing::info!(plugin = %info.id, version = %info.version, api = %info.api_version, "plugin loaded from {}", path.display());
-                Managed { info, worker: Some(worker) }
+                Managed {
+                    info,
+                    worker: Some(worker),
+                }
             }
             Err(LoadError::Refused { summary, report }) => {
                 tracing::warn!("plugin {} refused: {summary}", path.display());
@@ -183,7 +204,11 @@ impl PluginManager {
                     }
                 }
                 (PluginState::Running, true) => {
-                    self.call(index, Command::Event(HostEvent::LicenceChanged), "handling a licence change");
+                    self.call(
+                        index,
+                        Command::Event(HostEvent::LicenceChanged),
+                        "handling a licence change",
+                    );
                 }
                 _ => {}
             }
@@ -213,7 +238,9 @@ impl PluginManager {
     }
 
     fn refresh_status(&mut self, index: usize) {
-        if let Some(Reply::Status(status)) = self.call(index, Command::Status, "reporting its status") {
+        if let Some(Reply::Status(status)) =
+            self.call(index, Command::Status, "reporting its status")
+        {
             self.set_status(index, status);
         }
     }
@@ -229,7 +256,9 @@ impl PluginManager {
 
     /// Records a status a running plugin published; returns whether it changed anything.
     pub fn published_status(&mut self, plugin_id: &str, status: PluginStatus) -> bool {
-        let Some(index) = self.running_index(plugin_id) else { return false };
+        let Some(index) = self.running_index(plugin_id) else {
+            return false;
+        };
         let before = self.plugins[index].info.clone();
         self.set_status(index, status);
         self.plugins[index].info != before
@@ -241,14 +270,18 @@ impl PluginManager {
     }
 
     fn running_index(&self, plugin_id: &str) -> Option<usize> {
-        self.plugins.iter().position(|p| p.info.id == plugin_id && p.info.state == PluginState::Running)
+        self.plugins
+            .iter()
+            .position(|p| p.info.id == plugin_id && p.info.state == PluginState::Running)
     }
 
     /// The menu items of every running plugin, with the plugin's id.
     pub fn menu_items(&mut self) -> Vec<(String, MenuItem)> {
         let mut items = Vec::new();
         for index in 0..self.plugins.len() {
-            if let Some(Reply::MenuItems(plugin_items)) = self.call(index, Command::MenuItems, "listing its menu items") {
+            if let Some(Reply::MenuItems(plugin_items)) =
+                self.call(index, Command::MenuItems, "listing its menu items")
+            {
                 let id = &self.plugins[index].info.id;
                 items.extend(plugin_items.into_iter().map(|item| (id.clone(), item)));
             }
@@ -258,8 +291,15 @@ impl PluginManager {
 
     /// Tells plugin `plugin_id` that its menu item `item_id` was clicked.
     pub fn click(&mut self, plugin_id: &str, item_id: &str) -> bool {
-        let Some(index) = self.running_index(plugin_id) else { return false };
-        self.call(index, Command::Click(item_id.to_string()), "handling a menu click").is_some()
+        let Some(index) = self.running_index(plugin_id) else {
+            return false;
+        };
+        self.call(
+            index,
+            Command::Click(item_id.to_string()),
+            "handling a menu click",
+        )
+        .is_some()
     }
 
     /// Hands `event` to every running plugin.
@@ -283,7 +323,8 @@ impl PluginManager {
     fn call(&mut self, index: usize, command: Command, doing: &str) -> Option<Reply> {
         let plugin = &mut self.plugins[index];
         let starting = matches!(command, Command::Start(_));
-        let callable = plugin.info.state == PluginState::Running || (starting && plugin.info.state == PluginState::NotLicensed);
+        let callable = plugin.info.state == PluginState::Running
+            || (starting && plugin.info.state == PluginState::NotLicensed);
         let worker = plugin.worker.as_ref().filter(|_| callable)?;
         match worker.call(command, self.timeout) {
             Ok(reply) => Some(reply),
@@ -293,7 +334,10 @@ impl PluginManager {
                         format!("panicked while {doing}: {}", plugin_error.message)
                     }
                     CallError::Plugin(plugin_error) => {
-                        format!("returned an error while {doing}: {} ({})", plugin_error.message, plugin_error.code)
+                        format!(
+                            "returned an error while {doing}: {} ({})",
+                            plugin_error.message, plugin_error.code
+                        )
                     }
                     other => format!("{other} while {doing}"),
                 };
@@ -312,7 +356,9 @@ impl PluginManager {
 
 fn not_licensed_detail(info: &PluginInfo) -> String {
     match &info.licence_option {
-        Some(option) => format!("needs the licence option {option}, which the installed licence does not have"),
+        Some(option) => {
+            format!("needs the licence option {option}, which the installed licence does not have")
+        }
         None => String::new(),
     }
 }

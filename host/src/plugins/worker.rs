@@ -12,8 +12,8 @@ use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
 use abi_stable::std_types::RStr;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use remote_service_plugin_api::{
-    HostBox, HostEvent, HostEvent_NE, MenuItem, PanicStrategy, PluginBox, PluginError, PluginManifest,
-    PluginMod_Ref, PluginStatus, API_VERSION,
+    HostBox, HostEvent, HostEvent_NE, MenuItem, PanicStrategy, PluginBox, PluginError,
+    PluginManifest, PluginMod_Ref, PluginStatus, API_VERSION,
 };
 
 /// A call into a running plugin.
@@ -97,11 +97,16 @@ impl Worker {
         let (loaded_sender, loaded_receiver) = bounded(1);
         let (jobs, job_receiver) = bounded::<Job>(16);
         let thread_path = path.to_path_buf();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         thread::Builder::new()
             .name(format!("plugin {name}"))
             .spawn(move || run(thread_path, loaded_sender, job_receiver))
-            .map_err(|error| LoadError::Faulted(format!("cannot start a thread for it: {error}")))?;
+            .map_err(|error| {
+                LoadError::Faulted(format!("cannot start a thread for it: {error}"))
+            })?;
         match loaded_receiver.recv_timeout(timeout) {
             Ok(Ok(loaded)) => Ok((Worker { jobs }, loaded)),
             Ok(Err(error)) => Err(error),
@@ -143,18 +148,29 @@ fn run(path: PathBuf, loaded: Sender<Result<Loaded, LoadError>>, jobs: Receiver<
     let manifest = match module.manifest()().into_result() {
         Ok(manifest) => manifest,
         Err(error) => {
-            let _ = loaded.send(Err(LoadError::Faulted(format!("its manifest failed: {}", error.message))));
+            let _ = loaded.send(Err(LoadError::Faulted(format!(
+                "its manifest failed: {}",
+                error.message
+            ))));
             return;
         }
     };
     if manifest.panic_strategy != PanicStrategy::UNWIND {
         let _ = loaded.send(Err(LoadError::Refused {
-            summary: "it was built with panic = \"abort\": a panic in it would end the whole service".into(),
+            summary:
+                "it was built with panic = \"abort\": a panic in it would end the whole service"
+                    .into(),
             report: None,
         }));
         return;
     }
-    if loaded.send(Ok(Loaded { manifest, api_version })).is_err() {
+    if loaded
+        .send(Ok(Loaded {
+            manifest,
+            api_version,
+        }))
+        .is_err()
+    {
         return;
     }
 
@@ -169,18 +185,31 @@ fn run(path: PathBuf, loaded: Sender<Result<Loaded, LoadError>>, jobs: Receiver<
     }
 }
 
-fn serve(module: PluginMod_Ref, plugin: &mut Option<PluginBox>, command: Command) -> Result<Reply, PluginError> {
+fn serve(
+    module: PluginMod_Ref,
+    plugin: &mut Option<PluginBox>,
+    command: Command,
+) -> Result<Reply, PluginError> {
     if let Command::Start(host) = command {
         *plugin = Some(module.start()(host).into_result()?);
         return Ok(Reply::Done);
     }
     let Some(running) = plugin.as_mut() else {
-        return Err(PluginError::new("not-started", "the plugin was called before it was started"));
+        return Err(PluginError::new(
+            "not-started",
+            "the plugin was called before it was started",
+        ));
     };
     match command {
         Command::Start(_) => unreachable!("handled above"),
-        Command::Event(event) => running.on_event(&HostEvent_NE::new(event)).into_result().map(|()| Reply::Done),
-        Command::MenuItems => running.menu_items().into_result().map(|items| Reply::MenuItems(items.into_vec())),
+        Command::Event(event) => running
+            .on_event(&HostEvent_NE::new(event))
+            .into_result()
+            .map(|()| Reply::Done),
+        Command::MenuItems => running
+            .menu_items()
+            .into_result()
+            .map(|items| Reply::MenuItems(items.into_vec())),
         Command::Click(item_id) => running
             .on_menu_click(RStr::from_str(&item_id))
             .into_result()
@@ -198,7 +227,9 @@ fn serve(module: PluginMod_Ref, plugin: &mut Option<PluginBox>, command: Command
 fn open(path: &Path) -> Result<(PluginMod_Ref, String), LoadError> {
     let header = lib_header_from_path(path).map_err(refusal)?;
     let api_version = header.version_strings().version.as_str().to_string();
-    let module = header.init_root_module::<PluginMod_Ref>().map_err(refusal)?;
+    let module = header
+        .init_root_module::<PluginMod_Ref>()
+        .map_err(refusal)?;
     Ok((module, api_version))
 }
 
@@ -224,7 +255,10 @@ fn refusal(error: LibraryError) -> LoadError {
         LibraryError::RootModule { .. } => "its root module failed to load".to_string(),
         _ => format!("cannot be loaded as a {}: {}", PluginMod_Ref::NAME, first_line(&report)),
     };
-    LoadError::Refused { summary, report: Some(report) }
+    LoadError::Refused {
+        summary,
+        report: Some(report),
+    }
 }
 
 /// The `Error:` lines of abi_stable's layout report, each with the expected and found
@@ -250,7 +284,10 @@ fn error_lines(report: &str) -> Vec<String> {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("")
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -260,6 +297,9 @@ mod tests {
     #[test]
     fn error_lines_keep_what_was_expected_and_found() {
         let report = "Compared <this>:\n    X\n\n1 error(s).\n\nError:incompatible type size\nExpected:\n    8\nFound:\n    16\n";
-        assert_eq!(error_lines(report), vec!["Error: incompatible type size (expected 8, found 16)"]);
+        assert_eq!(
+            error_lines(report),
+            vec!["Error: incompatible type size (expected 8, found 16)"]
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! back office; until then the plugin runs, and says plainly that it does not update
 //! licences yet.
 
-use remote_service_plugin_api::{capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus};
+use remote_service_plugin_api::{
+    capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus,
+};
 
 /// The running plugin.
 pub struct LicenceUpdater {

@@ -4,7 +4,9 @@
 //! No licence option: it is always available. Detection arrives in its own release; until
 //! then the plugin runs, and says plainly that it does not detect proxies yet.
 
-use remote_service_plugin_api::{capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus};
+use remote_service_plugin_api::{
+    capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus,
+};
 
 /// The running plugin.
 pub struct ProxyDetector {

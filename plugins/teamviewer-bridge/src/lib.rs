@@ -4,7 +4,9 @@
 //! Licence option: `remote-assistance`. Driving TeamViewer arrives in its own release;
 //! until then the plugin runs, and says plainly that remote assistance is not there yet.
 
-use remote_service_plugin_api::{capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus};
+use remote_service_plugin_api::{
+    capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus,
+};
 
 /// The running plugin.
 pub struct TeamViewerBridge {

@@ -43,13 +43,20 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Keygen { out_dir, name } => {
             let key = licence_kit::generate_key(&out_dir, &name)?;
-            println!("key id {}: {} and {}", key.key_id, key.public.display(), key.secret.display());
+            println!(
+                "key id {}: {} and {}",
+                key.key_id,
+                key.public.display(),
+                key.secret.display()
+            );
         }
         Command::Sign { key, payload, out } => {
-            let payload = fs::read(&payload).with_context(|| format!("cannot read {}", payload.display()))?;
+            let payload =
+                fs::read(&payload).with_context(|| format!("cannot read {}", payload.display()))?;
             let licence = licence_kit::sign_licence(&key, &payload)?;
             match out {
-                Some(out) => fs::write(&out, licence).with_context(|| format!("cannot write {}", out.display()))?,
+                Some(out) => fs::write(&out, licence)
+                    .with_context(|| format!("cannot write {}", out.display()))?,
                 None => print!("{licence}"),
             }
         }
