@@ -212,7 +212,20 @@ extern "C" fn ffi_manifest<P: Plugin>() -> RResult<PluginManifest, PluginError> 
 
 extern "C" fn ffi_start<P: Plugin>(host: HostBox) -> RResult<PluginBox, PluginError> {
     guard(|| {
-        let plugin = P::start(Host::from_ffi(host))?;
+        let host = Host::from_ffi(host);
+        // Each plugin library has its own copy of the standard library, so this hook sees
+        // this plugin's panics only: their message and place go into the host's log
+        // instead of the host's standard error.
+        let panic_log = host.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            let place = info
+                .location()
+                .map(|location| location.to_string())
+                .unwrap_or_default();
+            let message = info.payload_as_str().unwrap_or("a panic without a message");
+            panic_log.log(LogLevel::ERROR, &format!("panic at {place}: {message}"));
+        }));
+        let plugin = P::start(host)?;
         Ok(FfiPlugin_TO::from_ptr(
             RBox::new(Adapter(plugin)),
             TD_Opaque,

@@ -145,7 +145,7 @@ fn a_well_behaved_fixture_runs() {
 
 #[test]
 fn a_plugin_that_panics_is_faulted_and_the_host_goes_on() {
-    let (_scratch, run) = misbehaving("start", "panic");
+    let (scratch, run) = misbehaving("start", "panic");
     run.success();
     let listing = run.json();
     check_state(
@@ -155,6 +155,19 @@ fn a_plugin_that_panics_is_faulted_and_the_host_goes_on() {
         "panicked while starting: plugin panicked: misbehaving on purpose at start",
     );
     check_real_plugins_unharmed(&listing);
+    // The panic's message and place are in the log, attributed to the plugin, and not on
+    // the command's standard error.
+    let log = fs::read_to_string(scratch.log_file()).unwrap();
+    let panic_line = log
+        .lines()
+        .find(|line| line.contains("panic at "))
+        .expect("the panic in the log");
+    assert!(
+        panic_line.contains("misbehaving on purpose at start")
+            && panic_line.contains("plugin=\"misbehaving\""),
+        "{panic_line}"
+    );
+    assert!(!run.stderr.contains("panicked at"), "{}", run.stderr);
 }
 
 #[test]
