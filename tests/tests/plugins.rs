@@ -137,24 +137,31 @@ fn misbehaving(at: &str, does: &str) -> (Scratch, Run) {
     (scratch, run)
 }
 
+/// Runs `plugins --json` with the misbehaving plugin set to misbehave `does` at `at`;
+/// checks that the command succeeds, shows the plugin `state` with `detail`, and that the
+/// real plugins are unharmed.
+fn check_misbehaviour(at: &str, does: &str, state: &str, detail: &str) -> (Scratch, Run) {
+    let (scratch, run) = misbehaving(at, does);
+    run.success();
+    let listing = run.json();
+    check_state(&listing, "misbehaving", state, detail);
+    check_real_plugins_unharmed(&listing);
+    (scratch, run)
+}
+
 #[test]
 fn a_well_behaved_fixture_runs() {
-    let (_scratch, run) = misbehaving("nowhere", "nothing");
-    check_state(&run.json(), "misbehaving", "running", "behaving");
+    check_misbehaviour("nowhere", "nothing", "running", "behaving");
 }
 
 #[test]
 fn a_plugin_that_panics_is_faulted_and_the_host_goes_on() {
-    let (scratch, run) = misbehaving("start", "panic");
-    run.success();
-    let listing = run.json();
-    check_state(
-        &listing,
-        "misbehaving",
+    let (scratch, run) = check_misbehaviour(
+        "start",
+        "panic",
         "faulted",
         "panicked while starting: plugin panicked: misbehaving on purpose at start",
     );
-    check_real_plugins_unharmed(&listing);
     // The panic's message and place are in the log, attributed to the plugin, and not on
     // the command's standard error.
     let log = fs::read_to_string(scratch.log_file()).unwrap();
@@ -172,50 +179,35 @@ fn a_plugin_that_panics_is_faulted_and_the_host_goes_on() {
 
 #[test]
 fn a_plugin_that_returns_an_error_is_faulted_and_the_host_goes_on() {
-    let (_scratch, run) = misbehaving("start", "error");
-    run.success();
-    let listing = run.json();
-    check_state(
-        &listing,
-        "misbehaving",
+    check_misbehaviour(
+        "start",
+        "error",
         "faulted",
         "returned an error while starting: misbehaving on purpose at start (on-purpose)",
     );
-    check_real_plugins_unharmed(&listing);
 }
 
 #[test]
 fn a_plugin_that_reports_an_error_is_running_with_its_error() {
-    let (_scratch, run) = misbehaving("status", "error");
-    let listing = run.json();
-    check_state(
-        &listing,
-        "misbehaving",
+    let (_scratch, run) = check_misbehaviour(
+        "status",
+        "error",
         "running",
         "misbehaving on purpose at status",
     );
-    assert_eq!(plugin(&listing, "misbehaving")["status"], "error");
+    assert_eq!(plugin(&run.json(), "misbehaving")["status"], "error");
 }
 
 #[test]
 fn a_plugin_that_hangs_is_faulted_after_the_time_limit_and_the_host_goes_on() {
-    for at in ["start", "status"] {
+    for (at, doing) in [("start", "starting"), ("status", "reporting its status")] {
         let started = std::time::Instant::now();
-        let (_scratch, run) = misbehaving(at, "hang");
-        run.success();
-        let listing = run.json();
-        let doing = if at == "start" {
-            "starting"
-        } else {
-            "reporting its status"
-        };
-        check_state(
-            &listing,
-            "misbehaving",
+        check_misbehaviour(
+            at,
+            "hang",
             "faulted",
             &format!("did not answer within 400 ms while {doing}"),
         );
-        check_real_plugins_unharmed(&listing);
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "the host waited {:?} for a hanging plugin",
