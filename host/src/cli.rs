@@ -7,13 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 use serde_json::json;
-use time::format_description::well_known::Rfc3339;
 use time::Date;
 
+use crate::api::client::{Client, ClientError};
+use crate::api::{self, ApiEvent, LicenceSummary, Light, Status};
 use crate::engine::{store_config, Engine, EngineEvent};
-use crate::licence::{self, LicenceStore, TrustedKeys, VerifiedLicence};
+use crate::licence::{self, LicenceStore, TrustedKeys};
 use crate::paths::Paths;
 use crate::plugins::PluginInfo;
 use crate::settings::Settings;
@@ -32,6 +32,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the engine without a user interface (the system service passes --system).
+    Daemon {
+        /// Use the system folders and the system socket instead of the user's.
+        #[arg(long)]
+        system: bool,
+    },
+    /// Show the connection state, whether Remote Service is enabled, the licence and the
+    /// plugins, as the running engine sees them.
+    Status {
+        #[command(flatten)]
+        output: Output,
+    },
     /// List the plugins: id, version, plugin API version, state and detail.
     Plugins {
         #[command(flatten)]
@@ -98,10 +110,19 @@ fn parse_date(text: &str) -> Result<Date, String> {
 /// Runs the command line and returns the exit code.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
-    let paths = Paths::per_user()?;
+    let system = matches!(cli.command, Command::Daemon { system: true });
+    let paths = if system {
+        Paths::system()?
+    } else {
+        Paths::per_user()?
+    };
     crate::logging::init(&paths.log_file());
     let settings = Settings::load(&paths.settings_file())?;
     match cli.command {
+        Command::Daemon { system } => {
+            crate::daemon::run(&paths, &settings, &api::socket_path(system)?)
+        }
+        Command::Status { output } => status(output.json),
         Command::Plugins { output, watch } => plugins(&paths, &settings, output.json, watch),
         Command::Licence(LicenceCommand::Show { output }) => {
             licence_show(&paths, &settings, output.json)
@@ -131,7 +152,84 @@ fn open_store(paths: &Paths, settings: &Settings) -> LicenceStore {
     store
 }
 
+/// A client of the per-user engine, when one runs.
+fn running_engine() -> Option<Client> {
+    let client = Client::new(&api::socket_path(false).ok()?).ok()?;
+    client.get::<Status>("/v1/status").is_ok().then_some(client)
+}
+
+fn status(as_json: bool) -> Result<ExitCode> {
+    let client = Client::new(&api::socket_path(false)?)?;
+    match client.get::<Status>("/v1/status") {
+        Ok(status) => {
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status_text(&status));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error @ ClientError::NotRunning { .. }) => {
+            if as_json {
+                let not_running = json!({
+                    "running": false,
+                    "connection": {"state": "grey", "reason": "Remote Service is not running"},
+                    "error": error.to_string(),
+                });
+                println!("{}", serde_json::to_string_pretty(&not_running)?);
+            }
+            eprintln!("{error}; start it with `remote-service daemon` or `remote-service tray`");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn status_text(status: &Status) -> String {
+    let light = match status.connection.state {
+        Light::Green => "connected (green)",
+        Light::Orange => "not connected (orange)",
+        Light::Grey => "not connected (grey)",
+    };
+    let mut text = format!("Connection:         {light}");
+    if let Some(reason) = &status.connection.reason {
+        text.push_str(&format!(": {reason}"));
+    }
+    text.push_str(&format!(
+        "\nRemote Service:     {}\n",
+        if status.enabled {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    ));
+    match &status.licence {
+        Some(licence) => text.push_str(&format!(
+            "Licence:            serial {}, sequence {}, maintenance until {}, features: {}\n",
+            licence.serial_number,
+            licence.sequence,
+            licence.maintenance_through,
+            licence.features_text()
+        )),
+        None => text.push_str(&format!(
+            "Licence:            none installed in {}\n",
+            status.licence_folder.display()
+        )),
+    }
+    if let Some(problem) = &status.plugin_folder_problem {
+        text.push_str(&format!("Plugin folder:      {problem}\n"));
+    }
+    text.push_str("Plugins:\n");
+    for line in plugins_table(&status.plugins).lines() {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text
+}
+
 fn plugins(paths: &Paths, settings: &Settings, as_json: bool, watch: bool) -> Result<ExitCode> {
+    if let Some(client) = running_engine() {
+        return plugins_of_running_engine(&client, as_json, watch);
+    }
     let mut engine = Engine::open(paths, settings)?;
     if let Some(problem) = engine.plugin_folder_problem() {
         eprintln!("{problem}");
@@ -199,6 +297,31 @@ fn plugins(paths: &Paths, settings: &Settings, as_json: bool, watch: bool) -> Re
     }
 }
 
+/// `plugins` answered by the running engine, which is what runs.
+fn plugins_of_running_engine(client: &Client, as_json: bool, watch: bool) -> Result<ExitCode> {
+    if !watch {
+        print_plugins(&client.get::<Vec<PluginInfo>>("/v1/plugins")?, as_json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for event in client.events()? {
+        match event? {
+            ApiEvent::Status { status } => emit(
+                as_json,
+                json!({"event": "plugins", "plugins": status.plugins}),
+                || plugins_table(&status.plugins),
+            )?,
+            ApiEvent::LicenceRefused { path, reason } => emit(
+                as_json,
+                json!({"event": "licence-refused", "path": path, "reason": reason}),
+                || format!("licence file {} refused: {reason}\n", path.display()),
+            )?,
+            _ => {}
+        }
+    }
+    eprintln!("the engine stopped");
+    Ok(ExitCode::FAILURE)
+}
+
 /// Prints one event: a JSON line, or the text `text` makes.
 fn emit(as_json: bool, value: serde_json::Value, text: impl FnOnce() -> String) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -262,95 +385,39 @@ fn plugins_table(plugins: &[PluginInfo]) -> String {
     table
 }
 
-/// What `licence show` and `licence verify` print.
-#[derive(Debug, Serialize)]
-struct LicenceSummary {
-    serial_number: String,
-    organisation: serde_json::Value,
-    product: serde_json::Value,
-    licence_id: String,
-    sequence: u64,
-    issued_at: String,
-    licence_expires_at: Option<String>,
-    maintenance_through: String,
-    features: Vec<serde_json::Value>,
-    key_id: String,
-    warnings: Vec<String>,
-}
-
-impl LicenceSummary {
-    fn of(licence: &VerifiedLicence) -> LicenceSummary {
-        let payload = &licence.payload;
-        LicenceSummary {
-            serial_number: payload.serial_number.clone(),
-            organisation: json!({"id": payload.organisation.id, "name": payload.organisation.name}),
-            product: json!({"id": payload.product.id, "name": payload.product.name}),
-            licence_id: payload.licence_id.clone(),
-            sequence: payload.sequence,
-            issued_at: payload.issued_at.format(&Rfc3339).unwrap_or_default(),
-            licence_expires_at: payload
-                .licence_expires_at
-                .map(|at| at.format(&Rfc3339).unwrap_or_default()),
-            maintenance_through: payload.maintenance_through.to_string(),
-            features: payload
-                .features
-                .iter()
-                .map(|feature| match feature.count {
-                    Some(count) => json!({"code": feature.code, "count": count}),
-                    None => json!({"code": feature.code}),
-                })
-                .collect(),
-            key_id: licence.key_id.clone(),
-            warnings: licence.warnings.clone(),
-        }
+/// The licence in words, one field a line, as `licence show` and `status` print it.
+fn licence_text(summary: &LicenceSummary) -> String {
+    let mut text = format!(
+        "Serial number:      {}\n\
+         Organisation:       {} ({})\n\
+         Product:            {} ({})\n\
+         Licence expires:    {}\n\
+         Maintenance until:  {}\n\
+         Features:           {}\n\
+         Sequence:           {}\n\
+         Licence id:         {}\n\
+         Issued at:          {}\n\
+         Signed with key:    {}\n",
+        summary.serial_number,
+        summary.organisation.name,
+        summary.organisation.id,
+        summary.product.name,
+        summary.product.id,
+        summary
+            .licence_expires_at
+            .as_deref()
+            .unwrap_or("never (perpetual licence)"),
+        summary.maintenance_through,
+        summary.features_text(),
+        summary.sequence,
+        summary.licence_id,
+        summary.issued_at,
+        summary.key_id,
+    );
+    for warning in &summary.warnings {
+        text.push_str(&format!("Warning:            {warning}\n"));
     }
-
-    fn text(&self) -> String {
-        let features: Vec<String> = self
-            .features
-            .iter()
-            .map(|feature| match feature.get("count") {
-                Some(count) => {
-                    format!("{} ({count})", feature["code"].as_str().unwrap_or_default())
-                }
-                None => feature["code"].as_str().unwrap_or_default().to_string(),
-            })
-            .collect();
-        let mut text = format!(
-            "Serial number:      {}\n\
-             Organisation:       {} ({})\n\
-             Product:            {} ({})\n\
-             Licence expires:    {}\n\
-             Maintenance until:  {}\n\
-             Features:           {}\n\
-             Sequence:           {}\n\
-             Licence id:         {}\n\
-             Issued at:          {}\n\
-             Signed with key:    {}\n",
-            self.serial_number,
-            self.organisation["name"].as_str().unwrap_or_default(),
-            self.organisation["id"].as_str().unwrap_or_default(),
-            self.product["name"].as_str().unwrap_or_default(),
-            self.product["id"].as_str().unwrap_or_default(),
-            self.licence_expires_at
-                .as_deref()
-                .unwrap_or("never (perpetual licence)"),
-            self.maintenance_through,
-            if features.is_empty() {
-                "none".to_string()
-            } else {
-                features.join(", ")
-            },
-            self.sequence,
-            self.licence_id,
-            self.issued_at,
-            self.key_id,
-        );
-        for warning in &self.warnings {
-            text.push_str(&format!("Warning:            {warning}\n"));
-        }
-        text
-    }
+    text
 }
 
 fn licence_show(paths: &Paths, settings: &Settings, as_json: bool) -> Result<ExitCode> {
@@ -370,7 +437,7 @@ fn licence_show(paths: &Paths, settings: &Settings, as_json: bool) -> Result<Exi
     } else {
         println!(
             "{}Licence folder:     {}",
-            summary.text(),
+            licence_text(&summary),
             store.folder().display()
         );
     }
@@ -390,7 +457,11 @@ fn licence_verify(paths: &Paths, file: &PathBuf, as_json: bool) -> Result<ExitCo
                     serde_json::to_string_pretty(&json!({"valid": true, "licence": summary}))?
                 );
             } else {
-                print!("licence {} is valid\n{}", file.display(), summary.text());
+                print!(
+                    "licence {} is valid\n{}",
+                    file.display(),
+                    licence_text(&summary)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -2,10 +2,13 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map of the crate and its invariants.
 
+pub mod api;
 pub mod cli;
+pub mod daemon;
 pub mod engine;
 pub mod licence;
 pub mod logging;
+pub mod os;
 pub mod paths;
 pub mod plugins;
 pub mod settings;

@@ -47,6 +47,21 @@ impl Paths {
         })
     }
 
+    /// The system service's folders (`remote-service daemon --system`).
+    pub fn system() -> Result<Paths> {
+        let (config_dir, data_dir) = platform::system_service_dirs();
+        Ok(Paths {
+            config_dir: env_path(SYSTEM_DIR_ENV).unwrap_or(config_dir),
+            state_dir: data_dir.clone(),
+            data_dir,
+            system_dir: env_path(SYSTEM_DIR_ENV).unwrap_or_else(platform::system_config_dir),
+            plugin_dir: match env_path(PLUGIN_DIR_ENV) {
+                Some(dir) => dir,
+                None => default_plugin_dir()?,
+            },
+        })
+    }
+
     /// The settings file.
     pub fn settings_file(&self) -> PathBuf {
         self.config_dir.join("settings.toml")
@@ -96,6 +111,14 @@ mod platform {
         PathBuf::from("/etc/remote-service")
     }
 
+    /// Configuration and data of the system service.
+    pub fn system_service_dirs() -> (PathBuf, PathBuf) {
+        (
+            system_config_dir(),
+            PathBuf::from("/var/lib/remote-service"),
+        )
+    }
+
     pub fn installed_plugin_dir() -> PathBuf {
         PathBuf::from("/usr/lib/remote-service/plugins")
     }
@@ -117,6 +140,14 @@ mod platform {
 
     pub fn system_config_dir() -> PathBuf {
         program_data().join("Remote Service")
+    }
+
+    /// Configuration and data of the system service.
+    pub fn system_service_dirs() -> (PathBuf, PathBuf) {
+        (
+            system_config_dir(),
+            program_data().join("Remote Service").join("data"),
+        )
     }
 
     pub fn installed_plugin_dir() -> PathBuf {

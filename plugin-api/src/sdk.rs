@@ -168,20 +168,20 @@ fn guard<T>(body: impl FnOnce() -> Result<T, PluginError>) -> RResult<T, PluginE
         Ok(result) => result.into(),
         Err(payload) => RResult::RErr(PluginError::new(
             PluginError::PANIC,
-            panic_message(payload.as_ref()),
+            format!("plugin panicked: {}", panic_text(payload.as_ref())),
         )),
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    let text = if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
+/// The text of a panic payload (a `&str` or a `String`, as `panic!` makes them).
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
     } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
+        text
     } else {
-        "a panic without a message".to_string()
-    };
-    format!("plugin panicked: {text}")
+        "a panic without a message"
+    }
 }
 
 fn panic_strategy() -> PanicStrategy {
@@ -222,7 +222,7 @@ extern "C" fn ffi_start<P: Plugin>(host: HostBox) -> RResult<PluginBox, PluginEr
                 .location()
                 .map(|location| location.to_string())
                 .unwrap_or_default();
-            let message = info.payload_as_str().unwrap_or("a panic without a message");
+            let message = panic_text(info.payload());
             panic_log.log(LogLevel::ERROR, &format!("panic at {place}: {message}"));
         }));
         let plugin = P::start(host)?;

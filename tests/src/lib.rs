@@ -7,9 +7,10 @@
 pub mod licence_kit;
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub use licence_kit::{KeyFiles, PayloadBuilder};
@@ -111,10 +112,13 @@ impl Scratch {
         let plugin_dir = root.path().join("plugins");
         let system_dir = root.path().join("etc");
         let keys_dir = root.path().join("keys");
+        let runtime_dir = root.path().join("run");
         for dir in [&plugin_dir, &system_dir, &keys_dir] {
             fs::create_dir_all(dir).unwrap();
             fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
         }
+        fs::create_dir_all(&runtime_dir).unwrap();
+        fs::set_permissions(&runtime_dir, fs::Permissions::from_mode(0o700)).unwrap();
         let scratch = Scratch {
             root,
             plugin_dir,
@@ -141,6 +145,36 @@ impl Scratch {
     /// The default `DroppedLicense` folder.
     pub fn licence_folder(&self) -> PathBuf {
         self.root().join("data/remote-service/DroppedLicense")
+    }
+
+    /// The per-user runtime folder (`XDG_RUNTIME_DIR`).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.root().join("run")
+    }
+
+    /// The local API socket of the per-user engine.
+    pub fn socket(&self) -> PathBuf {
+        self.runtime_dir().join("remote-service/api.sock")
+    }
+
+    /// Starts `remote-service daemon` and waits until it listens.
+    pub fn start_daemon(&self) -> Daemon {
+        let mut child = self
+            .command(&["daemon"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start remote-service daemon");
+        let stderr = child.stderr.take().expect("daemon stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("engine ready on"));
+        assert!(ready, "the daemon did not get ready");
+        // Keep draining its standard error so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Daemon { child }
     }
 
     /// The log file.
@@ -213,6 +247,8 @@ impl Scratch {
         command
             .args(args)
             .env_remove("REMOTE_SERVICE_LOG")
+            .env_remove("REMOTE_SERVICE_SOCKET")
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
             .env("HOME", self.root().join("home"))
             .env("XDG_CONFIG_HOME", self.root().join("config"))
             .env("XDG_DATA_HOME", self.root().join("data"))
@@ -228,6 +264,30 @@ impl Scratch {
             .output()
             .expect("run remote-service")
             .into()
+    }
+}
+
+/// A running `remote-service daemon`; killed when dropped.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    /// Asks it to stop with SIGTERM and returns its exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("daemon exit").code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -104,18 +104,13 @@ mod platform {
             ));
         }
         let owner = metadata.uid();
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { geteuid() };
+        let me = crate::os::effective_user_id();
         if owner != 0 && owner != me {
             return Err(format!(
                 "it belongs to user id {owner}, neither to you (user id {me}) nor to root"
             ));
         }
         Ok(())
-    }
-
-    extern "C" {
-        fn geteuid() -> u32;
     }
 }
 

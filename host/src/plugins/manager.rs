@@ -10,14 +10,14 @@ use abi_stable::std_types::RArc;
 use remote_service_plugin_api::{
     FfiHost_TO, HostEvent, MenuItem, PluginState as StatusState, PluginStatus,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::discovery;
 use super::host_services::{HostContext, HostServices};
 use super::worker::{CallError, Command, LoadError, Reply, Worker};
 
 /// Where a plugin stands, as `remote-service plugins` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginState {
     /// Started and answering.
@@ -43,7 +43,7 @@ impl PluginState {
 }
 
 /// One plugin file and what the host knows of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginInfo {
     /// The plugin's id; the file name when it was refused before its manifest was read.
     pub id: String,

@@ -2,6 +2,8 @@
 //! the `DroppedLicense` folder is put in force and starts the plugins it licenses, without
 //! a restart.
 
+pub mod service;
+
 use std::fs;
 use std::sync::Arc;
 
@@ -100,8 +102,30 @@ impl Engine {
         self.watcher = Some(FolderWatcher::start(self.store.folder(), sender)?);
         self.folder_changes = receiver;
         // A file dropped between opening the store and starting the watcher is not lost.
-        self.rescan_licence_folder();
+        self.licence_folder_changed();
         Ok(())
+    }
+
+    /// What the engine waits on: licence folder changes and plugin messages. Take them
+    /// after [`Engine::watch_licence_folder`].
+    pub fn inputs(&self) -> (Receiver<()>, Receiver<PluginMessage>) {
+        (self.folder_changes.clone(), self.messages.clone())
+    }
+
+    /// The licence folder.
+    pub fn licence_folder(&self) -> &std::path::Path {
+        self.store.folder()
+    }
+
+    /// The menu items of the running plugins, with each plugin's id.
+    pub fn menu_items(&mut self) -> Vec<(String, remote_service_plugin_api::MenuItem)> {
+        self.plugins.menu_items()
+    }
+
+    /// Tells plugin `plugin_id` its menu item `item_id` was clicked; false when the plugin
+    /// does not run or failed on it (then it is faulted).
+    pub fn click(&mut self, plugin_id: &str, item_id: &str) -> bool {
+        self.plugins.click(plugin_id, item_id)
     }
 
     /// The plugins and their states.
@@ -123,18 +147,19 @@ impl Engine {
     pub fn next_events(&mut self) -> Vec<EngineEvent> {
         select! {
             recv(self.folder_changes) -> change => match change {
-                Ok(()) => self.rescan_licence_folder(),
+                Ok(()) => self.licence_folder_changed(),
                 // The watcher is gone: nothing more will come from the folder.
                 Err(_) => { self.folder_changes = crossbeam_channel::never(); Vec::new() }
             },
             recv(self.messages) -> message => match message {
-                Ok(message) => self.handle_plugin_message(message),
+                Ok(message) => self.plugin_message(message),
                 Err(_) => Vec::new(),
             },
         }
     }
 
-    fn rescan_licence_folder(&mut self) -> Vec<EngineEvent> {
+    /// Reads the licence folder again (it changed) and applies what it found.
+    pub fn licence_folder_changed(&mut self) -> Vec<EngineEvent> {
         let outcome = self.store.rescan();
         let mut events: Vec<EngineEvent> = outcome
             .refused
@@ -158,7 +183,8 @@ impl Engine {
         events
     }
 
-    fn handle_plugin_message(&mut self, message: PluginMessage) -> Vec<EngineEvent> {
+    /// Applies a message a plugin sent.
+    pub fn plugin_message(&mut self, message: PluginMessage) -> Vec<EngineEvent> {
         match message {
             PluginMessage::Status { plugin_id, status } => {
                 if self.plugins.published_status(&plugin_id, status) {

@@ -1,0 +1,183 @@
+//! The engine as a service: `remote-service daemon` and its local API, used the way the
+//! tray, the command line and `curl --unix-socket` use it.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use remote_service_tests::{PayloadBuilder, Scratch};
+use serde_json::Value;
+
+fn curl(scratch: &Scratch, method: &str, path: &str) -> (String, String) {
+    let output = Command::new("curl")
+        .args(["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(scratch.socket())
+        .arg(format!("http://localhost{path}"))
+        .output()
+        .expect("curl (Debian package curl)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("a status code line");
+    (body.to_string(), code.to_string())
+}
+
+#[test]
+fn status_says_plainly_when_no_engine_runs() {
+    let scratch = Scratch::new();
+    let run = scratch.run(&["status"]);
+    assert_eq!(run.code, Some(1));
+    let expected = format!(
+        "Remote Service is not running: nothing answers on {}",
+        scratch.socket().display()
+    );
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    let json = scratch.run(&["status", "--json"]).json();
+    assert_eq!(json["running"], false);
+    assert_eq!(json["connection"]["state"], "grey");
+    assert_eq!(
+        json["connection"]["reason"],
+        "Remote Service is not running"
+    );
+}
+
+#[test]
+fn the_daemon_serves_status_plugins_and_licence_on_a_private_socket() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let payload = PayloadBuilder::new("RS-1111", 2).feature("remote-assistance");
+    let licence = scratch.licence_file(&key, &payload, "l.lic");
+    scratch
+        .run(&["licence", "install", licence.to_str().unwrap()])
+        .success();
+    let daemon = scratch.start_daemon();
+
+    let socket_mode = fs::metadata(scratch.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(socket_mode, 0o600);
+    let dir_mode = fs::metadata(scratch.socket().parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+
+    let status = scratch.run(&["status", "--json"]).json();
+    assert_eq!(status["connection"]["state"], "grey");
+    assert_eq!(status["enabled"], false);
+    assert_eq!(status["licence"]["serial_number"], "RS-1111");
+    assert_eq!(status["plugins"].as_array().unwrap().len(), 3);
+    let text = scratch.run(&["status"]);
+    assert!(
+        text.success()
+            .contains("Licence:            serial RS-1111, sequence 2"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("teamviewer-bridge"), "{}", text.stdout);
+
+    // `plugins` asks the running engine instead of loading the plugins a second time.
+    let plugins = scratch.run(&["plugins", "--json"]).json();
+    assert_eq!(plugins, status["plugins"]);
+
+    let (body, code) = curl(&scratch, "GET", "/v1/licence");
+    assert_eq!(code, "200");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["sequence"], 2);
+    let (body, code) = curl(&scratch, "GET", "/v1/nothing");
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("404", r#"{"error":"no such endpoint: GET /v1/nothing"}"#)
+    );
+    let (_, code) = curl(&scratch, "DELETE", "/v1/status");
+    assert_eq!(code, "405");
+    let (body, code) = curl(&scratch, "POST", "/v1/plugins/none/menu/x/click");
+    assert_eq!(code, "404");
+    assert!(body.contains("plugin none is not running"), "{body}");
+
+    assert_eq!(daemon.terminate(), Some(0));
+    assert!(!scratch.socket().exists(), "the socket is removed on exit");
+}
+
+#[test]
+fn a_second_daemon_is_refused_and_the_first_goes_on() {
+    let scratch = Scratch::new();
+    let _daemon = scratch.start_daemon();
+    let second = scratch.run(&["daemon"]);
+    assert_eq!(second.code, Some(1));
+    assert!(
+        second
+            .stderr
+            .contains("a Remote Service engine already runs and answers on"),
+        "{}",
+        second.stderr
+    );
+    scratch.run(&["status"]).success();
+}
+
+#[test]
+fn the_event_stream_reports_a_licence_dropped_into_the_folder() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let _daemon = scratch.start_daemon();
+    let mut curl = Command::new("curl")
+        .args(["-sN", "--unix-socket"])
+        .arg(scratch.socket())
+        .arg("http://localhost/v1/events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let (sender, events) = mpsc::channel::<Value>();
+    let stdout = curl.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                if sender
+                    .send(serde_json::from_str(data).expect("JSON event"))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    let first = events
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the first event");
+    assert_eq!(first["event"], "status");
+    assert_eq!(first["status"]["licence"], Value::Null);
+
+    fs::write(
+        scratch.licence_folder().join("garbage.lic"),
+        "not a licence",
+    )
+    .unwrap();
+    let refused = events
+        .recv_timeout(Duration::from_secs(2))
+        .expect("the refusal within 2 s");
+    assert_eq!(refused["event"], "licence-refused");
+    assert!(refused["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not a remote service licence"));
+
+    let payload = PayloadBuilder::new("RS-2222", 1).feature("auto-licence-update");
+    fs::copy(
+        scratch.licence_file(&key, &payload, "l.lic"),
+        scratch.licence_folder().join("RS-2222.lic"),
+    )
+    .unwrap();
+    let status = events
+        .recv_timeout(Duration::from_secs(2))
+        .expect("a status within 2 s");
+    assert_eq!(status["event"], "status");
+    assert_eq!(status["status"]["licence"]["serial_number"], "RS-2222");
+    let updater = status["status"]["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "licence-updater")
+        .unwrap();
+    assert_eq!(updater["state"], "running");
+    curl.kill().unwrap();
+    curl.wait().unwrap();
+}
