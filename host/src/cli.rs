@@ -38,6 +38,8 @@ enum Command {
         #[arg(long)]
         system: bool,
     },
+    /// Show the tray light and menu (starts the engine in this process when none runs).
+    Tray,
     /// Show the connection state, whether Remote Service is enabled, the licence and the
     /// plugins, as the running engine sees them.
     Status {
@@ -122,6 +124,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Daemon { system } => {
             crate::daemon::run(&paths, &settings, &api::socket_path(system)?)
         }
+        Command::Tray => crate::tray::run(&paths, &settings),
         Command::Status { output } => status(output.json),
         Command::Plugins { output, watch } => plugins(&paths, &settings, output.json, watch),
         Command::Licence(LicenceCommand::Show { output }) => {

@@ -12,3 +12,4 @@ pub mod os;
 pub mod paths;
 pub mod plugins;
 pub mod settings;
+pub mod tray;

@@ -23,7 +23,10 @@ pub fn init(log_file: &Path) {
     let stderr_filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::WARN.into())
         .with_env_var(LOG_ENV)
-        .from_env_lossy();
+        .from_env_lossy()
+        // winit warns about desktop settings it cannot read (XSETTINGS on a bare X
+        // server); nothing a user of a tray can act on.
+        .add_directive("winit=error".parse().expect("a valid directive"));
     let stderr_layer = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -164,7 +164,9 @@ async fn events(engine: EngineHandle) -> Response<Body> {
     };
     let (mut sender, body) = Channel::<Bytes, Infallible>::new(16);
     tokio::spawn(async move {
-        let mut next = Some(ApiEvent::Status { status: Box::new(status) });
+        let mut next = Some(ApiEvent::Status {
+            status: Box::new(status),
+        });
         loop {
             let event = match next.take() {
                 Some(event) => event,
@@ -172,7 +174,9 @@ async fn events(engine: EngineHandle) -> Response<Body> {
                     Ok(event) => event,
                     // Too slow a reader missed events: the status now says where things are.
                     Err(RecvError::Lagged(_)) => match engine.status().await {
-                        Some(status) => ApiEvent::Status { status: Box::new(status) },
+                        Some(status) => ApiEvent::Status {
+                            status: Box::new(status),
+                        },
                         None => return,
                     },
                     Err(RecvError::Closed) => return,

@@ -138,7 +138,9 @@ fn run(
         }
         let status = status_of(&engine);
         if status != last_status {
-            let _ = events.send(ApiEvent::Status { status: Box::new(status.clone()) });
+            let _ = events.send(ApiEvent::Status {
+                status: Box::new(status.clone()),
+            });
             last_status = status;
         }
     }

@@ -1,0 +1,495 @@
+//! `remote-service tray`: the tray light, its menu and the notices, a client of the engine
+//! through the local API. When no engine runs, the tray starts one in its own process (the
+//! embedded default). Plugin code never runs on the tray's thread: the tray only talks to
+//! the engine.
+
+mod autostart;
+mod icons;
+mod notices;
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod platform;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use tray_icon::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tray_icon::{TrayIcon, TrayIconBuilder};
+use winit::application::ApplicationHandler;
+use winit::event::{StartCause, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, EventLoop, EventLoopProxy};
+use winit::window::WindowId;
+
+use crate::api::client::Client;
+use crate::api::{self, ApiEvent, Connection, Light, MenuEntry, Status};
+use crate::daemon::EmbeddedEngine;
+use crate::paths::Paths;
+use crate::plugins::PluginState;
+use crate::settings::Settings;
+pub use icons::IconState;
+use notices::Notices;
+
+/// The tray's id for panels: fixed, so that a panel keeps the user's placement of it.
+pub const TRAY_ID: &str = "remote-service";
+
+/// Menu item ids.
+const STATUS_ROW: &str = "status";
+const SETTINGS: &str = "settings";
+const START_AT_LOGIN: &str = "start-at-login";
+const ABOUT: &str = "about";
+const QUIT: &str = "quit";
+/// Plugin items are `plugin<SEP>plugin id<SEP>item id`.
+const SEP: char = '\u{1f}';
+
+/// What reaches the tray's event loop.
+#[derive(Debug)]
+enum TrayEvent {
+    /// The engine's status and the plugins' menu items.
+    Update(Box<Status>, Vec<MenuEntry>),
+    /// A plugin notice or a licence refusal, already in words.
+    Notice {
+        key: String,
+        summary: String,
+        body: String,
+        urgency: String,
+    },
+    /// The engine stopped answering.
+    EngineGone,
+    /// A menu item was clicked.
+    Menu(MenuEvent),
+}
+
+/// Runs the tray until Quit.
+pub fn run(paths: &Paths, settings: &Settings) -> Result<ExitCode> {
+    let socket = api::socket_path(false)?;
+    if !platform::has_display() {
+        eprintln!("no display (DISPLAY and WAYLAND_DISPLAY are not set): running the engine without a tray");
+        return crate::daemon::run(paths, settings, &socket);
+    }
+    let _instance = single_instance(&socket)?;
+    let _embedded = if Client::new(&socket)?.get::<Status>("/v1/status").is_ok() {
+        tracing::info!("the tray attaches to the engine on {}", socket.display());
+        None
+    } else {
+        tracing::info!(
+            "no engine runs: the tray starts its own on {}",
+            socket.display()
+        );
+        Some(EmbeddedEngine::start(paths, settings, &socket)?)
+    };
+    if let Some(problem) = platform::tray_host_problem() {
+        // A warning: on standard error and in the log.
+        tracing::warn!("{problem}");
+    }
+
+    let event_loop = EventLoop::<TrayEvent>::with_user_event()
+        .build()
+        .context("cannot start the tray's event loop")?;
+    let proxy = event_loop.create_proxy();
+    let menu_proxy = proxy.clone();
+    MenuEvent::set_event_handler(Some(move |event| {
+        let _ = menu_proxy.send_event(TrayEvent::Menu(event));
+    }));
+    follow_engine(socket.clone(), proxy);
+    let mut app = TrayApp::new(socket, paths.settings_file());
+    event_loop
+        .run_app(&mut app)
+        .context("the tray's event loop failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One tray per session: a lock next to the engine's socket, held while the tray runs.
+fn single_instance(socket: &Path) -> Result<File> {
+    let dir = socket
+        .parent()
+        .ok_or_else(|| anyhow!("the socket path {} has no folder", socket.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("tray.lock");
+    let file = File::create(&path)
+        .with_context(|| format!("cannot open the tray lock {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(anyhow!(
+            "the Remote Service tray already runs in this session"
+        )),
+        Err(fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock the tray lock {}", path.display()))
+        }
+    }
+}
+
+/// Follows the engine's event stream on a thread of its own and forwards what the tray
+/// shows; reconnects when the engine comes back.
+fn follow_engine(socket: PathBuf, proxy: EventLoopProxy<TrayEvent>) {
+    let spawned = thread::Builder::new()
+        .name("engine events".into())
+        .spawn(move || loop {
+            if let Ok(client) = Client::new(&socket) {
+                if let Ok(events) = client.events() {
+                    for event in events {
+                        let Ok(event) = event else { break };
+                        let forwarded = match event {
+                            ApiEvent::Status { status } => {
+                                let menu =
+                                    client.get::<Vec<MenuEntry>>("/v1/menu").unwrap_or_default();
+                                TrayEvent::Update(status, menu)
+                            }
+                            ApiEvent::Notice {
+                                plugin,
+                                key,
+                                summary,
+                                body,
+                                urgency,
+                                ..
+                            } => TrayEvent::Notice {
+                                key: format!("plugin:{plugin}:{key}"),
+                                summary,
+                                body,
+                                urgency,
+                            },
+                            ApiEvent::LicenceRefused { path, reason } => TrayEvent::Notice {
+                                key: "licence-refused".into(),
+                                summary: "Licence refused".into(),
+                                body: format!(
+                                    "{}: {reason}. The licence in force stays.",
+                                    path.file_name()
+                                        .map(|name| name.to_string_lossy())
+                                        .unwrap_or_default()
+                                ),
+                                urgency: "normal".into(),
+                            },
+                            ApiEvent::LicenceWarning { warning } => TrayEvent::Notice {
+                                key: "licence-warning".into(),
+                                summary: "Licence warning".into(),
+                                body: warning,
+                                urgency: "normal".into(),
+                            },
+                        };
+                        if proxy.send_event(forwarded).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            if proxy.send_event(TrayEvent::EngineGone).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_secs(2));
+        });
+    if let Err(error) = spawned {
+        tracing::error!("cannot follow the engine: {error}");
+    }
+}
+
+/// The status in words, for the tooltip and the first menu row.
+pub fn status_words(connection: &Connection) -> String {
+    let state = match connection.state {
+        Light::Green => "Connected",
+        Light::Orange | Light::Grey => "Not connected",
+    };
+    match &connection.reason {
+        Some(reason) if connection.state != Light::Green => format!("{state}: {reason}"),
+        _ => state.to_string(),
+    }
+}
+
+struct TrayApp {
+    socket: PathBuf,
+    settings_file: PathBuf,
+    tray: Option<TrayIcon>,
+    status: Option<Status>,
+    menu_entries: Vec<MenuEntry>,
+    icon: Option<IconState>,
+    notices: Notices,
+}
+
+impl TrayApp {
+    fn new(socket: PathBuf, settings_file: PathBuf) -> TrayApp {
+        TrayApp {
+            socket,
+            settings_file,
+            tray: None,
+            status: None,
+            menu_entries: Vec::new(),
+            icon: None,
+            notices: Notices::default(),
+        }
+    }
+
+    fn connection(&self) -> Connection {
+        match &self.status {
+            Some(status) => status.connection.clone(),
+            None => Connection {
+                state: Light::Grey,
+                reason: Some("the Remote Service engine is not running".to_string()),
+            },
+        }
+    }
+
+    fn build_tray(&mut self) {
+        let connection = self.connection();
+        let state = IconState::of(connection.state);
+        let icon = match state.icon() {
+            Ok(icon) => icon,
+            Err(error) => {
+                tracing::error!("cannot load the tray icon: {error}");
+                return;
+            }
+        };
+        let tray = TrayIconBuilder::new()
+            .with_id(TRAY_ID)
+            .with_title("Remote Service")
+            .with_tooltip(format!("Remote Service: {}", status_words(&connection)))
+            .with_icon(icon)
+            .with_menu(Box::new(self.menu(&connection)))
+            .build();
+        match tray {
+            Ok(tray) => {
+                self.tray = Some(tray);
+                self.icon = Some(state);
+            }
+            Err(error) => {
+                tracing::error!("cannot create the tray icon: {error}");
+                eprintln!("cannot create the tray icon: {error}");
+            }
+        }
+    }
+
+    /// The whole menu. Every function is here: GNOME shows only the menu.
+    fn menu(&self, connection: &Connection) -> Menu {
+        let menu = Menu::new();
+        let mut items: Vec<Box<dyn tray_icon::menu::IsMenuItem>> = vec![
+            Box::new(MenuItem::with_id(
+                STATUS_ROW,
+                status_words(connection),
+                false,
+                None,
+            )),
+            Box::new(PredefinedMenuItem::separator()),
+        ];
+        for entry in &self.menu_entries {
+            let id = format!("plugin{SEP}{}{SEP}{}", entry.plugin, entry.id);
+            match entry.checked {
+                Some(checked) => items.push(Box::new(CheckMenuItem::with_id(
+                    id,
+                    &entry.label,
+                    entry.enabled,
+                    checked,
+                    None,
+                ))),
+                None => items.push(Box::new(MenuItem::with_id(
+                    id,
+                    &entry.label,
+                    entry.enabled,
+                    None,
+                ))),
+            }
+        }
+        if !self.menu_entries.is_empty() {
+            items.push(Box::new(PredefinedMenuItem::separator()));
+        }
+        items.push(Box::new(MenuItem::with_id(
+            SETTINGS,
+            "Remote Service settings (opens settings.toml)…",
+            true,
+            None,
+        )));
+        items.push(Box::new(CheckMenuItem::with_id(
+            START_AT_LOGIN,
+            "Start at login",
+            true,
+            autostart::is_enabled(),
+            None,
+        )));
+        items.push(Box::new(MenuItem::with_id(ABOUT, "About…", true, None)));
+        items.push(Box::new(PredefinedMenuItem::separator()));
+        items.push(Box::new(MenuItem::with_id(QUIT, "Quit", true, None)));
+        for item in &items {
+            if let Err(error) = menu.append(item.as_ref()) {
+                tracing::error!("cannot build the tray menu: {error}");
+            }
+        }
+        menu
+    }
+
+    /// Shows a new status: icon, tooltip, menu; and notices for plugins that just faulted.
+    fn show(&mut self, status: Option<Status>, menu_entries: Vec<MenuEntry>) {
+        if let (Some(before), Some(now)) = (&self.status, &status) {
+            for plugin in &now.plugins {
+                let was = before
+                    .plugins
+                    .iter()
+                    .find(|p| p.id == plugin.id)
+                    .map(|p| p.state);
+                if plugin.state == PluginState::Faulted && was != Some(PluginState::Faulted) {
+                    let name = if plugin.display_name.is_empty() {
+                        &plugin.id
+                    } else {
+                        &plugin.display_name
+                    };
+                    self.notices.show(
+                        &format!("plugin-faulted:{}", plugin.id),
+                        &format!("{name} stopped working"),
+                        &format!("{}. Remote Service goes on without it.", plugin.detail),
+                        "critical",
+                    );
+                }
+            }
+        }
+        self.status = status;
+        self.menu_entries = menu_entries;
+        let connection = self.connection();
+        let menu = self.menu(&connection);
+        let Some(tray) = &mut self.tray else { return };
+        let state = IconState::of(connection.state);
+        if self.icon != Some(state) {
+            match state.icon() {
+                Ok(icon) => {
+                    if let Err(error) = tray.set_icon(Some(icon)) {
+                        tracing::error!("cannot change the tray icon: {error}");
+                    }
+                    self.icon = Some(state);
+                }
+                Err(error) => tracing::error!("cannot load the tray icon: {error}"),
+            }
+        }
+        if let Err(error) = tray.set_tooltip(Some(format!(
+            "Remote Service: {}",
+            status_words(&connection)
+        ))) {
+            tracing::error!("cannot change the tray tooltip: {error}");
+        }
+        tray.set_menu(Some(Box::new(menu)));
+    }
+
+    fn clicked(&mut self, event_loop: &ActiveEventLoop, id: &str) {
+        match id {
+            QUIT => event_loop.exit(),
+            SETTINGS => self.open_settings(),
+            START_AT_LOGIN => {
+                let enable = !autostart::is_enabled();
+                if let Err(error) = autostart::set_enabled(enable) {
+                    self.notices.show(
+                        "start-at-login",
+                        "Start at login",
+                        &format!("{error:#}"),
+                        "normal",
+                    );
+                }
+                let (status, entries) = (self.status.clone(), self.menu_entries.clone());
+                self.show(status, entries);
+            }
+            ABOUT => self.about(),
+            _ => {
+                let mut parts = id.split(SEP);
+                if let (Some("plugin"), Some(plugin), Some(item)) =
+                    (parts.next(), parts.next(), parts.next())
+                {
+                    let socket = self.socket.clone();
+                    let path = format!("/v1/plugins/{plugin}/menu/{item}/click");
+                    // The plugin answers on its own thread; the tray does not wait for it.
+                    thread::spawn(move || {
+                        if let Err(error) = Client::new(&socket)
+                            .map_err(anyhow::Error::from)
+                            .and_then(|c| c.post(&path).map_err(Into::into))
+                        {
+                            tracing::warn!("menu click not delivered: {error:#}");
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Opens the settings file in the user's editor (the settings window comes later).
+    fn open_settings(&mut self) {
+        let file = &self.settings_file;
+        if !file.exists() {
+            let template = "# Remote Service settings. See README.md for the keys.\n";
+            if let Some(dir) = file.parent() {
+                let _ = fs::create_dir_all(dir);
+            }
+            if let Err(error) = fs::write(file, template) {
+                self.notices.show(
+                    "settings",
+                    "Cannot create the settings file",
+                    &format!("{}: {error}", file.display()),
+                    "normal",
+                );
+                return;
+            }
+        }
+        if let Err(error) = std::process::Command::new("xdg-open").arg(file).spawn() {
+            self.notices.show(
+                "settings",
+                "Cannot open the settings",
+                &format!("xdg-open {}: {error}", file.display()),
+                "normal",
+            );
+        }
+    }
+
+    /// The version and the licence dates (the About box of the documents).
+    fn about(&mut self) {
+        let mut body = format!("Version {}", env!("CARGO_PKG_VERSION"));
+        match self
+            .status
+            .as_ref()
+            .and_then(|status| status.licence.as_ref())
+        {
+            Some(licence) => body.push_str(&format!(
+                "\nSerial number {}\nLicence expires: {}\nMaintenance until: {}",
+                licence.serial_number,
+                licence
+                    .licence_expires_at
+                    .as_deref()
+                    .unwrap_or("never (perpetual licence)"),
+                licence.maintenance_through
+            )),
+            None => body.push_str("\nNo licence is installed"),
+        }
+        self.notices
+            .show("about", "About Remote Service", &body, "low");
+    }
+}
+
+impl ApplicationHandler<TrayEvent> for TrayApp {
+    fn new_events(&mut self, _event_loop: &ActiveEventLoop, cause: StartCause) {
+        // tray-icon wants the icon made once the event loop runs (macOS needs it).
+        if cause == StartCause::Init && self.tray.is_none() {
+            self.build_tray();
+        }
+    }
+
+    fn resumed(&mut self, _event_loop: &ActiveEventLoop) {}
+
+    fn window_event(
+        &mut self,
+        _event_loop: &ActiveEventLoop,
+        _window: WindowId,
+        _event: WindowEvent,
+    ) {
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: TrayEvent) {
+        match event {
+            TrayEvent::Update(status, menu) => self.show(Some(*status), menu),
+            TrayEvent::EngineGone => {
+                if self.status.is_some() {
+                    self.show(None, Vec::new());
+                }
+            }
+            TrayEvent::Notice {
+                key,
+                summary,
+                body,
+                urgency,
+            } => self.notices.show(&key, &summary, &body, &urgency),
+            TrayEvent::Menu(event) => self.clicked(event_loop, &event.id.0),
+        }
+    }
+}
