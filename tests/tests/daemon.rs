@@ -181,3 +181,62 @@ fn the_event_stream_reports_a_licence_dropped_into_the_folder() {
     curl.kill().unwrap();
     curl.wait().unwrap();
 }
+
+#[test]
+fn a_plugin_menu_item_clicked_through_the_api_raises_the_plugins_notice() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let payload = PayloadBuilder::new("RS-3333", 1).feature("auto-licence-update");
+    let licence = scratch.licence_file(&key, &payload, "l.lic");
+    scratch
+        .run(&["licence", "install", licence.to_str().unwrap()])
+        .success();
+    let _daemon = scratch.start_daemon();
+
+    let (menu, code) = curl(&scratch, "GET", "/v1/menu");
+    assert_eq!(code, "200");
+    let menu: Value = serde_json::from_str(&menu).unwrap();
+    assert_eq!(
+        menu,
+        serde_json::json!([{"plugin": "licence-updater", "id": "check-now", "label": "Check for licence update now", "enabled": true, "checked": null}])
+    );
+
+    let mut events = Command::new("curl")
+        .args(["-sN", "--unix-socket"])
+        .arg(scratch.socket())
+        .arg("http://localhost/v1/events")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let stdout = events.stdout.take().unwrap();
+    let (sender, received) = mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                let _ = sender.send(serde_json::from_str(data).unwrap());
+            }
+        }
+    });
+    assert_eq!(
+        received.recv_timeout(Duration::from_secs(5)).unwrap()["event"],
+        "status"
+    );
+    let (_, code) = curl(
+        &scratch,
+        "POST",
+        "/v1/plugins/licence-updater/menu/check-now/click",
+    );
+    assert_eq!(code, "204");
+    let notice = received
+        .recv_timeout(Duration::from_secs(2))
+        .expect("the notice within 2 s");
+    assert_eq!(notice["event"], "notice");
+    assert_eq!(notice["plugin"], "licence-updater");
+    assert_eq!(notice["summary"], "Licence update");
+    assert_eq!(
+        notice["body"],
+        "Checking for a licence update is not available in this version yet."
+    );
+    events.kill().unwrap();
+    events.wait().unwrap();
+}

@@ -7,12 +7,15 @@
 //! licences yet.
 
 use remote_service_plugin_api::{
-    capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus,
+    capability, export_plugin, Host, Manifest, MenuItem, Notice, Plugin, PluginError, PluginStatus,
 };
+
+/// The menu item that checks for a new licence at once.
+const CHECK_NOW: &str = "check-now";
 
 /// The running plugin.
 pub struct LicenceUpdater {
-    _host: Host,
+    host: Host,
 }
 
 impl Plugin for LicenceUpdater {
@@ -27,7 +30,27 @@ impl Plugin for LicenceUpdater {
     }
 
     fn start(host: Host) -> Result<Self, PluginError> {
-        Ok(LicenceUpdater { _host: host })
+        Ok(LicenceUpdater { host })
+    }
+
+    fn menu_items(&mut self) -> Vec<MenuItem> {
+        vec![MenuItem::new(CHECK_NOW, "Check for licence update now")]
+    }
+
+    fn on_menu_click(&mut self, item_id: &str) -> Result<(), PluginError> {
+        if item_id != CHECK_NOW {
+            return Err(PluginError::new(
+                "unknown-menu-item",
+                format!("no menu item {item_id:?}"),
+            ));
+        }
+        // Said plainly until the download arrives with the back office.
+        self.host.notify(Notice::new(
+            "check-update",
+            "Licence update",
+            "Checking for a licence update is not available in this version yet.",
+        ));
+        Ok(())
     }
 
     fn status(&mut self) -> PluginStatus {
