@@ -8,7 +8,7 @@ pub mod server;
 use std::env;
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
@@ -22,7 +22,8 @@ pub const SOCKET_ENV: &str = "REMOTE_SERVICE_SOCKET";
 pub const SYSTEM_SOCKET: &str = "/run/remote-service/api.sock";
 
 /// Where the engine listens: `REMOTE_SERVICE_SOCKET`, else the system socket for the
-/// system service, else `$XDG_RUNTIME_DIR/remote-service/api.sock`.
+/// system service, else `$XDG_RUNTIME_DIR/remote-service/api.sock`, else a private folder
+/// of the user's in the temporary folder.
 pub fn socket_path(system: bool) -> Result<PathBuf> {
     if let Some(path) = env::var_os(SOCKET_ENV).filter(|value| !value.is_empty()) {
         return Ok(PathBuf::from(path));
@@ -30,14 +31,27 @@ pub fn socket_path(system: bool) -> Result<PathBuf> {
     if system {
         return Ok(PathBuf::from(SYSTEM_SOCKET));
     }
-    let runtime_dir = env::var_os("XDG_RUNTIME_DIR")
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| {
-            anyhow!("XDG_RUNTIME_DIR is not set, so there is no per-user socket folder; set {SOCKET_ENV} to a socket path")
-        })?;
-    Ok(PathBuf::from(runtime_dir)
-        .join("remote-service")
-        .join("api.sock"))
+    match env::var_os("XDG_RUNTIME_DIR").filter(|value| !value.is_empty()) {
+        Some(runtime_dir) => Ok(PathBuf::from(runtime_dir)
+            .join("remote-service")
+            .join("api.sock")),
+        // No session runtime folder (a plain ssh login, a container): a private folder of
+        // this user in the temporary folder; the server refuses it if anyone else owns it
+        // or can write it.
+        None => Ok(env::temp_dir()
+            .join(format!("remote-service-{}", user_tag()))
+            .join("api.sock")),
+    }
+}
+
+#[cfg(unix)]
+fn user_tag() -> u32 {
+    crate::os::effective_user_id()
+}
+
+#[cfg(not(unix))]
+fn user_tag() -> String {
+    env::var("USERNAME").unwrap_or_default()
 }
 
 /// The tray light.

@@ -226,7 +226,7 @@ fn empty(status: StatusCode) -> Response<Body> {
 mod platform {
     use std::fs;
     use std::io;
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     use std::path::Path;
 
     use tokio::net::UnixStream;
@@ -237,11 +237,22 @@ mod platform {
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
-        if mode & 0o002 != 0 {
+        let metadata = fs::metadata(dir)?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!("anyone can write it (mode {mode:04o})"),
+                format!("others can write it (mode {mode:04o})"),
+            ));
+        }
+        let me = crate::os::effective_user_id();
+        if metadata.uid() != me {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "it belongs to user id {}, not to user id {me}",
+                    metadata.uid()
+                ),
             ));
         }
         Ok(())
