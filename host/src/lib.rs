@@ -3,6 +3,7 @@
 //! See `docs/ARCHITECTURE.md` for the map of the crate and its invariants.
 
 pub mod api;
+pub mod atomic_file;
 pub mod cli;
 pub mod daemon;
 pub mod engine;

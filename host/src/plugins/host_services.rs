@@ -1,7 +1,6 @@
 //! The host object a plugin talks to: the host's side of [`FfiHost`].
 
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -9,6 +8,7 @@ use abi_stable::std_types::{ROption, RResult, RStr, RString};
 use crossbeam_channel::Sender;
 use remote_service_plugin_api::{FfiHost, LogLevel, Notice, PluginError, PluginStatus};
 
+use crate::atomic_file::{write_atomically, Access};
 use crate::licence::VerifiedLicence;
 
 /// What plugins send the engine without being asked.
@@ -100,16 +100,13 @@ impl HostServices {
         let dir = &self.context.settings_dir;
         fs::create_dir_all(dir)
             .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-        let mut file = tempfile::Builder::new()
-            .prefix(&format!(".{}.json.", self.plugin_id))
-            .tempfile_in(dir)
-            .map_err(|error| format!("cannot write in {}: {error}", dir.display()))?;
-        file.write_all(json.as_bytes())
-            .and_then(|()| file.as_file().sync_all())
-            .map_err(|error| format!("cannot write in {}: {error}", dir.display()))?;
-        let path = self.settings_file();
-        file.persist(&path)
-            .map_err(|error| format!("cannot replace {}: {}", path.display(), error.error))?;
+        write_atomically(
+            dir,
+            &format!("{}.json", self.plugin_id),
+            json.as_bytes(),
+            Access::Private,
+        )
+        .map_err(|error| format!("cannot save {}: {error}", self.settings_file().display()))?;
         Ok(())
     }
 }
