@@ -1,0 +1,283 @@
+//! The tray as a desktop panel and a person see it: a headless X server, a private D-Bus
+//! session, a StatusNotifierWatcher and a recording notification server (see
+//! `remote_service_tests::desktop`), and the real `remote-service tray`.
+
+use std::fs;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use remote_service_tests::desktop::{Desktop, TrayItem};
+use remote_service_tests::{PayloadBuilder, Scratch};
+
+const SOON: Duration = Duration::from_secs(5);
+
+/// A tray started in a scratch installation on a desktop.
+struct Session {
+    desktop: Desktop,
+    scratch: Scratch,
+    tray: Child,
+}
+
+impl Session {
+    fn start() -> Session {
+        Session::start_with(Scratch::new())
+    }
+
+    fn start_with(scratch: Scratch) -> Session {
+        let desktop = Desktop::start();
+        let tray = spawn_tray(&desktop, &scratch);
+        Session {
+            desktop,
+            scratch,
+            tray,
+        }
+    }
+
+    fn item(&self) -> TrayItem {
+        self.desktop
+            .wait_for_item(SOON)
+            .expect("the tray item registers with the watcher")
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.tray.kill();
+        let _ = self.tray.wait();
+    }
+}
+
+/// `remote-service tray` in the scratch installation, on the desktop.
+fn tray_command(desktop: &Desktop, scratch: &Scratch) -> std::process::Command {
+    let mut command = scratch.command(&["tray"]);
+    desktop.apply_env(&mut command);
+    // The scratch's runtime folder, so that the command line of the test finds the
+    // engine the tray starts.
+    command.env("XDG_RUNTIME_DIR", scratch.runtime_dir());
+    command
+}
+
+fn spawn_tray(desktop: &Desktop, scratch: &Scratch) -> Child {
+    tray_command(desktop, scratch)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start remote-service tray")
+}
+
+fn output_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
+    let session = Session::start();
+    let item = session.item();
+    assert_eq!(item.id(), "remote-service");
+    assert_eq!(item.title(), "Remote Service");
+    let reason = "Not connected: no back office connection in this version";
+    assert!(item.wait_until(SOON, |item| item.tooltip().description
+        == format!("Remote Service: {reason}")));
+
+    let menu = item.menu();
+    assert_eq!(
+        menu.labels(),
+        vec![
+            reason,
+            "Remote Service settings (opens settings.toml)…",
+            "Start at login",
+            "About…",
+            "Quit"
+        ]
+    );
+    assert!(
+        !menu.find(reason).unwrap().enabled,
+        "the status row is not clickable"
+    );
+
+    // Grey ring with a bar: the bar's middle is grey, inside the ring it is transparent.
+    let pixmaps = item.icon_pixmaps();
+    let icon = &pixmaps[0];
+    assert_eq!((icon.width, icon.height), (32, 32));
+    let [r, g, b, a] = icon.pixel(16, 16);
+    assert!(
+        a > 200 && r.abs_diff(0x7a) < 12 && g.abs_diff(0x7a) < 12 && b.abs_diff(0x7a) < 12,
+        "bar pixel {:?}",
+        (r, g, b, a)
+    );
+    assert!(
+        icon.pixel(16, 8)[3] < 30,
+        "inside the ring is transparent: {:?}",
+        icon.pixel(16, 8)
+    );
+    icon.save_png(&output_dir().join("tray-grey.png"));
+}
+
+#[test]
+fn a_licence_adds_the_updaters_menu_item_and_clicking_it_shows_the_plugins_notice() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let session = Session::start_with(scratch);
+    let item = session.item();
+    let payload = PayloadBuilder::new("RS-4444", 1).feature("auto-licence-update");
+    let licence = session.scratch.licence_file(&key, &payload, "l.lic");
+    fs::copy(
+        &licence,
+        session.scratch.licence_folder().join("RS-4444.lic"),
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    assert!(
+        item.wait_until(SOON, |item| item
+            .menu()
+            .find("Check for licence update now")
+            .is_some()),
+        "the plugin's item appears: {:?}",
+        item.menu().labels()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it took {:?}",
+        started.elapsed()
+    );
+
+    item.click("Check for licence update now");
+    let notice = session
+        .desktop
+        .wait_for_notification(SOON, |notice| notice.summary == "Licence update")
+        .expect("the plugin's notice");
+    assert_eq!(notice.app_name, "Remote Service");
+    assert_eq!(
+        notice.body,
+        "Checking for a licence update is not available in this version yet."
+    );
+}
+
+#[test]
+fn a_refused_licence_and_a_faulted_plugin_raise_notices() {
+    let scratch = Scratch::new();
+    scratch.add_fixture_plugin("fixture_misbehaving_plugin", "misbehaving");
+    scratch.write_plugin_settings("misbehaving", r#"{"at": "click", "does": "panic"}"#);
+    let session = Session::start_with(scratch);
+    let item = session.item();
+
+    fs::write(
+        session.scratch.licence_folder().join("garbage.lic"),
+        "not a licence",
+    )
+    .unwrap();
+    let refused = session
+        .desktop
+        .wait_for_notification(SOON, |notice| notice.summary == "Licence refused")
+        .expect("a notice for the refused licence");
+    assert!(
+        refused.body.starts_with("garbage.lic: not a remote service licence: no -----BEGIN REMOTE SERVICE LICENCE----- line"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.ends_with("The licence in force stays."),
+        "{}",
+        refused.body
+    );
+
+    assert!(item.wait_until(SOON, |item| item.menu().find("Misbehave").is_some()));
+    item.click("Misbehave");
+    let faulted = session
+        .desktop
+        .wait_for_notification(SOON, |notice| {
+            notice.summary == "Misbehaving test plugin stopped working"
+        })
+        .expect("a notice for the faulted plugin");
+    assert!(
+        faulted
+            .body
+            .contains("panicked while handling a menu click"),
+        "{}",
+        faulted.body
+    );
+    assert_eq!(faulted.urgency, Some(2));
+    assert!(
+        item.wait_until(SOON, |item| item.menu().find("Misbehave").is_none()),
+        "its items are gone"
+    );
+}
+
+#[test]
+fn quit_ends_the_tray_and_its_embedded_engine() {
+    let mut session = Session::start();
+    let item = session.item();
+    session.scratch.run(&["status"]).success();
+    item.click("Quit");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = session.tray.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < SOON, "the tray did not quit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(
+        !session.scratch.socket().exists(),
+        "the embedded engine removed its socket"
+    );
+    assert_eq!(session.scratch.run(&["status"]).code, Some(1));
+}
+
+#[test]
+fn the_tray_attaches_to_a_running_daemon_and_leaves_it_running() {
+    let scratch = Scratch::new();
+    let _daemon = scratch.start_daemon();
+    let mut session = Session::start_with(scratch);
+    session.item().click("Quit");
+    let status = session.tray.wait().unwrap();
+    assert!(status.success());
+    session.scratch.run(&["status"]).success();
+}
+
+#[test]
+fn a_second_tray_in_the_same_session_is_refused() {
+    let session = Session::start();
+    session.item();
+    let output = tray_command(&session.desktop, &session.scratch)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the Remote Service tray already runs in this session"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn start_at_login_writes_an_autostart_entry_and_shows_as_checked() {
+    let session = Session::start();
+    let item = session.item();
+    assert_eq!(item.menu().find("Start at login").unwrap().toggle_state, 0);
+    item.click("Start at login");
+    assert!(item.wait_until(SOON, |item| item
+        .menu()
+        .find("Start at login")
+        .unwrap()
+        .toggle_state
+        == 1));
+    let entry = session
+        .scratch
+        .root()
+        .join("home/.config/autostart/Remote Service.desktop");
+    let text = fs::read_to_string(&entry).expect("the XDG autostart entry");
+    assert!(text.contains("remote-service tray"), "{text}");
+    item.click("Start at login");
+    assert!(item.wait_until(SOON, |item| item
+        .menu()
+        .find("Start at login")
+        .unwrap()
+        .toggle_state
+        == 0));
+    assert!(!entry.exists());
+}
