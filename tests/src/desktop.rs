@@ -257,12 +257,17 @@ impl Desktop {
         &self.bus_address
     }
 
-    /// The items registered now.
+    /// The items registered now whose process is still on the bus.
     pub fn items(&self) -> Vec<TrayItem> {
         let items = self.state.lock().unwrap().items.clone();
+        let bus = zbus::blocking::fdo::DBusProxy::new(&self.connection).expect("the bus itself");
         items
             .iter()
             .filter_map(|item| TrayItem::new(&self.connection, item))
+            .filter(|item| {
+                zbus::names::BusName::try_from(item.destination.as_str())
+                    .is_ok_and(|name| bus.name_has_owner(name).unwrap_or(false))
+            })
             .collect()
     }
 
