@@ -167,6 +167,16 @@ impl Notifications {
 impl Desktop {
     /// Starts Xvfb, a private session bus, the watcher and the notification server.
     pub fn start() -> Desktop {
+        Desktop::start_with(true)
+    }
+
+    /// The same desktop without a system tray (no StatusNotifierWatcher), as on GNOME
+    /// without the AppIndicator extension.
+    pub fn start_without_tray() -> Desktop {
+        Desktop::start_with(false)
+    }
+
+    fn start_with(system_tray: bool) -> Desktop {
         let root = tempfile::Builder::new()
             .prefix("remote-service-desktop-")
             .tempdir()
@@ -204,15 +214,8 @@ impl Desktop {
         let bus_address = first_line(&mut bus, "the bus address");
 
         let state = Arc::new(Mutex::new(State::default()));
-        let connection = zbus::blocking::connection::Builder::address(bus_address.as_str())
+        let mut builder = zbus::blocking::connection::Builder::address(bus_address.as_str())
             .expect("bus address")
-            .serve_at(
-                "/StatusNotifierWatcher",
-                Watcher {
-                    state: state.clone(),
-                },
-            )
-            .expect("watcher object")
             .serve_at(
                 "/org/freedesktop/Notifications",
                 Notifications {
@@ -220,12 +223,21 @@ impl Desktop {
                 },
             )
             .expect("notifications object")
-            .name("org.kde.StatusNotifierWatcher")
-            .expect("watcher name")
             .name("org.freedesktop.Notifications")
-            .expect("notifications name")
-            .build()
-            .expect("connect to the private bus");
+            .expect("notifications name");
+        if system_tray {
+            builder = builder
+                .serve_at(
+                    "/StatusNotifierWatcher",
+                    Watcher {
+                        state: state.clone(),
+                    },
+                )
+                .expect("watcher object")
+                .name("org.kde.StatusNotifierWatcher")
+                .expect("watcher name");
+        }
+        let connection = builder.build().expect("connect to the private bus");
         Desktop {
             _root: root,
             runtime_dir,

@@ -240,3 +240,39 @@ fn a_plugin_menu_item_clicked_through_the_api_raises_the_plugins_notice() {
     events.kill().unwrap();
     events.wait().unwrap();
 }
+
+#[test]
+fn a_plugin_stops_when_a_licence_drops_its_option_and_starts_again_when_it_returns() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let _daemon = scratch.start_daemon();
+    let updater_state = || {
+        let status = scratch.run(&["status", "--json"]).json();
+        let plugins = status["plugins"].as_array().unwrap().clone();
+        let updater = plugins
+            .iter()
+            .find(|p| p["id"] == "licence-updater")
+            .unwrap()
+            .clone();
+        updater["state"].as_str().unwrap().to_string()
+    };
+    for (sequence, with_option, expected) in [
+        (1, true, "running"),
+        (2, false, "not-licensed"),
+        (3, true, "running"),
+    ] {
+        let mut payload = PayloadBuilder::new("RS-5555", sequence);
+        if with_option {
+            payload = payload.feature("auto-licence-update");
+        }
+        let licence = scratch.licence_file(&key, &payload, "l.lic");
+        fs::copy(&licence, scratch.licence_folder().join("RS-5555.lic")).unwrap();
+        let reached =
+            remote_service_tests::wait_for(Duration::from_secs(3), || updater_state() == expected);
+        assert!(
+            reached.is_some(),
+            "sequence {sequence}: the updater is {}, not {expected}",
+            updater_state()
+        );
+    }
+}

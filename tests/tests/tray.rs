@@ -281,3 +281,71 @@ fn start_at_login_writes_an_autostart_entry_and_shows_as_checked() {
         == 0));
     assert!(!entry.exists());
 }
+
+#[test]
+fn without_a_system_tray_the_tray_says_so_and_the_engine_runs() {
+    let desktop = Desktop::start_without_tray();
+    let scratch = Scratch::new();
+    let mut tray = tray_command(&desktop, &scratch)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = tray.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    let line = received
+        .recv_timeout(SOON)
+        .expect("a message on standard error");
+    assert!(
+        line.contains(
+            "no system tray on this desktop (org.kde.StatusNotifierWatcher is not on the session bus)"
+        ),
+        "{line}"
+    );
+    scratch.run(&["status"]).success();
+    let log = fs::read_to_string(scratch.log_file()).unwrap();
+    assert!(
+        log.contains("no system tray on this desktop"),
+        "the log has it too"
+    );
+    let _ = tray.kill();
+    let _ = tray.wait();
+}
+
+#[test]
+fn repeated_notices_are_merged_into_one_balloon() {
+    let session = Session::start();
+    session.item();
+    for name in ["first.lic", "second.lic", "third.lic"] {
+        fs::write(session.scratch.licence_folder().join(name), "not a licence").unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let merged = session
+        .desktop
+        .wait_for_notification(SOON, |notice| notice.summary == "Licence refused (3 times)")
+        .expect("the third refusal merged into the first balloon");
+    let refusals: Vec<_> = session
+        .desktop
+        .notifications()
+        .into_iter()
+        .filter(|notice| notice.summary.starts_with("Licence refused"))
+        .collect();
+    assert_eq!(refusals.len(), 3);
+    assert_eq!(refusals[0].replaces_id, 0);
+    assert!(
+        refusals[1..]
+            .iter()
+            .all(|notice| notice.replaces_id == refusals[0].id),
+        "{refusals:#?}"
+    );
+    assert!(merged.body.starts_with("third.lic:"), "{}", merged.body);
+}

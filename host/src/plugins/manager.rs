@@ -197,7 +197,7 @@ impl PluginManager {
                     self.call(index, Command::Stop, "stopping");
                     let plugin = &mut self.plugins[index];
                     if plugin.info.state == PluginState::Running {
-                        plugin.worker = None;
+                        // The worker stays: the option may come back with a later licence.
                         plugin.info.state = PluginState::NotLicensed;
                         plugin.info.status = None;
                         plugin.info.detail = not_licensed_detail(&plugin.info);

@@ -28,7 +28,7 @@ pub enum Command {
     Click(String),
     /// Ask for its status.
     Status,
-    /// Stop it; the worker thread ends after this.
+    /// Stop it; it may be started again later.
     Stop,
 }
 
@@ -174,14 +174,12 @@ fn run(path: PathBuf, loaded: Sender<Result<Loaded, LoadError>>, jobs: Receiver<
         return;
     }
 
+    // Serves until the host drops its handle. A stopped plugin (its licence option went
+    // away) may be started again on the same thread when the option comes back.
     let mut plugin: Option<PluginBox> = None;
     for (command, reply) in jobs {
-        let stopping = matches!(command, Command::Stop);
         let result = serve(module, &mut plugin, command);
         let _ = reply.send(result);
-        if stopping {
-            break;
-        }
     }
 }
 
