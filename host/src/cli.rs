@@ -11,6 +11,7 @@ use serde_json::json;
 use time::Date;
 
 use crate::api::client::{Client, ClientError};
+use crate::api::server::Audience;
 use crate::api::{self, ApiEvent, LicenceSummary, Light, Status};
 use crate::engine::{store_config, Engine, EngineEvent};
 use crate::licence::{self, LicenceStore, TrustedKeys};
@@ -121,9 +122,16 @@ pub fn run() -> Result<ExitCode> {
     crate::logging::init(&paths.log_file());
     let settings = Settings::load(&paths.settings_file())?;
     match cli.command {
-        Command::Daemon { system } => {
-            crate::daemon::run(&paths, &settings, &api::socket_path(system)?)
-        }
+        Command::Daemon { system } => crate::daemon::run(
+            &paths,
+            &settings,
+            &api::socket_path(system)?,
+            if system {
+                Audience::System
+            } else {
+                Audience::User
+            },
+        ),
         Command::Tray => crate::tray::run(&paths, &settings),
         Command::Status { output } => status(output.json),
         Command::Plugins { output, watch } => plugins(&paths, &settings, output.json, watch),

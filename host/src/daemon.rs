@@ -9,18 +9,30 @@ use std::thread;
 
 use anyhow::{anyhow, Context, Result};
 
-use crate::api::server;
+use crate::api::server::{self, Audience};
 use crate::engine::service::EngineService;
 use crate::engine::Engine;
 use crate::paths::Paths;
 use crate::settings::Settings;
 
 /// Runs the engine and its local API on `socket` until a stop signal.
-pub fn run(paths: &Paths, settings: &Settings, socket: &Path) -> Result<ExitCode> {
+pub fn run(
+    paths: &Paths,
+    settings: &Settings,
+    socket: &Path,
+    audience: Audience,
+) -> Result<ExitCode> {
     let runtime = runtime()?;
-    runtime.block_on(serve_engine(paths, settings, socket, stop_signal(), || {
-        eprintln!("Remote Service engine ready on {}", socket.display());
-    }))?;
+    runtime.block_on(serve_engine(
+        paths,
+        settings,
+        socket,
+        audience,
+        stop_signal(),
+        || {
+            eprintln!("Remote Service engine ready on {}", socket.display());
+        },
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -37,11 +49,12 @@ pub async fn serve_engine(
     paths: &Paths,
     settings: &Settings,
     socket: &Path,
+    audience: Audience,
     stop: impl Future<Output = ()>,
     ready: impl FnOnce(),
 ) -> Result<()> {
     // The socket first: a second engine must stop here, before it starts any plugin.
-    let socket_handle = server::bind(socket).await?;
+    let socket_handle = server::bind(socket, audience).await?;
     let mut engine = Engine::open(paths, settings)?;
     engine.watch_licence_folder()?;
     let mut service = EngineService::start(engine).context("cannot start the engine thread")?;
@@ -76,6 +89,7 @@ impl EmbeddedEngine {
                         &paths,
                         &settings,
                         &socket,
+                        Audience::User,
                         async {
                             let _ = stopped.await;
                         },

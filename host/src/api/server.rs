@@ -29,6 +29,7 @@ type Body = BoxBody<Bytes, Infallible>;
 pub struct Socket {
     listener: UnixListener,
     path: PathBuf,
+    audience: Audience,
 }
 
 impl Drop for Socket {
@@ -37,11 +38,25 @@ impl Drop for Socket {
     }
 }
 
-/// Binds the API socket at `path`, mode 0600 in a folder only the owner can enter. Refuses
-/// when another engine answers there; a stale socket file is replaced.
-pub async fn bind(path: &Path) -> Result<Socket> {
+/// Who may use the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The user the engine runs as (and root): folder 0700, socket 0600, peer checked.
+    User,
+    /// The system service's users: root and the members of the group
+    /// [`SYSTEM_GROUP`] (folder 0750, socket 0660, both of that group); the file system
+    /// decides who may connect.
+    System,
+}
+
+/// The group whose members may use the system service's API.
+pub const SYSTEM_GROUP: &str = "remote-service";
+
+/// Binds the API socket at `path` for `audience`. Refuses when another engine answers
+/// there; a stale socket file is replaced.
+pub async fn bind(path: &Path, audience: Audience) -> Result<Socket> {
     if let Some(dir) = path.parent() {
-        platform::create_private_dir(dir)
+        platform::create_socket_dir(dir, audience)
             .with_context(|| format!("cannot create the socket folder {}", dir.display()))?;
     }
     if UnixStream::connect(path).await.is_ok() {
@@ -60,11 +75,12 @@ pub async fn bind(path: &Path) -> Result<Socket> {
     }
     let listener =
         UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
-    platform::restrict_socket(path)
+    platform::restrict_socket(path, audience)
         .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
     Ok(Socket {
         listener,
         path: path.to_path_buf(),
+        audience,
     })
 }
 
@@ -82,7 +98,7 @@ pub async fn serve(socket: Socket, engine: EngineHandle, shutdown: impl Future<O
                 }
             },
         };
-        if let Err(reason) = platform::check_peer(&stream) {
+        if let Err(reason) = platform::check_peer(&stream, socket.audience) {
             tracing::warn!("refused a local API connection: {reason}");
             continue;
         }
@@ -231,40 +247,88 @@ mod platform {
 
     use tokio::net::UnixStream;
 
-    /// The socket folder: created 0700; an existing one must not be open to others.
-    pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use super::{Audience, SYSTEM_GROUP};
+
+    /// The socket folder: created 0700 (0750 for the system service); an existing one must
+    /// belong to this user and not be writable by others.
+    pub fn create_socket_dir(dir: &Path, audience: Audience) -> io::Result<()> {
+        let mode = match audience {
+            Audience::User => 0o700,
+            Audience::System => 0o750,
+        };
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(mode)
             .create(dir)?;
         let metadata = fs::metadata(dir)?;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o022 != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("others can write it (mode {mode:04o})"),
-            ));
+        let actual = metadata.permissions().mode() & 0o777;
+        if actual & 0o022 != 0 {
+            return Err(denied(format!("others can write it (mode {actual:04o})")));
         }
         let me = crate::os::effective_user_id();
         if metadata.uid() != me {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!(
-                    "it belongs to user id {}, not to user id {me}",
-                    metadata.uid()
-                ),
-            ));
+            return Err(denied(format!(
+                "it belongs to user id {}, not to user id {me}",
+                metadata.uid()
+            )));
+        }
+        if audience == Audience::System {
+            share_with_group(dir, mode)?;
         }
         Ok(())
     }
 
-    /// Only the owner may connect.
-    pub fn restrict_socket(path: &Path) -> io::Result<()> {
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+    /// The socket: 0600, or 0660 of the system group for the system service.
+    pub fn restrict_socket(path: &Path, audience: Audience) -> io::Result<()> {
+        match audience {
+            Audience::User => fs::set_permissions(path, fs::Permissions::from_mode(0o600)),
+            Audience::System => share_with_group(path, 0o660),
+        }
     }
 
-    /// The peer must be the user the engine runs as, or root.
-    pub fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    /// Gives `path` to the system group with `mode`; without the group, only root may use
+    /// it (and the engine says so).
+    fn share_with_group(path: &Path, mode: u32) -> io::Result<()> {
+        match group_id(SYSTEM_GROUP) {
+            Some(gid) => {
+                std::os::unix::fs::chown(path, None, Some(gid))?;
+                fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            }
+            None => {
+                tracing::warn!(
+                    "the group {SYSTEM_GROUP} does not exist: only root can use {}; create the group and add the users \
+                     who may use Remote Service to it",
+                    path.display()
+                );
+                fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o700))
+            }
+        }
+    }
+
+    /// The id of group `name`, from /etc/group.
+    fn group_id(name: &str) -> Option<u32> {
+        let groups = fs::read_to_string("/etc/group").ok()?;
+        group_id_in(&groups, name)
+    }
+
+    pub(super) fn group_id_in(groups: &str, name: &str) -> Option<u32> {
+        groups.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            (fields.next()? == name).then_some(())?;
+            fields.nth(1)?.parse().ok()
+        })
+    }
+
+    fn denied(message: String) -> io::Error {
+        io::Error::new(io::ErrorKind::PermissionDenied, message)
+    }
+
+    /// For a user's engine, the peer must be that user or root. For the system service the
+    /// socket's group and mode already decided who could connect.
+    pub fn check_peer(stream: &UnixStream, audience: Audience) -> Result<(), String> {
+        if audience == Audience::System {
+            return Ok(());
+        }
         let credentials = stream
             .peer_cred()
             .map_err(|error| format!("cannot read the peer's credentials: {error}"))?;
@@ -276,6 +340,17 @@ mod platform {
             Err(format!(
                 "user id {peer} is neither the engine's user (user id {me}) nor root"
             ))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn group_ids_come_from_the_group_file() {
+            let groups = "root:x:0:\nremote-service:x:998:alice,bob\nremote:x:997:\n";
+            assert_eq!(super::group_id_in(groups, "remote-service"), Some(998));
+            assert_eq!(super::group_id_in(groups, "remote"), Some(997));
+            assert_eq!(super::group_id_in(groups, "staff"), None);
         }
     }
 }

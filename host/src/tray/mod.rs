@@ -68,7 +68,7 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<ExitCode> {
     let socket = api::socket_path(false)?;
     if !platform::has_display() {
         eprintln!("no display (DISPLAY and WAYLAND_DISPLAY are not set): running the engine without a tray");
-        return crate::daemon::run(paths, settings, &socket);
+        return crate::daemon::run(paths, settings, &socket, crate::api::server::Audience::User);
     }
     let _instance = single_instance(&socket)?;
     let _embedded = if Client::new(&socket)?.get::<Status>("/v1/status").is_ok() {
