@@ -41,6 +41,8 @@ enum Command {
     },
     /// Show the tray light and menu (starts the engine in this process when none runs).
     Tray,
+    /// Show the About box: version, serial number, licence and maintenance dates.
+    About,
     /// Show the connection state, whether Remote Service is enabled, the licence and the
     /// plugins, as the running engine sees them.
     Status {
@@ -133,6 +135,7 @@ pub fn run() -> Result<ExitCode> {
             },
         ),
         Command::Tray => crate::tray::run(&paths, &settings),
+        Command::About => crate::windows::about::run(&api::socket_path(false)?),
         Command::Status { output } => status(output.json),
         Command::Plugins { output, watch } => plugins(&paths, &settings, output.json, watch),
         Command::Licence(LicenceCommand::Show { output }) => {

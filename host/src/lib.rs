@@ -14,3 +14,4 @@ pub mod paths;
 pub mod plugins;
 pub mod settings;
 pub mod tray;
+pub mod windows;

@@ -261,6 +261,7 @@ fn state_change_latency(desktop: &Desktop) -> (f64, f64) {
         times.push(changed_at.elapsed().as_secs_f64() * 1000.0);
     }
     let _ = curl.kill();
+    let _ = curl.wait();
     let _ = tray.kill();
     let _ = tray.wait();
     times.sort_by(f64::total_cmp);

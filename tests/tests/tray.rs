@@ -349,3 +349,26 @@ fn repeated_notices_are_merged_into_one_balloon() {
     );
     assert!(merged.body.starts_with("third.lic:"), "{}", merged.body);
 }
+
+#[test]
+fn about_opens_the_about_box_in_a_process_of_its_own() {
+    let session = Session::start();
+    let item = session.item();
+    item.click("About…");
+    let window = remote_service_tests::wait_for(SOON, || {
+        let tree = std::process::Command::new("xwininfo")
+            .args(["-root", "-tree", "-display", session.desktop.display()])
+            .output()
+            .expect("xwininfo (Debian package x11-utils)");
+        String::from_utf8_lossy(&tree.stdout).contains("\"About Remote Service\"")
+    });
+    assert!(window.is_some(), "no About window on the display");
+    let processes = std::process::Command::new("pgrep")
+        .args(["-f", "remote-service about"])
+        .output()
+        .unwrap();
+    assert!(
+        !processes.stdout.is_empty(),
+        "the About box is a process of its own"
+    );
+}

@@ -433,27 +433,23 @@ impl TrayApp {
         }
     }
 
-    /// The version and the licence dates (the About box of the documents).
+    /// The About box, in a process of its own so that the tray never holds a window's
+    /// memory.
     fn about(&mut self) {
-        let mut body = format!("Version {}", env!("CARGO_PKG_VERSION"));
-        match self
-            .status
-            .as_ref()
-            .and_then(|status| status.licence.as_ref())
-        {
-            Some(licence) => body.push_str(&format!(
-                "\nSerial number {}\nLicence expires: {}\nMaintenance until: {}",
-                licence.serial_number,
-                licence
-                    .licence_expires_at
-                    .as_deref()
-                    .unwrap_or("never (perpetual licence)"),
-                licence.maintenance_through
-            )),
-            None => body.push_str("\nNo licence is installed"),
+        let started = std::env::current_exe()
+            .and_then(|exe| std::process::Command::new(exe).arg("about").spawn());
+        match started {
+            // Reaped on a thread of its own, so that a closed About box leaves no zombie.
+            Ok(mut child) => {
+                thread::spawn(move || child.wait());
+            }
+            Err(error) => self.notices.show(
+                "about",
+                "Cannot show the About box",
+                &error.to_string(),
+                "normal",
+            ),
         }
-        self.notices
-            .show("about", "About Remote Service", &body, "low");
     }
 }
 
