@@ -12,13 +12,11 @@
 //! (needs the Debian packages xvfb, dbus, network-manager-gnome, syncthingtray).
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use remote_service_tests::desktop::{Desktop, TrayItem};
-use remote_service_tests::{PayloadBuilder, Scratch};
+use remote_service_tests::{EventStream, PayloadBuilder, Scratch};
 
 const SETTLE: Duration = Duration::from_secs(30);
 const IDLE: Duration = Duration::from_secs(60);
@@ -215,25 +213,8 @@ fn state_change_latency(desktop: &Desktop) -> (f64, f64) {
     let item = desktop
         .wait_for_item(Duration::from_secs(10))
         .expect("tray item");
-    let (statuses, received) = mpsc::channel::<(Instant, serde_json::Value)>();
-    let mut curl = Command::new("curl")
-        .args(["-sN", "--unix-socket"])
-        .arg(scratch.socket())
-        .arg("http://localhost/v1/events")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    let stdout = curl.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(data) = line.strip_prefix("data: ") {
-                let _ = statuses.send((Instant::now(), serde_json::from_str(data).unwrap()));
-            }
-        }
-    });
-    received
-        .recv_timeout(Duration::from_secs(5))
-        .expect("first status");
+    let events = EventStream::follow(&scratch.socket());
+    events.next(Duration::from_secs(5), "the first status");
     let mut times = Vec::new();
     for sequence in 1..=STATE_CHANGES {
         let with_updater = sequence % 2 == 1;
@@ -244,9 +225,7 @@ fn state_change_latency(desktop: &Desktop) -> (f64, f64) {
         let licence = scratch.licence_file(&key, &payload, "l.lic");
         fs::copy(&licence, scratch.licence_folder().join("RS-BENCH.lic")).unwrap();
         let changed_at = loop {
-            let (at, event) = received
-                .recv_timeout(Duration::from_secs(5))
-                .expect("a status event");
+            let (at, event) = events.next_timed(Duration::from_secs(5), "a status event");
             if event["event"] == "status" && event["status"]["licence"]["sequence"] == sequence {
                 break at;
             }
@@ -260,8 +239,7 @@ fn state_change_latency(desktop: &Desktop) -> (f64, f64) {
         );
         times.push(changed_at.elapsed().as_secs_f64() * 1000.0);
     }
-    let _ = curl.kill();
-    let _ = curl.wait();
+    drop(events);
     let _ = tray.kill();
     let _ = tray.wait();
     times.sort_by(f64::total_cmp);

@@ -258,8 +258,7 @@ impl Desktop {
         let offered = self
             .notifications()
             .into_iter()
-            .filter(|notification| notification.id == id)
-            .next_back()
+            .rfind(|notification| notification.id == id)
             .unwrap_or_else(|| panic!("no notification {id}"))
             .actions;
         assert!(
@@ -295,8 +294,7 @@ impl Desktop {
 impl Drop for Desktop {
     fn drop(&mut self) {
         for child in [&mut self.bus, &mut self.xvfb] {
-            let _ = child.kill();
-            let _ = child.wait();
+            terminate(child);
         }
         // The bus is gone, so the departures thread's signal stream ends; wait for it
         // briefly rather than leave it behind.
@@ -310,6 +308,26 @@ impl Drop for Desktop {
             }
         }
     }
+}
+
+/// Asks `child` to end with SIGTERM, so that Xvfb removes its lock file and socket, and
+/// kills it if it has not within a second.
+fn terminate(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(1) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn log_file(path: &Path) -> fs::File {

@@ -268,6 +268,62 @@ impl Scratch {
     }
 }
 
+/// The engine's event stream read with `curl -N --unix-socket`, as a user would; one JSON
+/// value per event, with the time it arrived. Stops curl when dropped.
+pub struct EventStream {
+    curl: Child,
+    events: std::sync::mpsc::Receiver<(std::time::Instant, serde_json::Value)>,
+}
+
+impl EventStream {
+    /// Follows the events of the engine on `socket`.
+    pub fn follow(socket: &Path) -> EventStream {
+        let mut curl = Command::new("curl")
+            .args(["-sN", "--unix-socket"])
+            .arg(socket)
+            .arg("http://localhost/v1/events")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl (Debian package curl)");
+        let stdout = curl.stdout.take().expect("curl's output");
+        let (sender, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(data) = line.strip_prefix("data: ") {
+                    let event = serde_json::from_str(data).expect("a JSON event");
+                    if sender.send((std::time::Instant::now(), event)).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        EventStream { curl, events }
+    }
+
+    /// The next event, or a panic naming `what` after `timeout`.
+    pub fn next(&self, timeout: Duration, what: &str) -> serde_json::Value {
+        self.next_timed(timeout, what).1
+    }
+
+    /// The next event and when it arrived.
+    pub fn next_timed(
+        &self,
+        timeout: Duration,
+        what: &str,
+    ) -> (std::time::Instant, serde_json::Value) {
+        self.events
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("no event within {timeout:?}: {what}"))
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.curl.kill();
+        let _ = self.curl.wait();
+    }
+}
+
 /// A running `remote-service daemon`; killed when dropped.
 pub struct Daemon {
     child: Child,

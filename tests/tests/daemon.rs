@@ -2,13 +2,11 @@
 //! tray, the command line and `curl --unix-socket` use it.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-use remote_service_tests::{PayloadBuilder, Scratch};
+use remote_service_tests::{EventStream, PayloadBuilder, Scratch};
 use serde_json::Value;
 
 fn curl(scratch: &Scratch, method: &str, path: &str) -> (String, String) {
@@ -119,30 +117,8 @@ fn the_event_stream_reports_a_licence_dropped_into_the_folder() {
     let scratch = Scratch::new();
     let key = scratch.trusted_key("vendor");
     let _daemon = scratch.start_daemon();
-    let mut curl = Command::new("curl")
-        .args(["-sN", "--unix-socket"])
-        .arg(scratch.socket())
-        .arg("http://localhost/v1/events")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    let (sender, events) = mpsc::channel::<Value>();
-    let stdout = curl.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(data) = line.strip_prefix("data: ") {
-                if sender
-                    .send(serde_json::from_str(data).expect("JSON event"))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        }
-    });
-    let first = events
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the first event");
+    let events = EventStream::follow(&scratch.socket());
+    let first = events.next(Duration::from_secs(5), "the first event");
     assert_eq!(first["event"], "status");
     assert_eq!(first["status"]["licence"], Value::Null);
 
@@ -151,9 +127,7 @@ fn the_event_stream_reports_a_licence_dropped_into_the_folder() {
         "not a licence",
     )
     .unwrap();
-    let refused = events
-        .recv_timeout(Duration::from_secs(2))
-        .expect("the refusal within 2 s");
+    let refused = events.next(Duration::from_secs(2), "the refusal within 2 s");
     assert_eq!(refused["event"], "licence-refused");
     assert!(refused["reason"]
         .as_str()
@@ -166,9 +140,7 @@ fn the_event_stream_reports_a_licence_dropped_into_the_folder() {
         scratch.licence_folder().join("RS-2222.lic"),
     )
     .unwrap();
-    let status = events
-        .recv_timeout(Duration::from_secs(2))
-        .expect("a status within 2 s");
+    let status = events.next(Duration::from_secs(2), "a status within 2 s");
     assert_eq!(status["event"], "status");
     assert_eq!(status["status"]["licence"]["serial_number"], "RS-2222");
     let updater = status["status"]["plugins"]
@@ -178,8 +150,6 @@ fn the_event_stream_reports_a_licence_dropped_into_the_folder() {
         .find(|p| p["id"] == "licence-updater")
         .unwrap();
     assert_eq!(updater["state"], "running");
-    curl.kill().unwrap();
-    curl.wait().unwrap();
 }
 
 #[test]
@@ -201,24 +171,9 @@ fn a_plugin_menu_item_clicked_through_the_api_raises_the_plugins_notice() {
         serde_json::json!([{"plugin": "licence-updater", "id": "check-now", "label": "Check for licence update now", "enabled": true, "checked": null}])
     );
 
-    let mut events = Command::new("curl")
-        .args(["-sN", "--unix-socket"])
-        .arg(scratch.socket())
-        .arg("http://localhost/v1/events")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    let stdout = events.stdout.take().unwrap();
-    let (sender, received) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(data) = line.strip_prefix("data: ") {
-                let _ = sender.send(serde_json::from_str(data).unwrap());
-            }
-        }
-    });
+    let events = EventStream::follow(&scratch.socket());
     assert_eq!(
-        received.recv_timeout(Duration::from_secs(5)).unwrap()["event"],
+        events.next(Duration::from_secs(5), "the first event")["event"],
         "status"
     );
     let (_, code) = curl(
@@ -227,9 +182,7 @@ fn a_plugin_menu_item_clicked_through_the_api_raises_the_plugins_notice() {
         "/v1/plugins/licence-updater/menu/check-now/click",
     );
     assert_eq!(code, "204");
-    let notice = received
-        .recv_timeout(Duration::from_secs(2))
-        .expect("the notice within 2 s");
+    let notice = events.next(Duration::from_secs(2), "the notice within 2 s");
     assert_eq!(notice["event"], "notice");
     assert_eq!(notice["plugin"], "licence-updater");
     assert_eq!(notice["summary"], "Licence update");
@@ -237,8 +190,6 @@ fn a_plugin_menu_item_clicked_through_the_api_raises_the_plugins_notice() {
         notice["body"],
         "Checking for a licence update is not available in this version yet."
     );
-    events.kill().unwrap();
-    events.wait().unwrap();
 }
 
 #[test]

@@ -10,7 +10,8 @@
 //!   submenu `More` (`Nested item`, `Open log__file`, a hidden and a disabled item), a
 //!   separator and `Quit`.
 //!
-//! A click prints `clicked <label>` on standard output and becomes the tooltip's text.
+//! A click prints `clicked <label>` on standard output, the label as given to ksni (with its
+//! mnemonic markers), and that line becomes the tooltip's text.
 //! `Quit` ends the process; so does the end of standard input, so that the sample never
 //! outlives a test that died.
 

@@ -68,8 +68,7 @@ impl Pixmap {
 
     /// Saves the icon as an RGBA PNG file for a person to look at (the folder is made when
     /// missing).
-    pub fn save_png(&self, path: impl AsRef<Path>) {
-        let path = path.as_ref();
+    pub fn save_png(&self, path: &Path) {
         if let Some(folder) = path.parent() {
             fs::create_dir_all(folder)
                 .unwrap_or_else(|error| panic!("make {}: {error}", folder.display()));
@@ -276,10 +275,24 @@ impl TrayItem {
         assert!(item.visible, "the menu item {label:?} is hidden");
         assert!(item.enabled, "the menu item {label:?} is disabled");
         let timestamp = 0u32;
-        let _: () = self
+        let result: zbus::Result<()> = self
             .menu_proxy()
-            .call("Event", &(item.id, "clicked", Value::from(0i32), timestamp))
-            .unwrap_or_else(|error| panic!("click on the menu item {label:?}: {error}"));
+            .call("Event", &(item.id, "clicked", Value::from(0i32), timestamp));
+        // An item such as Quit may end its process before it answers; a panel does not wait
+        // for the answer, so that is a click like any other.
+        if let Err(error) = result {
+            if !is_no_reply(&error) || self.is_on_the_bus() {
+                panic!("click on the menu item {label:?}: {error}");
+            }
+        }
+    }
+
+    /// Whether the item's process is still connected.
+    fn is_on_the_bus(&self) -> bool {
+        let bus = zbus::blocking::fdo::DBusProxy::new(&self.connection)
+            .expect("a proxy for the bus itself");
+        zbus::names::BusName::try_from(self.bus_name.as_str())
+            .is_ok_and(|name| bus.name_has_owner(name).unwrap_or(false))
     }
 
     /// Polls every 10 ms until `condition` holds for the item; false if it did not within
@@ -293,6 +306,17 @@ impl TrayItem {
             std::thread::sleep(Duration::from_millis(10));
         }
         condition(self)
+    }
+}
+
+/// The bus's answer to a call whose recipient left without replying.
+fn is_no_reply(error: &zbus::Error) -> bool {
+    match error {
+        zbus::Error::MethodError(name, _, _) => {
+            name.as_str() == "org.freedesktop.DBus.Error.NoReply"
+        }
+        zbus::Error::FDO(error) => matches!(**error, zbus::fdo::Error::NoReply(_)),
+        _ => false,
     }
 }
 
