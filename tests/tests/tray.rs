@@ -33,6 +33,18 @@ impl Session {
         }
     }
 
+    /// Waits for the tray to end and returns how it ended.
+    fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.tray.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < SOON, "the tray did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn item(&self) -> TrayItem {
         self.desktop
             .wait_for_item(SOON)
@@ -212,14 +224,7 @@ fn quit_ends_the_tray_and_its_embedded_engine() {
     let item = session.item();
     session.scratch.run(&["status"]).success();
     item.click("Quit");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = session.tray.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < SOON, "the tray did not quit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = session.wait_for_exit();
     assert!(status.success());
     assert!(
         !session.scratch.socket().exists(),
@@ -370,5 +375,23 @@ fn about_opens_the_about_box_in_a_process_of_its_own() {
     assert!(
         !processes.stdout.is_empty(),
         "the About box is a process of its own"
+    );
+}
+
+#[test]
+fn the_end_of_the_session_stops_the_tray_and_its_engine_cleanly() {
+    let mut session = Session::start();
+    session.item();
+    session.scratch.run(&["status"]).success();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &session.tray.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = session.wait_for_exit();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !session.scratch.socket().exists(),
+        "the embedded engine removed its socket"
     );
 }

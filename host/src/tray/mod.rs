@@ -59,6 +59,8 @@ enum TrayEvent {
     },
     /// The engine stopped answering.
     EngineGone,
+    /// The session ends (SIGTERM) or the user pressed Ctrl-C: quit as with Quit.
+    Stop,
     /// A menu item was clicked.
     Menu(MenuEvent),
 }
@@ -94,7 +96,8 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<ExitCode> {
     MenuEvent::set_event_handler(Some(move |event| {
         let _ = menu_proxy.send_event(TrayEvent::Menu(event));
     }));
-    follow_engine(socket.clone(), proxy);
+    follow_engine(socket.clone(), proxy.clone());
+    quit_on_stop_signal(proxy);
     let mut app = TrayApp::new(socket, paths.settings_file());
     event_loop
         .run_app(&mut app)
@@ -182,6 +185,25 @@ fn follow_engine(socket: PathBuf, proxy: EventLoopProxy<TrayEvent>) {
         });
     if let Err(error) = spawned {
         tracing::error!("cannot follow the engine: {error}");
+    }
+}
+
+/// Quits the tray like its Quit item on SIGTERM (the session ends) or SIGINT, so that an
+/// embedded engine stops its plugins and removes its socket.
+fn quit_on_stop_signal(proxy: EventLoopProxy<TrayEvent>) {
+    let spawned = thread::Builder::new()
+        .name("stop signal".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(crate::daemon::stop_signal());
+                let _ = proxy.send_event(TrayEvent::Stop);
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!("cannot watch for stop signals: {error}");
     }
 }
 
@@ -486,6 +508,7 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 urgency,
             } => self.notices.show(&key, &summary, &body, &urgency),
             TrayEvent::Menu(event) => self.clicked(event_loop, &event.id.0),
+            TrayEvent::Stop => event_loop.exit(),
         }
     }
 }
