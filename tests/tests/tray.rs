@@ -395,3 +395,33 @@ fn the_end_of_the_session_stops_the_tray_and_its_engine_cleanly() {
         "the embedded engine removed its socket"
     );
 }
+
+#[test]
+fn a_button_clicked_on_a_plugins_notice_reaches_the_plugin() {
+    let scratch = Scratch::new();
+    scratch.add_fixture_plugin("fixture_misbehaving_plugin", "misbehaving");
+    let session = Session::start_with(scratch);
+    let item = session.item();
+    assert!(item.wait_until(SOON, |item| item.menu().find("Ask").is_some()));
+    item.click("Ask");
+    let question = session
+        .desktop
+        .wait_for_notification(SOON, |notice| notice.summary == "A question")
+        .expect("the plugin's question");
+    assert_eq!(question.body, "Do you agree?");
+    assert_eq!(
+        question.actions,
+        vec![
+            ("yes".to_string(), "Yes".to_string()),
+            ("no".to_string(), "No".to_string())
+        ]
+    );
+    session.desktop.invoke_action(question.id, "yes");
+    let answered = remote_service_tests::wait_for(SOON, || {
+        let status = session.scratch.run(&["status", "--json"]).json();
+        status["plugins"].as_array().unwrap().iter().any(|plugin| {
+            plugin["id"] == "misbehaving" && plugin["detail"] == "behaving, answered yes"
+        })
+    });
+    assert!(answered.is_some(), "the plugin never heard the answer");
+}

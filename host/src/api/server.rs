@@ -158,6 +158,16 @@ async fn respond(
                 )
             }
         }
+        (&Method::POST, ["v1", "plugins", plugin, "notices", key, "actions", action]) => {
+            if engine.notice_action(plugin, key, action).await {
+                empty(StatusCode::NO_CONTENT)
+            } else {
+                error(
+                    StatusCode::NOT_FOUND,
+                    &format!("plugin {plugin} is not running or failed on the action {action}"),
+                )
+            }
+        }
         (&Method::GET, ["v1", "events"]) => events(engine).await,
         (_, ["v1", "status" | "plugins" | "licence" | "menu" | "events"]) => error(
             StatusCode::METHOD_NOT_ALLOWED,

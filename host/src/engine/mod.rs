@@ -128,6 +128,16 @@ impl Engine {
         self.plugins.click(plugin_id, item_id)
     }
 
+    /// Tells plugin `plugin_id` the user clicked the button `action_id` of its notice
+    /// `notice_key`; false when the plugin does not run or failed on it.
+    pub fn notice_action(&mut self, plugin_id: &str, notice_key: &str, action_id: &str) -> bool {
+        let event = remote_service_plugin_api::HostEvent::NoticeAction {
+            notice_key: notice_key.into(),
+            action_id: action_id.into(),
+        };
+        self.plugins.send_event(plugin_id, event)
+    }
+
     /// The plugins and their states.
     pub fn plugins(&self) -> Vec<PluginInfo> {
         self.plugins.infos()

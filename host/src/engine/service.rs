@@ -19,6 +19,12 @@ enum Request {
         item: String,
         reply: oneshot::Sender<bool>,
     },
+    NoticeAction {
+        plugin: String,
+        notice_key: String,
+        action_id: String,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// How the local API talks to the engine. Cheap to clone.
@@ -49,6 +55,22 @@ impl EngineHandle {
         let request = Request::Click {
             plugin: plugin.to_string(),
             item: item.to_string(),
+            reply,
+        };
+        if self.requests.send(request).is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
+    }
+
+    /// Tells a plugin the user clicked a button of its notice; false when the plugin does
+    /// not run or failed on it.
+    pub async fn notice_action(&self, plugin: &str, notice_key: &str, action_id: &str) -> bool {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::NoticeAction {
+            plugin: plugin.to_string(),
+            notice_key: notice_key.to_string(),
+            action_id: action_id.to_string(),
             reply,
         };
         if self.requests.send(request).is_err() {
@@ -172,6 +194,14 @@ fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineE
             reply,
         } => {
             let _ = reply.send(engine.click(&plugin, &item));
+        }
+        Request::NoticeAction {
+            plugin,
+            notice_key,
+            action_id,
+            reply,
+        } => {
+            let _ = reply.send(engine.notice_action(&plugin, &notice_key, &action_id));
         }
     }
     // A call may have faulted a plugin: the status comparison after this reports it.

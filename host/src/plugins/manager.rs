@@ -302,6 +302,16 @@ impl PluginManager {
         .is_some()
     }
 
+    /// Hands `event` to the running plugin `plugin_id`; false when it does not run or failed
+    /// on it (it is then faulted).
+    pub fn send_event(&mut self, plugin_id: &str, event: HostEvent) -> bool {
+        let Some(index) = self.running_index(plugin_id) else {
+            return false;
+        };
+        self.call(index, Command::Event(event), "handling an event")
+            .is_some()
+    }
+
     /// Hands `event` to every running plugin.
     pub fn broadcast(&mut self, event: &HostEvent) {
         for index in 0..self.plugins.len() {

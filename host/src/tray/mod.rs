@@ -57,6 +57,15 @@ enum TrayEvent {
         body: String,
         urgency: String,
     },
+    /// A plugin notice with buttons: the answer goes back to the plugin.
+    Question {
+        plugin: String,
+        key: String,
+        summary: String,
+        body: String,
+        urgency: String,
+        actions: Vec<(String, String)>,
+    },
     /// The engine stopped answering.
     EngineGone,
     /// The session ends (SIGTERM) or the user pressed Ctrl-C: quit as with Quit.
@@ -147,13 +156,26 @@ fn follow_engine(socket: PathBuf, proxy: EventLoopProxy<TrayEvent>) {
                                 summary,
                                 body,
                                 urgency,
-                                ..
-                            } => TrayEvent::Notice {
-                                key: format!("plugin:{plugin}:{key}"),
-                                summary,
-                                body,
-                                urgency,
-                            },
+                                actions,
+                            } => {
+                                if actions.is_empty() {
+                                    TrayEvent::Notice {
+                                        key: format!("plugin:{plugin}:{key}"),
+                                        summary,
+                                        body,
+                                        urgency,
+                                    }
+                                } else {
+                                    TrayEvent::Question {
+                                        plugin,
+                                        key,
+                                        summary,
+                                        body,
+                                        urgency,
+                                        actions,
+                                    }
+                                }
+                            }
                             ApiEvent::LicenceRefused { path, reason } => TrayEvent::Notice {
                                 key: "licence-refused".into(),
                                 summary: "Licence refused".into(),
@@ -185,6 +207,17 @@ fn follow_engine(socket: PathBuf, proxy: EventLoopProxy<TrayEvent>) {
         });
     if let Err(error) = spawned {
         tracing::error!("cannot follow the engine: {error}");
+    }
+}
+
+/// Posts to the engine; failures go to the log (the user clicked something the engine can no
+/// longer do: the plugin faulted or the engine stopped, which the tray shows anyway).
+fn post_from_thread(socket: &Path, path: &str) {
+    let posted = Client::new(socket)
+        .map_err(anyhow::Error::from)
+        .and_then(|client| client.post(path).map_err(Into::into));
+    if let Err(error) = posted {
+        tracing::warn!("not delivered to the engine ({path}): {error:#}");
     }
 }
 
@@ -414,14 +447,7 @@ impl TrayApp {
                     let socket = self.socket.clone();
                     let path = format!("/v1/plugins/{plugin}/menu/{item}/click");
                     // The plugin answers on its own thread; the tray does not wait for it.
-                    thread::spawn(move || {
-                        if let Err(error) = Client::new(&socket)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|c| c.post(&path).map_err(Into::into))
-                        {
-                            tracing::warn!("menu click not delivered: {error:#}");
-                        }
-                    });
+                    thread::spawn(move || post_from_thread(&socket, &path));
                 }
             }
         }
@@ -507,6 +533,30 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 body,
                 urgency,
             } => self.notices.show(&key, &summary, &body, &urgency),
+            TrayEvent::Question {
+                plugin,
+                key,
+                summary,
+                body,
+                urgency,
+                actions,
+            } => {
+                let socket = self.socket.clone();
+                let path_of = move |action: &str| {
+                    format!("/v1/plugins/{plugin}/notices/{key}/actions/{action}")
+                };
+                let notice_key = format!("question:{summary}");
+                self.notices.ask(
+                    &notice_key,
+                    &summary,
+                    &body,
+                    &urgency,
+                    &actions,
+                    move |action| {
+                        post_from_thread(&socket, &path_of(&action));
+                    },
+                );
+            }
             TrayEvent::Menu(event) => self.clicked(event_loop, &event.id.0),
             TrayEvent::Stop => event_loop.exit(),
         }

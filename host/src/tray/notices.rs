@@ -29,11 +29,26 @@ impl Notices {
     /// Shows a notice; one with the same `key` shown less than a minute ago is replaced
     /// and counted instead.
     pub fn show(&mut self, key: &str, summary: &str, body: &str, urgency: &str) {
+        self.ask(key, summary, body, urgency, &[], |_| {});
+    }
+
+    /// Shows a notice with buttons (`actions`: id and label); `answered` gets the id of the
+    /// button the user clicked, on a thread of its own. A notice with buttons is a question
+    /// and is never merged into another.
+    pub fn ask(
+        &mut self,
+        key: &str,
+        summary: &str,
+        body: &str,
+        urgency: &str,
+        actions: &[(String, String)],
+        answered: impl FnOnce(String) + Send + 'static,
+    ) {
         let now = Instant::now();
         let previous = self
             .shown
             .get(key)
-            .filter(|shown| now.duration_since(shown.at) < MERGE_WINDOW);
+            .filter(|shown| actions.is_empty() && now.duration_since(shown.at) < MERGE_WINDOW);
         let count = previous.map_or(1, |shown| shown.count + 1);
         let summary = if count > 1 {
             format!("{summary} ({count} times)")
@@ -53,6 +68,9 @@ impl Notices {
         if let Some(shown) = previous {
             notification.id(shown.id);
         }
+        for (id, label) in actions {
+            notification.action(id, label);
+        }
         match notification.show() {
             Ok(handle) => {
                 let at = previous.map_or(now, |shown| shown.at);
@@ -64,6 +82,17 @@ impl Notices {
                         count,
                     },
                 );
+                if !actions.is_empty() {
+                    std::thread::spawn(move || {
+                        handle.wait_for_action(|action| {
+                            // "__closed" is notify-rust's word for "dismissed without a
+                            // button".
+                            if action != "__closed" {
+                                answered(action.to_string());
+                            }
+                        })
+                    });
+                }
             }
             Err(error) => tracing::warn!("cannot show the notice {summary:?}: {error}"),
         }
