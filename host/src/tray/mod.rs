@@ -4,6 +4,7 @@
 //! the engine.
 
 mod autostart;
+mod connection_notice;
 mod icons;
 mod notices;
 #[cfg(target_os = "linux")]
@@ -21,7 +22,7 @@ use tray_icon::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuIt
 use tray_icon::{TrayIcon, TrayIconBuilder};
 use winit::application::ApplicationHandler;
 use winit::event::{StartCause, WindowEvent};
-use winit::event_loop::{ActiveEventLoop, EventLoop, EventLoopProxy};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::window::WindowId;
 
 use crate::api::client::Client;
@@ -30,6 +31,7 @@ use crate::daemon::EmbeddedEngine;
 use crate::paths::Paths;
 use crate::plugins::PluginState;
 use crate::settings::Settings;
+use connection_notice::{ConnectionWatch, Moment};
 pub use icons::IconState;
 use notices::Notices;
 
@@ -260,6 +262,7 @@ struct TrayApp {
     menu_entries: Vec<MenuEntry>,
     icon: Option<IconState>,
     notices: Notices,
+    connection_watch: ConnectionWatch,
 }
 
 impl TrayApp {
@@ -272,6 +275,7 @@ impl TrayApp {
             menu_entries: Vec::new(),
             icon: None,
             notices: Notices::default(),
+            connection_watch: ConnectionWatch::new(Moment::now()),
         }
     }
 
@@ -398,6 +402,7 @@ impl TrayApp {
         self.status = status;
         self.menu_entries = menu_entries;
         let connection = self.connection();
+        self.watch_connection(Some((connection.state, connection.reason.as_deref())));
         let menu = self.menu(&connection);
         let Some(tray) = &mut self.tray else { return };
         let state = IconState::of(connection.state);
@@ -419,6 +424,18 @@ impl TrayApp {
             tracing::error!("cannot change the tray tooltip: {error}");
         }
         tray.set_menu(Some(Box::new(menu)));
+    }
+
+    /// Tells the user the connection is lost when it stays lost (see [`ConnectionWatch`]).
+    fn watch_connection(&mut self, light: Option<(Light, Option<&str>)>) {
+        if let Some(reason) = self.connection_watch.observe(light, Moment::now()) {
+            self.notices.show(
+                "connection-lost",
+                "Connection to the remote service back office lost",
+                &format!("{reason}. Remote Service keeps trying to connect."),
+                "normal",
+            );
+        }
     }
 
     fn clicked(&mut self, event_loop: &ActiveEventLoop, id: &str) {
@@ -507,6 +524,17 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
         if cause == StartCause::Init && self.tray.is_none() {
             self.build_tray();
         }
+        if let StartCause::ResumeTimeReached { .. } = cause {
+            self.watch_connection(None);
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        // A timer only while a connection-lost notice may become due: an idle tray sleeps.
+        event_loop.set_control_flow(match self.connection_watch.deadline() {
+            Some(deadline) => ControlFlow::WaitUntil(deadline),
+            None => ControlFlow::Wait,
+        });
     }
 
     fn resumed(&mut self, _event_loop: &ActiveEventLoop) {}
