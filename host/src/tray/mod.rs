@@ -7,6 +7,14 @@ mod autostart;
 mod connection_notice;
 mod icons;
 mod notices;
+mod view;
+
+#[cfg(all(target_os = "linux", feature = "appindicator", not(feature = "ksni")))]
+#[path = "appindicator.rs"]
+mod backend;
+#[cfg(not(all(target_os = "linux", feature = "appindicator", not(feature = "ksni"))))]
+#[path = "direct.rs"]
+mod backend;
 #[cfg(target_os = "linux")]
 #[path = "linux.rs"]
 mod platform;
@@ -18,8 +26,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use tray_icon::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
-use tray_icon::{TrayIcon, TrayIconBuilder};
+use tray_icon::menu::MenuEvent;
 use winit::application::ApplicationHandler;
 use winit::event::{StartCause, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
@@ -34,6 +41,7 @@ use crate::settings::Settings;
 use connection_notice::{ConnectionWatch, Moment};
 pub use icons::IconState;
 use notices::Notices;
+use view::{MenuLine, TrayView};
 
 /// The tray's id for panels: fixed, so that a panel keeps the user's placement of it.
 pub const TRAY_ID: &str = "remote-service";
@@ -257,10 +265,9 @@ pub fn status_words(connection: &Connection) -> String {
 struct TrayApp {
     socket: PathBuf,
     settings_file: PathBuf,
-    tray: Option<TrayIcon>,
+    tray: Option<backend::Tray>,
     status: Option<Status>,
     menu_entries: Vec<MenuEntry>,
-    icon: Option<IconState>,
     notices: Notices,
     connection_watch: ConnectionWatch,
 }
@@ -273,7 +280,6 @@ impl TrayApp {
             tray: None,
             status: None,
             menu_entries: Vec::new(),
-            icon: None,
             notices: Notices::default(),
             connection_watch: ConnectionWatch::new(Moment::now()),
         }
@@ -290,27 +296,8 @@ impl TrayApp {
     }
 
     fn build_tray(&mut self) {
-        let connection = self.connection();
-        let state = IconState::of(connection.state);
-        let icon = match state.icon() {
-            Ok(icon) => icon,
-            Err(error) => {
-                tracing::error!("cannot load the tray icon: {error}");
-                return;
-            }
-        };
-        let tray = TrayIconBuilder::new()
-            .with_id(TRAY_ID)
-            .with_title("Remote Service")
-            .with_tooltip(format!("Remote Service: {}", status_words(&connection)))
-            .with_icon(icon)
-            .with_menu(Box::new(self.menu(&connection)))
-            .build();
-        match tray {
-            Ok(tray) => {
-                self.tray = Some(tray);
-                self.icon = Some(state);
-            }
+        match backend::Tray::start(self.view()) {
+            Ok(tray) => self.tray = Some(tray),
             Err(error) => {
                 tracing::error!("cannot create the tray icon: {error}");
                 eprintln!("cannot create the tray icon: {error}");
@@ -318,61 +305,56 @@ impl TrayApp {
         }
     }
 
-    /// The whole menu. Every function is here: GNOME shows only the menu.
-    fn menu(&self, connection: &Connection) -> Menu {
-        let menu = Menu::new();
-        let mut items: Vec<Box<dyn tray_icon::menu::IsMenuItem>> = vec![
-            Box::new(MenuItem::with_id(
-                STATUS_ROW,
-                status_words(connection),
-                false,
-                None,
-            )),
-            Box::new(PredefinedMenuItem::separator()),
+    /// What the tray shows now. Every function is in the menu: GNOME shows only the menu.
+    fn view(&self) -> TrayView {
+        let connection = self.connection();
+        let item = |id: &str, label: &str| MenuLine::Item {
+            id: id.into(),
+            label: label.into(),
+            enabled: true,
+        };
+        let mut menu = vec![
+            MenuLine::Item {
+                id: STATUS_ROW.into(),
+                label: status_words(&connection),
+                enabled: false,
+            },
+            MenuLine::Separator,
         ];
         for entry in &self.menu_entries {
             let id = format!("plugin{SEP}{}{SEP}{}", entry.plugin, entry.id);
-            match entry.checked {
-                Some(checked) => items.push(Box::new(CheckMenuItem::with_id(
+            let (label, enabled) = (entry.label.clone(), entry.enabled);
+            menu.push(match entry.checked {
+                Some(checked) => MenuLine::Check {
                     id,
-                    &entry.label,
-                    entry.enabled,
+                    label,
+                    enabled,
                     checked,
-                    None,
-                ))),
-                None => items.push(Box::new(MenuItem::with_id(
-                    id,
-                    &entry.label,
-                    entry.enabled,
-                    None,
-                ))),
-            }
+                },
+                None => MenuLine::Item { id, label, enabled },
+            });
         }
         if !self.menu_entries.is_empty() {
-            items.push(Box::new(PredefinedMenuItem::separator()));
+            menu.push(MenuLine::Separator);
         }
-        items.push(Box::new(MenuItem::with_id(
+        menu.push(item(
             SETTINGS,
             "Remote Service settings (opens settings.toml)…",
-            true,
-            None,
-        )));
-        items.push(Box::new(CheckMenuItem::with_id(
-            START_AT_LOGIN,
-            "Start at login",
-            true,
-            autostart::is_enabled(),
-            None,
-        )));
-        items.push(Box::new(MenuItem::with_id(ABOUT, "About…", true, None)));
-        items.push(Box::new(PredefinedMenuItem::separator()));
-        items.push(Box::new(MenuItem::with_id(QUIT, "Quit", true, None)));
-        for item in &items {
-            if let Err(error) = menu.append(item.as_ref()) {
-                tracing::error!("cannot build the tray menu: {error}");
-            }
+        ));
+        menu.push(MenuLine::Check {
+            id: START_AT_LOGIN.into(),
+            label: "Start at login".into(),
+            enabled: true,
+            checked: autostart::is_enabled(),
+        });
+        menu.push(item(ABOUT, "About…"));
+        menu.push(MenuLine::Separator);
+        menu.push(item(QUIT, "Quit"));
+        TrayView {
+            icon: IconState::of(connection.state),
+            tooltip: format!("Remote Service: {}", status_words(&connection)),
+            menu,
         }
-        menu
     }
 
     /// Shows a new status: icon, tooltip, menu; and notices for plugins that just faulted.
@@ -403,27 +385,10 @@ impl TrayApp {
         self.menu_entries = menu_entries;
         let connection = self.connection();
         self.watch_connection(Some((connection.state, connection.reason.as_deref())));
-        let menu = self.menu(&connection);
-        let Some(tray) = &mut self.tray else { return };
-        let state = IconState::of(connection.state);
-        if self.icon != Some(state) {
-            match state.icon() {
-                Ok(icon) => {
-                    if let Err(error) = tray.set_icon(Some(icon)) {
-                        tracing::error!("cannot change the tray icon: {error}");
-                    }
-                    self.icon = Some(state);
-                }
-                Err(error) => tracing::error!("cannot load the tray icon: {error}"),
-            }
+        let view = self.view();
+        if let Some(tray) = &mut self.tray {
+            tray.show(view);
         }
-        if let Err(error) = tray.set_tooltip(Some(format!(
-            "Remote Service: {}",
-            status_words(&connection)
-        ))) {
-            tracing::error!("cannot change the tray tooltip: {error}");
-        }
-        tray.set_menu(Some(Box::new(menu)));
     }
 
     /// Tells the user the connection is lost when it stays lost (see [`ConnectionWatch`]).
