@@ -72,13 +72,6 @@ impl Paths {
         self.data_dir.join("DroppedLicense")
     }
 
-    /// The settings file of plugin `plugin_id`.
-    pub fn plugin_settings_file(&self, plugin_id: &str) -> PathBuf {
-        self.config_dir
-            .join("plugins")
-            .join(format!("{plugin_id}.json"))
-    }
-
     /// The engine's log file.
     pub fn log_file(&self) -> PathBuf {
         self.state_dir.join("remote-service.log")

@@ -110,11 +110,6 @@ impl LicenceStore {
         self.in_force.as_ref()
     }
 
-    /// The trusted keys.
-    pub fn keys(&self) -> &TrustedKeys {
-        &self.keys
-    }
-
     /// The licence folder.
     pub fn folder(&self) -> &Path {
         &self.config.licence_folder
