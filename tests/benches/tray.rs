@@ -115,12 +115,8 @@ fn desktop_command(desktop: &Desktop, program: &str, args: &[&str]) -> Child {
 
 fn start_tray(desktop: &Desktop, scratch: &Scratch, name: &'static str) -> Subject {
     let items_before = desktop.items().len();
-    let mut command = scratch.command(&["tray"]);
-    desktop.apply_env(&mut command);
-    command
-        .env("XDG_RUNTIME_DIR", scratch.runtime_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut command = scratch.tray_command(desktop);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     let started = Instant::now();
     let child = command.spawn().expect("remote-service tray");
     let registered = wait_for_new_item(desktop, items_before, started);
@@ -201,15 +197,12 @@ fn cpu_and_switches(pid: u32) -> (u64, u64) {
 fn state_change_latency(desktop: &Desktop) -> (f64, f64) {
     let scratch = Scratch::new();
     let key = scratch.trusted_key("bench");
-    let mut tray = {
-        let mut command = scratch.command(&["tray"]);
-        desktop.apply_env(&mut command);
-        command
-            .env("XDG_RUNTIME_DIR", scratch.runtime_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        command.spawn().expect("remote-service tray")
-    };
+    let mut tray = scratch
+        .tray_command(desktop)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("remote-service tray");
     let item = desktop
         .wait_for_item(Duration::from_secs(10))
         .expect("tray item");

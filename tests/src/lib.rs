@@ -259,6 +259,16 @@ impl Scratch {
         command
     }
 
+    /// `remote-service tray` in this installation, on `desktop`. It keeps this
+    /// installation's runtime folder, so that the command line of the test finds the engine
+    /// the tray starts.
+    pub fn tray_command(&self, desktop: &desktop::Desktop) -> Command {
+        let mut command = self.command(&["tray"]);
+        desktop.apply_env(&mut command);
+        command.env("XDG_RUNTIME_DIR", self.runtime_dir());
+        command
+    }
+
     /// Runs the binary to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         self.command(args)

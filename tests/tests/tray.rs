@@ -59,18 +59,9 @@ impl Drop for Session {
     }
 }
 
-/// `remote-service tray` in the scratch installation, on the desktop.
-fn tray_command(desktop: &Desktop, scratch: &Scratch) -> std::process::Command {
-    let mut command = scratch.command(&["tray"]);
-    desktop.apply_env(&mut command);
-    // The scratch's runtime folder, so that the command line of the test finds the
-    // engine the tray starts.
-    command.env("XDG_RUNTIME_DIR", scratch.runtime_dir());
-    command
-}
-
 fn spawn_tray(desktop: &Desktop, scratch: &Scratch) -> Child {
-    tray_command(desktop, scratch)
+    scratch
+        .tray_command(desktop)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -248,7 +239,9 @@ fn the_tray_attaches_to_a_running_daemon_and_leaves_it_running() {
 fn a_second_tray_in_the_same_session_is_refused() {
     let session = Session::start();
     session.item();
-    let output = tray_command(&session.desktop, &session.scratch)
+    let output = session
+        .scratch
+        .tray_command(&session.desktop)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -291,7 +284,8 @@ fn start_at_login_writes_an_autostart_entry_and_shows_as_checked() {
 fn without_a_system_tray_the_tray_says_so_and_the_engine_runs() {
     let desktop = Desktop::start_without_tray();
     let scratch = Scratch::new();
-    let mut tray = tray_command(&desktop, &scratch)
+    let mut tray = scratch
+        .tray_command(&desktop)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
