@@ -12,11 +12,12 @@ use time::Date;
 
 use crate::api::client::{Client, ClientError};
 use crate::api::server::Audience;
-use crate::api::{self, ApiEvent, LicenceSummary, Light, Status};
+use crate::api::{self, ApiEvent, ConfigView, LicenceSummary, Light, Status};
 use crate::engine::{store_config, Engine, EngineEvent};
 use crate::licence::{self, LicenceStore, TrustedKeys};
 use crate::paths::Paths;
 use crate::plugins::PluginInfo;
+use crate::secrets::{Secret, SecretStore};
 use crate::settings::Settings;
 
 /// Exit code of `entitlement check` when the licence does not cover the release.
@@ -64,6 +65,52 @@ enum Command {
     /// Check what the installed licence entitles to.
     #[command(subcommand)]
     Entitlement(EntitlementCommand),
+    /// Show or change the settings (through the running engine, so that a change takes
+    /// effect at once; on the settings file and the keyring when none runs).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the connection to the back office step by step (DNS, TCP, TLS, HTTP,
+    /// authentication) with timings; exit code 0 only when every step passes.
+    TestConnection {
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Every setting with its value, and whether each secret is set.
+    Show {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The value of one setting (an empty line when it is not set).
+    Get {
+        /// The setting, for example `backoffice_url` or `licence.local_folder`.
+        key: String,
+    },
+    /// Change a setting; a bad value is refused with the reason and nothing is written.
+    Set {
+        /// The setting.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Put a setting back to its default.
+    Unset {
+        /// The setting.
+        key: String,
+    },
+    /// Store a secret in the keyring, read from standard input (never an argument).
+    SetSecret {
+        /// `verification_code` or `proxy_password`.
+        name: String,
+    },
+    /// Remove a secret from the keyring.
+    DeleteSecret {
+        /// `verification_code` or `proxy_password`.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +169,11 @@ pub fn run() -> Result<ExitCode> {
         Paths::per_user()?
     };
     crate::logging::init(&paths.log_file());
+    if let Command::Config(command) = cli.command {
+        // The config commands must work on a malformed settings file too: they say what
+        // is wrong with it instead of refusing to start.
+        return config_command(&paths, command);
+    }
     let settings = Settings::load(&paths.settings_file())?;
     match cli.command {
         Command::Daemon { system } => crate::daemon::run(
@@ -150,6 +202,8 @@ pub fn run() -> Result<ExitCode> {
         Command::Entitlement(EntitlementCommand::Check { release_date }) => {
             entitlement_check(&paths, &settings, release_date)
         }
+        Command::Config(command) => config_command(&paths, command),
+        Command::TestConnection { output } => test_connection(&paths, &settings, output.json),
     }
 }
 
@@ -306,6 +360,7 @@ fn plugins(paths: &Paths, settings: &Settings, as_json: bool, watch: bool) -> Re
                         )
                     },
                 )?,
+                EngineEvent::ConfigChanged => {}
             }
         }
     }
@@ -545,4 +600,220 @@ fn entitlement_check(paths: &Paths, settings: &Settings, release_date: Date) -> 
             Ok(ExitCode::from(NOT_ENTITLED))
         }
     }
+}
+
+fn config_command(paths: &Paths, command: ConfigCommand) -> Result<ExitCode> {
+    use crate::api::client::Method;
+    if let ConfigCommand::SetSecret { name } = &command {
+        check_secret_name(name)?;
+    }
+    let engine = running_engine();
+    match command {
+        ConfigCommand::Show { output } => {
+            let view = match &engine {
+                Some(client) => client.get::<ConfigView>("/v1/config")?,
+                None => offline_config_view(paths)?,
+            };
+            if output.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print!("{}", config_text(&view));
+            }
+        }
+        ConfigCommand::Get { key } => {
+            let value = match &engine {
+                Some(client) => {
+                    let view = client.get::<ConfigView>("/v1/config")?;
+                    crate::config::get(&Settings::default(), &key)?;
+                    view.settings.get(&key).cloned().flatten()
+                }
+                None => crate::config::get(&Settings::load(&paths.settings_file())?, &key)?,
+            };
+            println!("{}", value.unwrap_or_default());
+        }
+        ConfigCommand::Set { key, value } => {
+            change_setting(paths, engine.as_ref(), &key, Some(&value))?;
+            println!("{key} = {value}");
+        }
+        ConfigCommand::Unset { key } => {
+            change_setting(paths, engine.as_ref(), &key, None)?;
+            let value = crate::config::get(&Settings::default(), &key)?;
+            println!("{key} = {} (the default)", value.unwrap_or_default());
+        }
+        ConfigCommand::SetSecret { name } => {
+            let value = read_secret_from_stdin(&name)?;
+            match &engine {
+                Some(client) => {
+                    client.exchange::<()>(
+                        Method::PUT,
+                        &format!("/v1/secrets/{name}"),
+                        Some(&json!({ "value": value })),
+                    )?;
+                }
+                None => {
+                    SecretStore::open(paths).set(secret_of(&name)?, &value)?;
+                }
+            }
+            println!(
+                "{name} stored in {}",
+                secret_store_name(paths, engine.as_ref())
+            );
+        }
+        ConfigCommand::DeleteSecret { name } => {
+            check_secret_name(&name)?;
+            match &engine {
+                Some(client) => {
+                    client.exchange::<()>(Method::DELETE, &format!("/v1/secrets/{name}"), None)?;
+                }
+                None => SecretStore::open(paths).delete(secret_of(&name)?)?,
+            }
+            println!("{name} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_secret_name(name: &str) -> Result<()> {
+    secret_of(name).map(drop)
+}
+
+fn secret_of(name: &str) -> Result<Secret> {
+    Secret::from_key(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown secret {name:?}; the secrets are: {}",
+            crate::config::SECRET_KEYS.join(", ")
+        )
+    })
+}
+
+fn secret_store_name(paths: &Paths, engine: Option<&Client>) -> String {
+    match engine {
+        Some(client) => client
+            .get::<ConfigView>("/v1/config")
+            .map(|view| view.secret_store)
+            .unwrap_or_else(|_| "the keyring".to_string()),
+        None => SecretStore::open(paths).backend(),
+    }
+}
+
+/// Reads a secret from standard input: one line, without its line break.
+fn read_secret_from_stdin(name: &str) -> Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("{name} (input is shown; pipe it in to keep it off the screen): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read standard input")?;
+    let value = line.trim_end_matches(['\n', '\r']).to_string();
+    if value.is_empty() {
+        anyhow::bail!("no {name} on standard input; nothing was changed");
+    }
+    Ok(value)
+}
+
+fn change_setting(
+    paths: &Paths,
+    engine: Option<&Client>,
+    key: &str,
+    value: Option<&str>,
+) -> Result<()> {
+    use crate::api::client::Method;
+    match engine {
+        Some(client) => {
+            let path = format!("/v1/config/{key}");
+            match value {
+                Some(value) => client.exchange::<ConfigView>(
+                    Method::PUT,
+                    &path,
+                    Some(&json!({ "value": value })),
+                )?,
+                None => client.exchange::<ConfigView>(Method::DELETE, &path, None)?,
+            };
+        }
+        None => {
+            let file = paths.settings_file();
+            let mut settings = Settings::load(&file)?;
+            match value {
+                Some(value) => crate::config::set(&mut settings, key, value)?,
+                None => crate::config::unset(&mut settings, key)?,
+            }
+            settings.save(&file)?;
+        }
+    }
+    Ok(())
+}
+
+fn offline_config_view(paths: &Paths) -> Result<ConfigView> {
+    let settings = Settings::load(&paths.settings_file())?;
+    let secrets = SecretStore::open(paths);
+    Ok(ConfigView {
+        file: paths.settings_file(),
+        settings: crate::config::entries(&settings)
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+        secrets: Secret::ALL
+            .iter()
+            .map(|secret| {
+                let state = match secrets.get(*secret) {
+                    Ok(Some(_)) => "set".to_string(),
+                    Ok(None) => "not set".to_string(),
+                    Err(error) => format!("cannot be read: {error}"),
+                };
+                (secret.key().to_string(), state)
+            })
+            .collect(),
+        secret_store: secrets.backend(),
+    })
+}
+
+fn config_text(view: &ConfigView) -> String {
+    let mut text = format!("Settings file: {}\n", view.file.display());
+    for key in crate::config::KEYS {
+        let value = view.settings.get(key.name).cloned().flatten();
+        text.push_str(&format!(
+            "  {:<30} {}\n",
+            key.name,
+            value.unwrap_or_else(|| "(not set)".to_string())
+        ));
+    }
+    text.push_str(&format!("Secrets ({}):\n", view.secret_store));
+    for (name, state) in &view.secrets {
+        text.push_str(&format!("  {name:<30} {state}\n"));
+    }
+    text
+}
+
+fn test_connection(paths: &Paths, settings: &Settings, as_json: bool) -> Result<ExitCode> {
+    use crate::api::client::Method;
+    use crate::connection::test::TestReport;
+    let report: TestReport = match running_engine() {
+        Some(client) => client.exchange(Method::POST, "/v1/test-connection", None)?,
+        None => {
+            let store = open_store(paths, settings);
+            let config = crate::engine::connection_config(
+                settings,
+                &SecretStore::open(paths),
+                store.in_force(),
+            );
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the network runtime")?
+                .block_on(crate::connection::test::test_connection(&config))
+        }
+    };
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -57,6 +57,7 @@ pub async fn serve_engine(
     let socket_handle = server::bind(socket, audience).await?;
     let mut engine = Engine::open(paths, settings)?;
     engine.watch_licence_folder()?;
+    engine.connect()?;
     let mut service = EngineService::start(engine).context("cannot start the engine thread")?;
     tracing::info!("Remote Service engine ready on {}", socket.display());
     ready();

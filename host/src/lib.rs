@@ -5,6 +5,8 @@
 pub mod api;
 pub mod atomic_file;
 pub mod cli;
+pub mod config;
+pub mod connection;
 pub mod daemon;
 pub mod engine;
 pub mod licence;
@@ -12,6 +14,7 @@ pub mod logging;
 pub mod os;
 pub mod paths;
 pub mod plugins;
+pub mod secrets;
 pub mod settings;
 pub mod tray;
 pub mod windows;

@@ -1,4 +1,5 @@
-//! The engine's settings, kept in TOML in the configuration folder.
+//! The engine's settings, kept in TOML in the configuration folder. Secrets are never
+//! here: they live in the keyring (`crate::secrets`).
 
 use std::fs;
 use std::io;
@@ -7,14 +8,56 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::{write_atomically, Access, WriteError};
+
+/// The vendor's back office, used when `backoffice_url` is not set.
+pub const DEFAULT_BACKOFFICE_URL: &str = "https://remote-service.example.com";
+
 /// All settings. Unknown keys are refused, so that a typo is reported instead of ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// The documents' "Enabled": without it there is no connection to the back office.
+    pub enabled: bool,
+    /// The service organisation ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organisation_id: Option<String>,
+    /// The back office; [`DEFAULT_BACKOFFICE_URL`] when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoffice_url: Option<String>,
+    /// A PEM file of certificates to trust for the back office besides the system's
+    /// (a private back office, the demo's self-signed one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoffice_ca_file: Option<PathBuf>,
     /// Where licences live.
     pub licence: LicenceSettings,
     /// How plugins are run.
     pub plugins: PluginSettings,
+    /// How the back office is reached.
+    pub connection: ConnectionSettings,
+}
+
+/// Time limits of the back office connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionSettings {
+    /// How long a request to the back office may take before it counts as failed.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl ConnectionSettings {
+    /// The request time limit.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.max(1))
+    }
 }
 
 /// The licence folders (the documents' "license path").
@@ -23,8 +66,10 @@ pub struct Settings {
 pub struct LicenceSettings {
     /// The local Floating Licence Server's `DroppedLicense` folder; the per-user default
     /// when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_folder: Option<PathBuf>,
     /// A remote Floating Licence Server's shared `DroppedLicense` folder, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_folder: Option<PathBuf>,
 }
 
@@ -70,6 +115,14 @@ pub enum SettingsError {
         /// The parser's message, with the line and column.
         message: String,
     },
+    /// The file cannot be written; the previous file is intact.
+    #[error("cannot save settings file {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: WriteError,
+    },
 }
 
 impl Settings {
@@ -89,6 +142,40 @@ impl Settings {
             path: path.to_path_buf(),
             message: error.to_string().trim_end().to_string(),
         })
+    }
+
+    /// Writes the settings file whole (temp file, fsync, rename): a reader sees the old
+    /// file or the new one, never half of one.
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        let failed = |source: WriteError| SettingsError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let file_name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("settings.toml");
+        fs::create_dir_all(folder).map_err(|source| {
+            failed(WriteError {
+                step: "cannot create the folder",
+                source,
+            })
+        })?;
+        let text = format!(
+            "# Remote Service settings. Change them with `remote-service config set KEY VALUE`\n\
+             # (it checks the value); secrets are in the keyring, never here.\n{}",
+            toml::to_string(self).expect("settings serialise to TOML")
+        );
+        write_atomically(folder, file_name, text.as_bytes(), Access::Private).map_err(failed)?;
+        Ok(())
+    }
+
+    /// The back office URL in use.
+    pub fn backoffice_url(&self) -> &str {
+        self.backoffice_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BACKOFFICE_URL)
     }
 }
 
@@ -133,6 +220,24 @@ mod tests {
             Err("unknown field `local_foldr`"),
         );
         check("[plugins\n", Err("line 1"));
+    }
+
+    #[test]
+    fn saved_settings_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config").join("settings.toml");
+        let mut settings = Settings {
+            enabled: true,
+            organisation_id: Some("ORG-1".into()),
+            backoffice_url: Some("http://127.0.0.1:8080".into()),
+            ..Settings::default()
+        };
+        settings.licence.remote_folder = Some(PathBuf::from("/mnt/fls/DroppedLicense"));
+        settings.connection.request_timeout_ms = 1500;
+        settings.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), settings);
+        Settings::default().save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
     }
 
     #[test]

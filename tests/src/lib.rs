@@ -4,6 +4,7 @@
 //! The binaries and plugin libraries must be built first (`cargo build --workspace`, which
 //! `tests/run` does); the harness finds them next to the test executable.
 
+pub mod backoffice;
 pub mod desktop;
 pub mod licence_kit;
 

@@ -4,10 +4,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1;
-use hyper::{Method, Request, StatusCode};
+pub use hyper::Method;
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
@@ -67,28 +68,44 @@ impl Client {
 
     /// `GET path`, the JSON answer read as `T`.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let bytes = self.runtime.block_on(async {
-            let body = self.request(Method::GET, path).await?;
-            body.collect()
-                .await
-                .map(|collected| collected.to_bytes())
-                .map_err(|error| self.protocol(error))
-        })?;
-        serde_json::from_slice(&bytes)
-            .map_err(|error| self.protocol(format!("the answer is not the expected JSON: {error}")))
+        self.exchange(Method::GET, path, None)
     }
 
     /// `POST path` without a body.
     pub fn post(&self, path: &str) -> Result<(), ClientError> {
         self.runtime
-            .block_on(async { self.request(Method::POST, path).await.map(drop) })
+            .block_on(async { self.request(Method::POST, path, None).await.map(drop) })
+    }
+
+    /// `method path` with a JSON body (`None`: no body), the JSON answer read as `T`.
+    pub fn exchange<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, ClientError> {
+        let body = body.map(|value| serde_json::to_vec(value).unwrap_or_default());
+        let bytes = self.runtime.block_on(async {
+            let body = self.request(method, path, body).await?;
+            body.collect()
+                .await
+                .map(|collected| collected.to_bytes())
+                .map_err(|error| self.protocol(error))
+        })?;
+        let bytes = if bytes.is_empty() {
+            Bytes::from_static(b"null")
+        } else {
+            bytes
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(|error| self.protocol(format!("the answer is not the expected JSON: {error}")))
     }
 
     /// Follows the event stream; the first event is the status now.
     pub fn events(&self) -> Result<Events<'_>, ClientError> {
         let body = self
             .runtime
-            .block_on(self.request(Method::GET, "/v1/events"))?;
+            .block_on(self.request(Method::GET, "/v1/events", None))?;
         Ok(Events {
             client: self,
             body,
@@ -96,7 +113,12 @@ impl Client {
         })
     }
 
-    async fn request(&self, method: Method, path: &str) -> Result<Incoming, ClientError> {
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Incoming, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -107,11 +129,15 @@ impl Client {
             .await
             .map_err(|error| self.protocol(error))?;
         tokio::spawn(connection);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "localhost")
-            .body(Empty::<Bytes>::new())
+            .header("host", "localhost");
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|error| self.protocol(error))?;
         let response = sender
             .send_request(request)

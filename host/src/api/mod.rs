@@ -238,4 +238,19 @@ pub enum ApiEvent {
         /// The warning.
         warning: String,
     },
+    /// A setting or a secret changed (read `GET /v1/config` for the values).
+    ConfigChanged,
+}
+
+/// The settings by key (`GET /v1/config`); secrets only say whether they are set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigView {
+    /// The settings file.
+    pub file: PathBuf,
+    /// Every setting's value (`None`: not set).
+    pub settings: std::collections::BTreeMap<String, Option<String>>,
+    /// Each secret: `set`, `not set`, or why it cannot be read.
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// Where secrets are kept.
+    pub secret_store: String,
 }

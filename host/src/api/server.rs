@@ -169,7 +169,44 @@ async fn respond(
             }
         }
         (&Method::GET, ["v1", "events"]) => events(engine).await,
-        (_, ["v1", "status" | "plugins" | "licence" | "menu" | "events"]) => error(
+        (&Method::GET, ["v1", "config"]) => match engine.config().await {
+            Some(config) => json(StatusCode::OK, &config),
+            None => stopping(),
+        },
+        (&Method::PUT | &Method::DELETE, ["v1", "config" | "secrets", key]) => {
+            let kind = segments[1];
+            let (key, deleting) = (key.to_string(), method == Method::DELETE);
+            let value = if deleting {
+                None
+            } else {
+                match read_value(request).await {
+                    Ok(value) => Some(value),
+                    Err(response) => return Ok(response),
+                }
+            };
+            if kind == "config" {
+                match engine.set_config(&key, value).await {
+                    Ok(config) => json(StatusCode::OK, &config),
+                    Err(reason) => error(StatusCode::BAD_REQUEST, &reason),
+                }
+            } else {
+                match engine.set_secret(&key, value).await {
+                    Ok(()) => empty(StatusCode::NO_CONTENT),
+                    Err(reason) => error(StatusCode::BAD_REQUEST, &reason),
+                }
+            }
+        }
+        (&Method::POST, ["v1", "test-connection"]) => match engine.connection_config().await {
+            Some(config) => json(
+                StatusCode::OK,
+                &crate::connection::test::test_connection(&config).await,
+            ),
+            None => stopping(),
+        },
+        (
+            _,
+            ["v1", "status" | "plugins" | "licence" | "menu" | "events" | "config" | "test-connection"],
+        ) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("{method} is not allowed on {path}"),
         ),
@@ -179,6 +216,37 @@ async fn respond(
         ),
     };
     Ok(response)
+}
+
+/// The `value` of a JSON body `{"value": "…"}`; at most 64 KiB are read.
+async fn read_value(request: Request<Incoming>) -> Result<String, Response<Body>> {
+    let limited = http_body_util::Limited::new(request.into_body(), 64 * 1024);
+    let bytes = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "the request body is too large or broke off",
+            ))
+        }
+    };
+    #[derive(serde::Deserialize)]
+    struct Value {
+        value: String,
+    }
+    serde_json::from_slice::<Value>(&bytes)
+        .map(|body| body.value)
+        // Not serde's message: it may quote the value, which can be a secret.
+        .map_err(|problem| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "the body must be JSON {{\"value\": \"…\"}} (line {}, column {})",
+                    problem.line(),
+                    problem.column()
+                ),
+            )
+        })
 }
 
 /// The event stream: server-sent events, one JSON [`ApiEvent`] per `data:` line, starting

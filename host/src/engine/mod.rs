@@ -11,9 +11,12 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{select, unbounded, Receiver};
 use remote_service_plugin_api::Notice;
 
+use crate::api::{ConfigView, Connection as Light};
+use crate::connection::{Connection, ConnectionConfig, ConnectionUpdate, VerificationCode};
 use crate::licence::{FolderWatcher, LicenceStore, Refusal, StoreConfig, VerifiedLicence};
 use crate::paths::Paths;
 use crate::plugins::{HostContext, PluginInfo, PluginManager, PluginMessage};
+use crate::secrets::{Secret, SecretStore};
 use crate::settings::Settings;
 
 /// Something the engine's users (the CLI now, the tray and the local API later) show.
@@ -34,6 +37,8 @@ pub enum EngineEvent {
         /// The notice.
         notice: Notice,
     },
+    /// The settings or a secret changed.
+    ConfigChanged,
 }
 
 /// Where the licence store of these settings reads and keeps licences.
@@ -49,6 +54,28 @@ pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
     }
 }
 
+/// What the back office connection needs: the settings, the verification code from the
+/// keyring and the serial number of the licence in force.
+pub fn connection_config(
+    settings: &Settings,
+    secrets: &SecretStore,
+    licence: Option<&VerifiedLicence>,
+) -> ConnectionConfig {
+    ConnectionConfig {
+        enabled: settings.enabled,
+        url: settings.backoffice_url().to_string(),
+        ca_file: settings.backoffice_ca_file.clone(),
+        organisation_id: settings.organisation_id.clone(),
+        verification_code: secrets
+            .get(Secret::VerificationCode)
+            .map(|code| code.map(|code| VerificationCode::new(code.to_string())))
+            .map_err(|error| error.to_string()),
+        serial_number: licence.map(|licence| licence.payload.serial_number.clone()),
+        licence_sequence: licence.map(|licence| licence.payload.sequence),
+        request_timeout: settings.connection.request_timeout(),
+    }
+}
+
 /// A running engine.
 pub struct Engine {
     store: LicenceStore,
@@ -57,6 +84,13 @@ pub struct Engine {
     messages: Receiver<PluginMessage>,
     folder_changes: Receiver<()>,
     watcher: Option<FolderWatcher>,
+    paths: Paths,
+    settings: Settings,
+    secrets: SecretStore,
+    connection: Option<Connection>,
+    connection_updates: Receiver<ConnectionUpdate>,
+    connection_sender: crossbeam_channel::Sender<ConnectionUpdate>,
+    light: Light,
 }
 
 impl Engine {
@@ -85,6 +119,7 @@ impl Engine {
         );
         plugins.apply_licence();
         let (_, folder_changes) = unbounded();
+        let (connection_sender, connection_updates) = unbounded();
         Ok(Engine {
             store,
             plugins,
@@ -92,7 +127,174 @@ impl Engine {
             messages,
             folder_changes,
             watcher: None,
+            paths: paths.clone(),
+            settings: settings.clone(),
+            secrets: SecretStore::open(paths),
+            connection: None,
+            connection_updates,
+            connection_sender,
+            light: Light {
+                state: crate::api::Light::Grey,
+                reason: Some("Remote Service is starting".to_string()),
+            },
         })
+    }
+
+    /// Starts the connection to the back office (when enabled; the light says why not).
+    pub fn connect(&mut self) -> Result<()> {
+        let config = self.connection_config();
+        if let Some(light) = config.missing_light() {
+            self.light = light;
+        }
+        self.connection = Some(
+            Connection::start(config, self.connection_sender.clone())
+                .context("cannot start the back office connection thread")?,
+        );
+        Ok(())
+    }
+
+    /// What the connection needs now: settings, the verification code, the licence.
+    pub fn connection_config(&self) -> ConnectionConfig {
+        connection_config(&self.settings, &self.secrets, self.store.in_force())
+    }
+
+    fn reconnect(&mut self) {
+        let config = self.connection_config();
+        if let Some(connection) = &self.connection {
+            connection.reconfigure(config);
+        }
+    }
+
+    /// The light: green, orange with the reason, or grey.
+    pub fn light(&self) -> &Light {
+        &self.light
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The settings by key, and which secrets are set.
+    pub fn config_view(&self) -> ConfigView {
+        ConfigView {
+            file: self.paths.settings_file(),
+            settings: crate::config::entries(&self.settings)
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value))
+                .collect(),
+            secrets: Secret::ALL
+                .iter()
+                .map(|secret| {
+                    let state = match self.secrets.get(*secret) {
+                        Ok(Some(_)) => "set".to_string(),
+                        Ok(None) => "not set".to_string(),
+                        Err(error) => format!("cannot be read: {error}"),
+                    };
+                    (secret.key().to_string(), state)
+                })
+                .collect(),
+            secret_store: self.secrets.backend(),
+        }
+    }
+
+    /// Sets (or with `None` resets) setting `key`, saves the file and applies it at once.
+    /// On a bad value or a failed save nothing changes.
+    pub fn set_config(&mut self, key: &str, value: Option<&str>) -> Result<Vec<EngineEvent>> {
+        let mut settings = self.settings.clone();
+        match value {
+            Some(value) => crate::config::set(&mut settings, key, value)?,
+            None => crate::config::unset(&mut settings, key)?,
+        }
+        if settings == self.settings {
+            return Ok(Vec::new());
+        }
+        settings.save(&self.paths.settings_file())?;
+        let folder_changed = settings.licence.local_folder != self.settings.licence.local_folder;
+        self.settings = settings;
+        let mut events = vec![EngineEvent::ConfigChanged];
+        if folder_changed {
+            events.extend(self.reopen_licence_folder()?);
+        }
+        self.reconnect();
+        Ok(events)
+    }
+
+    /// Stores (or with `None` removes) a secret in the keyring and applies it at once.
+    pub fn set_secret(&mut self, key: &str, value: Option<&str>) -> Result<Vec<EngineEvent>> {
+        let secret = Secret::from_key(key).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown secret {key:?}; the secrets are: {}",
+                crate::config::SECRET_KEYS.join(", ")
+            )
+        })?;
+        match value {
+            Some(value) => self.secrets.set(secret, value)?,
+            None => self.secrets.delete(secret)?,
+        }
+        self.reconnect();
+        Ok(vec![EngineEvent::ConfigChanged])
+    }
+
+    /// The licence folder setting changed: read the new folder and watch it instead.
+    fn reopen_licence_folder(&mut self) -> Result<Vec<EngineEvent>> {
+        let config = store_config(&self.paths, &self.settings);
+        self.store = LicenceStore::open(config);
+        let watching = self.watcher.is_some();
+        self.watcher = None;
+        let mut events = if watching {
+            self.watch_licence_folder()?;
+            Vec::new()
+        } else {
+            self.licence_folder_changed()
+        };
+        // The store starts from the kept copy: tell everyone what is in force now.
+        self.context
+            .set_licence(self.store.in_force().cloned().map(Arc::new));
+        if self.plugins.apply_licence() {
+            events.push(EngineEvent::PluginsChanged);
+        }
+        events.push(EngineEvent::LicenceChanged);
+        Ok(events)
+    }
+
+    /// Applies what the connection reported.
+    pub fn connection_update(&mut self, update: ConnectionUpdate) -> Vec<EngineEvent> {
+        match update {
+            ConnectionUpdate::Light(light) => {
+                if light.state != self.light.state {
+                    tracing::info!(
+                        "back office connection: {:?}{}",
+                        light.state,
+                        light
+                            .reason
+                            .as_deref()
+                            .map(|reason| format!(" ({reason})"))
+                            .unwrap_or_default()
+                    );
+                }
+                self.light = light;
+            }
+            ConnectionUpdate::LicenceAvailable {
+                licence_id,
+                sequence,
+            } => {
+                tracing::info!(
+                    "the back office has licence {licence_id} (sequence {sequence}) for this installation"
+                );
+            }
+            ConnectionUpdate::AssistanceRequested {
+                request_id,
+                help_desk_user,
+                ..
+            } => {
+                tracing::info!(
+                    "the help desk ({help_desk_user}) asked for remote assistance (request {request_id})"
+                );
+            }
+        }
+        // Reported through the status.
+        Vec::new()
     }
 
     /// Starts watching the licence folder, so that [`Engine::next_event`] reports licences
@@ -106,10 +308,21 @@ impl Engine {
         Ok(())
     }
 
-    /// What the engine waits on: licence folder changes and plugin messages. Take them
-    /// after [`Engine::watch_licence_folder`].
-    pub fn inputs(&self) -> (Receiver<()>, Receiver<PluginMessage>) {
-        (self.folder_changes.clone(), self.messages.clone())
+    /// What the engine waits on: licence folder changes, plugin messages and the back
+    /// office connection. They change when the licence folder setting does: take them
+    /// again after every call that may change settings.
+    pub fn inputs(
+        &self,
+    ) -> (
+        Receiver<()>,
+        Receiver<PluginMessage>,
+        Receiver<ConnectionUpdate>,
+    ) {
+        (
+            self.folder_changes.clone(),
+            self.messages.clone(),
+            self.connection_updates.clone(),
+        )
     }
 
     /// The licence folder.
@@ -189,6 +402,8 @@ impl Engine {
             if self.plugins.apply_licence() {
                 events.push(EngineEvent::PluginsChanged);
             }
+            // The serial number and sequence the back office sees come from the licence.
+            self.reconnect();
         }
         events
     }
@@ -215,6 +430,9 @@ impl Engine {
 
     /// Stops every plugin.
     pub fn shutdown(&mut self) {
+        // Ends the back office session first, so the help desk sees the installation
+        // offline at once.
+        self.connection = None;
         self.watcher = None;
         self.plugins.stop_all();
     }

@@ -8,7 +8,8 @@ use remote_service_plugin_api::Urgency;
 use tokio::sync::{broadcast, oneshot};
 
 use super::{Engine, EngineEvent};
-use crate::api::{ApiEvent, Connection, LicenceSummary, Light, MenuEntry, Status};
+use crate::api::{ApiEvent, ConfigView, LicenceSummary, MenuEntry, Status};
+use crate::connection::ConnectionConfig;
 
 /// A request to the engine thread.
 enum Request {
@@ -25,6 +26,18 @@ enum Request {
         action_id: String,
         reply: oneshot::Sender<bool>,
     },
+    Config(oneshot::Sender<ConfigView>),
+    SetConfig {
+        key: String,
+        value: Option<String>,
+        reply: oneshot::Sender<Result<ConfigView, String>>,
+    },
+    SetSecret {
+        key: String,
+        value: Option<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    ConnectionConfig(oneshot::Sender<ConnectionConfig>),
 }
 
 /// How the local API talks to the engine. Cheap to clone.
@@ -77,6 +90,52 @@ impl EngineHandle {
             return false;
         }
         answer.await.unwrap_or(false)
+    }
+
+    /// The settings by key and which secrets are set.
+    pub async fn config(&self) -> Option<ConfigView> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::Config(reply)).ok()?;
+        answer.await.ok()
+    }
+
+    /// Sets (`Some`) or resets (`None`) a setting; the error says why it was refused.
+    pub async fn set_config(&self, key: &str, value: Option<String>) -> Result<ConfigView, String> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::SetConfig {
+            key: key.to_string(),
+            value,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .map_err(|_| "the engine is stopping".to_string())?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the engine is stopping".to_string()))
+    }
+
+    /// Stores (`Some`) or removes (`None`) a secret.
+    pub async fn set_secret(&self, key: &str, value: Option<String>) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::SetSecret {
+            key: key.to_string(),
+            value,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .map_err(|_| "the engine is stopping".to_string())?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the engine is stopping".to_string()))
+    }
+
+    /// What the connection uses now (for `test-connection`).
+    pub async fn connection_config(&self) -> Option<ConnectionConfig> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::ConnectionConfig(reply)).ok()?;
+        answer.await.ok()
     }
 
     /// Everything that happens from now on.
@@ -135,18 +194,26 @@ fn run(
     events: &broadcast::Sender<ApiEvent>,
     stopped: &Receiver<()>,
 ) {
-    let (mut folder_changes, mut messages) = engine.inputs();
     let mut last_status = status_of(&engine);
+    let (mut folder_gone, mut messages_gone) = (false, false);
     loop {
+        // Taken each time round: a new licence folder setting replaces the watcher.
+        let (folder_changes, messages, connection) = engine.inputs();
+        let folder_changes = if folder_gone { never() } else { folder_changes };
+        let messages = if messages_gone { never() } else { messages };
         let happened = select! {
             recv(stopped) -> _ => break,
             recv(folder_changes) -> change => match change {
                 Ok(()) => engine.licence_folder_changed(),
-                Err(_) => { folder_changes = never(); Vec::new() }
+                Err(_) => { folder_gone = true; Vec::new() }
             },
             recv(messages) -> message => match message {
                 Ok(message) => engine.plugin_message(message),
-                Err(_) => { messages = never(); Vec::new() }
+                Err(_) => { messages_gone = true; Vec::new() }
+            },
+            recv(connection) -> update => match update {
+                Ok(update) => engine.connection_update(update),
+                Err(_) => Vec::new(),
             },
             recv(requests) -> request => match request {
                 Ok(request) => answer(&mut engine, request, &last_status),
@@ -203,6 +270,28 @@ fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineE
         } => {
             let _ = reply.send(engine.notice_action(&plugin, &notice_key, &action_id));
         }
+        Request::Config(reply) => {
+            let _ = reply.send(engine.config_view());
+        }
+        Request::SetConfig { key, value, reply } => {
+            let (answer, events) = match engine.set_config(&key, value.as_deref()) {
+                Ok(events) => (Ok(engine.config_view()), events),
+                Err(error) => (Err(format!("{error:#}")), Vec::new()),
+            };
+            let _ = reply.send(answer);
+            return events;
+        }
+        Request::SetSecret { key, value, reply } => {
+            let (answer, events) = match engine.set_secret(&key, value.as_deref()) {
+                Ok(events) => (Ok(()), events),
+                Err(error) => (Err(format!("{error:#}")), Vec::new()),
+            };
+            let _ = reply.send(answer);
+            return events;
+        }
+        Request::ConnectionConfig(reply) => {
+            let _ = reply.send(engine.connection_config());
+        }
     }
     // A call may have faulted a plugin: the status comparison after this reports it.
     Vec::new()
@@ -211,13 +300,8 @@ fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineE
 /// What the engine shows now.
 pub fn status_of(engine: &Engine) -> Status {
     Status {
-        // The back office connection arrives with its own issue; until then the light
-        // says plainly that there is none.
-        connection: Connection {
-            state: Light::Grey,
-            reason: Some("no back office connection in this version".to_string()),
-        },
-        enabled: false,
+        connection: engine.light().clone(),
+        enabled: engine.settings().enabled,
         licence: engine.licence().map(LicenceSummary::of),
         licence_folder: engine.licence_folder().to_path_buf(),
         plugins: engine.plugins(),
@@ -251,5 +335,6 @@ fn api_event(event: EngineEvent) -> Option<ApiEvent> {
         EngineEvent::LicenceWarning(warning) => Some(ApiEvent::LicenceWarning { warning }),
         // Reported through the status.
         EngineEvent::LicenceChanged | EngineEvent::PluginsChanged => None,
+        EngineEvent::ConfigChanged => Some(ApiEvent::ConfigChanged),
     }
 }

@@ -49,6 +49,7 @@ pub const TRAY_ID: &str = "remote-service";
 /// Menu item ids.
 const STATUS_ROW: &str = "status";
 const SETTINGS: &str = "settings";
+const TEST_CONNECTION: &str = "test-connection";
 const START_AT_LOGIN: &str = "start-at-login";
 const ABOUT: &str = "about";
 const QUIT: &str = "quit";
@@ -116,8 +117,8 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<ExitCode> {
         let _ = menu_proxy.send_event(TrayEvent::Menu(event));
     }));
     follow_engine(socket.clone(), proxy.clone());
-    quit_on_stop_signal(proxy);
-    let mut app = TrayApp::new(socket, paths.settings_file());
+    quit_on_stop_signal(proxy.clone());
+    let mut app = TrayApp::new(proxy, socket, paths.settings_file());
     event_loop
         .run_app(&mut app)
         .context("the tray's event loop failed")?;
@@ -203,6 +204,8 @@ fn follow_engine(socket: PathBuf, proxy: EventLoopProxy<TrayEvent>) {
                                 body: warning,
                                 urgency: "normal".into(),
                             },
+                            // The status event that follows shows what changed.
+                            ApiEvent::ConfigChanged => continue,
                         };
                         if proxy.send_event(forwarded).is_err() {
                             return;
@@ -228,6 +231,50 @@ fn post_from_thread(socket: &Path, path: &str) {
         .and_then(|client| client.post(path).map_err(Into::into));
     if let Err(error) = posted {
         tracing::warn!("not delivered to the engine ({path}): {error:#}");
+    }
+}
+
+/// Runs `test-connection` in the engine and puts the outcome in words for a notice.
+fn test_connection_notice(socket: &Path) -> TrayEvent {
+    let report = Client::new(socket)
+        .map_err(anyhow::Error::from)
+        .and_then(|client| {
+            client
+                .exchange::<crate::connection::test::TestReport>(
+                    crate::api::client::Method::POST,
+                    "/v1/test-connection",
+                    None,
+                )
+                .map_err(Into::into)
+        });
+    let (summary, body, urgency) = match report {
+        Ok(report) if report.passed() => (
+            "Connection test passed",
+            report
+                .steps
+                .iter()
+                .map(|step| format!("{} {:.0} ms", step.name, step.milliseconds))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "normal",
+        ),
+        Ok(report) => (
+            "Connection test failed",
+            report
+                .steps
+                .iter()
+                .find(|step| step.outcome == "fail")
+                .map(|step| format!("{}: {}", step.name, step.detail))
+                .unwrap_or_default(),
+            "normal",
+        ),
+        Err(error) => ("Connection test failed", format!("{error:#}"), "normal"),
+    };
+    TrayEvent::Notice {
+        key: "test-connection".into(),
+        summary: summary.into(),
+        body,
+        urgency: urgency.into(),
     }
 }
 
@@ -263,6 +310,7 @@ pub fn status_words(connection: &Connection) -> String {
 }
 
 struct TrayApp {
+    proxy: EventLoopProxy<TrayEvent>,
     socket: PathBuf,
     settings_file: PathBuf,
     tray: Option<backend::Tray>,
@@ -273,8 +321,9 @@ struct TrayApp {
 }
 
 impl TrayApp {
-    fn new(socket: PathBuf, settings_file: PathBuf) -> TrayApp {
+    fn new(proxy: EventLoopProxy<TrayEvent>, socket: PathBuf, settings_file: PathBuf) -> TrayApp {
         TrayApp {
+            proxy,
             socket,
             settings_file,
             tray: None,
@@ -337,6 +386,7 @@ impl TrayApp {
         if !self.menu_entries.is_empty() {
             menu.push(MenuLine::Separator);
         }
+        menu.push(item(TEST_CONNECTION, "Test connection"));
         menu.push(item(
             SETTINGS,
             "Remote Service settings (opens settings.toml)…",
@@ -407,6 +457,13 @@ impl TrayApp {
         match id {
             QUIT => event_loop.exit(),
             SETTINGS => self.open_settings(),
+            TEST_CONNECTION => {
+                let (socket, proxy) = (self.socket.clone(), self.proxy.clone());
+                // The test takes up to the request time limit per step: off the UI thread.
+                thread::spawn(move || {
+                    let _ = proxy.send_event(test_connection_notice(&socket));
+                });
+            }
             START_AT_LOGIN => {
                 let enable = !autostart::is_enabled();
                 if let Err(error) = autostart::set_enabled(enable) {

@@ -1,0 +1,118 @@
+//! Reads a server-sent event stream (the back office's `GET /v1/events`): `event:` and
+//! `data:` lines, a blank line ends an event, `:` lines are comments (keep-alives).
+
+/// One event of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` name (`message` when the event has none).
+    pub name: String,
+    /// The `data:` lines, joined with newlines.
+    pub data: String,
+}
+
+/// Turns chunks of bytes into events; a line may arrive split across chunks.
+#[derive(Debug, Default)]
+pub struct SseReader {
+    pending: Vec<u8>,
+    name: Option<String>,
+    data: Option<String>,
+}
+
+/// Lines longer than this are not the protocol: the stream is refused rather than buffered
+/// without end.
+const MAX_LINE: usize = 1 << 20;
+
+impl SseReader {
+    /// Takes a chunk and returns the events it completed; an error when the stream is not
+    /// an event stream (a line too long or not UTF-8).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, String> {
+        self.pending.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        while let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let line = std::str::from_utf8(&line)
+                .map_err(|_| "the event stream is not UTF-8 text".to_string())?
+                .trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                if let Some(data) = self.data.take() {
+                    events.push(SseEvent {
+                        name: self.name.take().unwrap_or_else(|| "message".to_string()),
+                        data,
+                    });
+                }
+                self.name = None;
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+                None => (line, ""),
+            };
+            match field {
+                "event" => self.name = Some(value.to_string()),
+                "data" => match &mut self.data {
+                    Some(data) => {
+                        data.push('\n');
+                        data.push_str(value);
+                    }
+                    None => self.data = Some(value.to_string()),
+                },
+                // `id:` and `retry:` are not used by the protocol; unknown fields are
+                // ignored, as the standard says.
+                _ => {}
+            }
+        }
+        if self.pending.len() > MAX_LINE {
+            return Err("the event stream sent a line longer than 1 MiB".to_string());
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(chunks: &[&str], expect: &[(&str, &str)]) {
+        let mut reader = SseReader::default();
+        let mut events = Vec::new();
+        for chunk in chunks {
+            events.extend(reader.push(chunk.as_bytes()).unwrap());
+        }
+        let events: Vec<(&str, &str)> = events
+            .iter()
+            .map(|event| (event.name.as_str(), event.data.as_str()))
+            .collect();
+        assert_eq!(events, expect, "{chunks:?}");
+    }
+
+    #[test]
+    fn events() {
+        check(
+            &["event: hello\ndata: {\"a\":1}\n\n"],
+            &[("hello", "{\"a\":1}")],
+        );
+        check(
+            &["event: he", "llo\r\ndata:x\r\n", "\r\n"],
+            &[("hello", "x")],
+        );
+        check(&[": keep-alive\n\n"], &[]);
+        check(&["data: a\ndata: b\n\n"], &[("message", "a\nb")]);
+        check(
+            &["event: a\ndata: 1\n\nevent: b\ndata: 2\n\n"],
+            &[("a", "1"), ("b", "2")],
+        );
+        check(&["event: unfinished\ndata: 1\n"], &[]);
+        check(&["id: 7\nretry: 10\nevent: x\ndata\n\n"], &[("x", "")]);
+    }
+
+    #[test]
+    fn junk_is_refused() {
+        let mut reader = SseReader::default();
+        assert!(reader.push(&[0xff, 0xfe, b'\n']).is_err());
+        let mut reader = SseReader::default();
+        assert!(reader.push(&vec![b'x'; (1 << 20) + 1]).is_err());
+    }
+}

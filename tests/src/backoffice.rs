@@ -1,0 +1,293 @@
+//! The real reference back office (`remote-service-backoffice`) for end-to-end tests: a
+//! database with an organisation, a serial number and a signing key, served on a loopback
+//! port that stays the same across a kill and a restart.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::{artifact, Run};
+
+/// The organisation every back office of the tests has.
+pub const ORGANISATION: &str = "ORG-TEST";
+/// Its verification code.
+pub const VERIFICATION_CODE: &str = "vc-7Qz!secret-4411";
+/// The serial number registered with it.
+pub const SERIAL: &str = "RS-TEST-0001";
+
+/// How the back office is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP on loopback.
+    Http,
+    /// HTTPS with a self-signed certificate written to `cert_file()`.
+    SelfSignedTls,
+}
+
+/// A back office: its folder, database and signing key; the server runs between
+/// [`BackofficeServer::start`] and [`BackofficeServer::kill`] (and is killed on drop).
+pub struct BackofficeServer {
+    dir: PathBuf,
+    transport: Transport,
+    heartbeat_interval_s: u32,
+    port: u16,
+    url: Option<String>,
+    child: Option<Child>,
+}
+
+impl BackofficeServer {
+    /// A back office in `dir` (created) with [`ORGANISATION`], [`SERIAL`] and a key pair in
+    /// `dir/keys`; not started yet.
+    pub fn create(dir: &Path, transport: Transport) -> BackofficeServer {
+        fs::create_dir_all(dir).unwrap();
+        let server = BackofficeServer {
+            dir: dir.to_path_buf(),
+            transport,
+            heartbeat_interval_s: 2,
+            port: 0,
+            url: None,
+            child: None,
+        };
+        server
+            .admin(
+                &["keys", "generate", "--out"],
+                Some(&server.keys_dir()),
+                None,
+            )
+            .success();
+        server
+            .admin_db(
+                &["org", "add", ORGANISATION, "--name", "Test Print Shop"],
+                Some(VERIFICATION_CODE),
+            )
+            .success();
+        server
+            .admin_db(&["serial", "add", SERIAL, "--org", ORGANISATION], None)
+            .success();
+        server
+    }
+
+    /// The database file.
+    pub fn db(&self) -> PathBuf {
+        self.dir.join("backoffice.sqlite")
+    }
+
+    /// The key pair folder: `licence.pub`, `licence.key`.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
+    /// The public key that installations must trust.
+    pub fn public_key(&self) -> PathBuf {
+        self.keys_dir().join("licence.pub")
+    }
+
+    /// The self-signed certificate (with [`Transport::SelfSignedTls`]).
+    pub fn cert_file(&self) -> PathBuf {
+        self.dir.join("dev-cert.pem")
+    }
+
+    /// Runs an admin command; `path_arg` is appended after `args` (a folder argument).
+    pub fn admin(&self, args: &[&str], path_arg: Option<&Path>, stdin: Option<&str>) -> Run {
+        let mut command = Command::new(artifact("remote-service-backoffice"));
+        command.args(args);
+        if let Some(path) = path_arg {
+            command.arg(path);
+        }
+        run_with_stdin(command, stdin)
+    }
+
+    /// Runs an admin command on this back office's database.
+    pub fn admin_db(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut command = Command::new(artifact("remote-service-backoffice"));
+        command.args(args).arg("--db").arg(self.db());
+        run_with_stdin(command, stdin)
+    }
+
+    /// Issues a licence for `serial` (`features` as `code[=count],…`) signed with this back
+    /// office's key; returns the licence file's text.
+    pub fn issue_licence(&self, serial: &str, features: &str, maintenance_through: &str) -> String {
+        let key = self.keys_dir().join("licence.key");
+        let run = self.admin_db(
+            &[
+                "licence",
+                "issue",
+                serial,
+                "--features",
+                features,
+                "--maintenance-through",
+                maintenance_through,
+                "--key",
+                key.to_str().unwrap(),
+            ],
+            None,
+        );
+        run.success().to_string()
+    }
+
+    /// Starts the server (on the same port as before after a [`BackofficeServer::kill`])
+    /// and waits until it accepts connections.
+    pub fn start(&mut self) -> String {
+        assert!(self.child.is_none(), "the back office already runs");
+        let mut command = Command::new(artifact("remote-service-backoffice"));
+        command
+            .arg("serve")
+            .arg("--db")
+            .arg(self.db())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--heartbeat-interval")
+            .arg(self.heartbeat_interval_s.to_string());
+        if self.transport == Transport::SelfSignedTls {
+            command.arg("--dev-self-signed").arg(self.cert_file());
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start remote-service-backoffice");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = self.dir.join("backoffice.log");
+        std::thread::spawn(move || {
+            let mut file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+            }
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let url = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("remote-service-backoffice listening on ")
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "the back office did not start; its log:\n{}",
+                    fs::read_to_string(self.dir.join("backoffice.log")).unwrap_or_default()
+                )
+            });
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        self.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.trim_end_matches('/').parse().ok())
+            .expect("a port in the URL");
+        self.url = Some(url.clone());
+        self.child = Some(child);
+        url
+    }
+
+    /// The URL the server listens on (after the first start).
+    pub fn url(&self) -> &str {
+        self.url.as_deref().expect("the back office was started")
+    }
+
+    /// Kills the server at once (SIGKILL): connections drop as if the machine went away.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's log (standard error).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("backoffice.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for BackofficeServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn run_with_stdin(mut command: Command, stdin: Option<&str>) -> Run {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run remote-service-backoffice");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            writeln!(input, "{text}").unwrap();
+        }
+    }
+    let output = child
+        .wait_with_output()
+        .expect("remote-service-backoffice output");
+    output.into()
+}
+
+/// What a [`MisbehavingServer`] does with each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// Accepts and reads, never answers (a back office that hangs).
+    Silent,
+    /// Answers every request with 200 and a body that is not the protocol's JSON.
+    Garbage,
+    /// Answers with bytes that are not HTTP at all, then closes.
+    NotHttp,
+    /// Answers 503 with an HTML page, as a broken reverse proxy does.
+    ServerError,
+}
+
+/// A loopback server that misbehaves in one way, for the "no hang, no crash" tests.
+pub struct MisbehavingServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MisbehavingServer {
+    /// Starts it on a free loopback port.
+    pub fn start(misbehaviour: Misbehaviour) -> MisbehavingServer {
+        use std::io::Read;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 4096];
+                    let _ = stream.read(&mut buffer);
+                    let answer: &[u8] = match misbehaviour {
+                        Misbehaviour::Silent => {
+                            // Hold the connection open without a word.
+                            std::thread::sleep(std::time::Duration::from_secs(600));
+                            return;
+                        }
+                        Misbehaviour::Garbage => b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\nconnection: close\r\n\r\n<html>hello</html>\n",
+                        Misbehaviour::NotHttp => b"\x16\x03\x01\x00\xffSSH-2.0-OpenSSH_9.2\r\n\x00\x01garbage",
+                        Misbehaviour::ServerError => b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\ncontent-length: 21\r\nconnection: close\r\n\r\n<h1>maintenance</h1>\n",
+                    };
+                    let _ = stream.write_all(answer);
+                });
+            }
+        });
+        MisbehavingServer { url, stop }
+    }
+}
+
+impl Drop for MisbehavingServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
