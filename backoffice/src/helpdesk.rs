@@ -1,0 +1,303 @@
+//! The help-desk page: sign in, see the organisation's installations online or offline
+//! (updating by itself over server-sent events), ask one for assistance, see the answer.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::server::{now_text, random_token, ApiError, Backoffice, Body};
+use crate::store;
+
+const PAGE: &str = include_str!("helpdesk.html");
+const SCRIPT: &str = include_str!("helpdesk.js");
+const COOKIE: &str = "helpdesk";
+
+/// The help-desk routes.
+pub fn routes() -> Router<Arc<Backoffice>> {
+    Router::new()
+        .route("/", get(page))
+        .route("/helpdesk.js", get(script))
+        .route("/helpdesk/sign-in", post(sign_in))
+        .route("/helpdesk/sign-out", post(sign_out))
+        .route("/helpdesk/installations", get(installations))
+        .route("/helpdesk/events", get(events))
+        .route(
+            "/helpdesk/installations/{serial}/assistance",
+            post(request_assistance),
+        )
+}
+
+async fn page() -> Response {
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; style-src 'self' 'unsafe-inline'",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(PAGE),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    user: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(state): State<Arc<Backoffice>>,
+    headers: HeaderMap,
+    Body(request): Body<SignIn>,
+) -> Result<Response, ApiError> {
+    let account = store::helpdesk_user(
+        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
+        &request.user,
+    )?;
+    let user = request.user.clone();
+    let organisation = tokio::task::spawn_blocking(move || {
+        let (organisation, hash) = account?;
+        let hash = PasswordHash::new(&hash).ok()?;
+        Argon2::default()
+            .verify_password(request.password.as_bytes(), &hash)
+            .ok()
+            .map(|()| organisation)
+    })
+    .await
+    .map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+        )
+    })?;
+    let Some(organisation) = organisation else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication-failed",
+            "wrong user name or password",
+        ));
+    };
+    let token = random_token();
+    state
+        .helpdesk_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(token.clone(), (user, organisation));
+    // Secure when the page came over TLS (the proxy or our listener says so).
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|proto| proto == "https")
+        || crate::TLS.get().copied().unwrap_or(false);
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    );
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&cookie).expect("a valid cookie"),
+        )],
+    )
+        .into_response())
+}
+
+/// The signed-in help desk: (token, user, organisation).
+fn signed_in(
+    state: &Backoffice,
+    headers: &HeaderMap,
+) -> Result<(String, String, String), ApiError> {
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(&format!("{COOKIE}=")))
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let sessions = state
+        .helpdesk_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    match sessions.get(&token) {
+        Some((user, organisation)) => Ok((token, user.clone(), organisation.clone())),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication-failed",
+            "sign in first",
+        )),
+    }
+}
+
+async fn sign_out(State(state): State<Arc<Backoffice>>, headers: HeaderMap) -> StatusCode {
+    if let Ok((token, _, _)) = signed_in(&state, &headers) {
+        state
+            .helpdesk_sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&token);
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// An installation as the help desk sees it.
+#[derive(Serialize)]
+struct Installation {
+    serial_number: String,
+    hostname: Option<String>,
+    client: Option<String>,
+    online: bool,
+    last_seen: Option<String>,
+    assistance: Option<store::Assistance>,
+}
+
+fn list(state: &Backoffice, organisation: &str) -> Result<Vec<Installation>, ApiError> {
+    let db = state.db.lock().unwrap_or_else(|p| p.into_inner());
+    let rows = store::serials_of(&db, organisation)?;
+    let mut assistance = Vec::with_capacity(rows.len());
+    for row in &rows {
+        assistance.push(store::latest_assistance(&db, &row.serial)?);
+    }
+    drop(db);
+    let sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(rows
+        .into_iter()
+        .zip(assistance)
+        .map(|(row, assistance)| Installation {
+            online: sessions.is_online(&row.serial),
+            last_seen: sessions.last_seen(&row.serial).or(row.last_seen),
+            serial_number: row.serial,
+            hostname: row.hostname,
+            client: row.client,
+            assistance,
+        })
+        .collect())
+}
+
+async fn installations(
+    State(state): State<Arc<Backoffice>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Installation>>, ApiError> {
+    let (_, _, organisation) = signed_in(&state, &headers)?;
+    Ok(Json(list(&state, &organisation)?))
+}
+
+async fn events(
+    State(state): State<Arc<Backoffice>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, _, organisation) = signed_in(&state, &headers)?;
+    let changes = state.changes.subscribe();
+    let first = list(&state, &organisation)?;
+    let stream = futures_util::stream::unfold(
+        (Some(first), changes, state, organisation),
+        |(first, mut changes, state, organisation)| async move {
+            let installations = match first {
+                Some(first) => first,
+                None => {
+                    // Lagging behind only means several changes: the list now covers them.
+                    match changes.recv().await {
+                        Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                    list(&state, &organisation).ok()?
+                }
+            };
+            let event = Event::default()
+                .event("installations")
+                .data(serde_json::to_string(&installations).unwrap_or_default());
+            Some((
+                Ok::<_, Infallible>(event),
+                (None, changes, state, organisation),
+            ))
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct AssistanceRequest {
+    #[serde(default)]
+    message: String,
+}
+
+async fn request_assistance(
+    State(state): State<Arc<Backoffice>>,
+    Path(serial): Path<String>,
+    headers: HeaderMap,
+    Body(request): Body<AssistanceRequest>,
+) -> Result<Response, ApiError> {
+    let (_, user, organisation) = signed_in(&state, &headers)?;
+    let known = store::serial(&state.db.lock().unwrap_or_else(|p| p.into_inner()), &serial)?;
+    if known.is_none_or(|known| known.organisation_id != organisation) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown-serial",
+            format!("no installation {serial} in your organisation"),
+        ));
+    }
+    let assistance = store::Assistance {
+        request_id: random_token()[..16].to_string(),
+        serial: serial.clone(),
+        help_desk_user: user,
+        message: request.message,
+        requested_at: now_text(),
+        answer: None,
+        teamviewer_id: None,
+        until: None,
+    };
+    let event = Event::default().event("assistance-requested").data(
+        serde_json::json!({
+            "request_id": assistance.request_id,
+            "help_desk_user": assistance.help_desk_user,
+            "message": assistance.message,
+            "requested_at": assistance.requested_at,
+        })
+        .to_string(),
+    );
+    let sent = state
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(&serial, event);
+    if !sent {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "offline",
+            format!("installation {serial} is offline"),
+        ));
+    }
+    store::add_assistance(
+        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
+        &assistance,
+    )?;
+    let _ = state.changes.send(());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"request_id": assistance.request_id})),
+    )
+        .into_response())
+}
