@@ -6,6 +6,7 @@
 
 pub mod backoffice;
 pub mod desktop;
+pub mod keyring;
 pub mod licence_kit;
 
 use std::fs;
@@ -161,8 +162,12 @@ impl Scratch {
 
     /// Starts `remote-service daemon` and waits until it listens.
     pub fn start_daemon(&self) -> Daemon {
-        let mut child = self
-            .command(&["daemon"])
+        Scratch::spawn_daemon(self.command(&["daemon"]))
+    }
+
+    /// Starts `command` (a `remote-service daemon` command line) and waits until it listens.
+    pub fn spawn_daemon(mut command: Command) -> Daemon {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

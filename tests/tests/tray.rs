@@ -80,7 +80,7 @@ fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
     let item = session.item();
     assert_eq!(item.id(), "remote-service");
     assert_eq!(item.title(), "Remote Service");
-    let reason = "Not connected: no back office connection in this version";
+    let reason = "Disabled: there is no connection to the remote service back office";
     assert!(item.wait_until(SOON, |item| item.tooltip().description
         == format!("Remote Service: {reason}")));
 
@@ -89,6 +89,7 @@ fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
         menu.labels(),
         vec![
             reason,
+            "Test connection",
             "Remote Service settings (opens settings.toml)…",
             "Start at login",
             "About…",

@@ -393,6 +393,13 @@ impl Backoffice {
             if let Some(tls_error) = tls_error_of(cause) {
                 return Failure::refused(certificate_reason(tls_error, &authority));
             }
+            if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+                if hyper_error.is_parse() || hyper_error.is_parse_status() {
+                    return Failure::refused(format!(
+                        "the back office at {authority} sent an answer that is not HTTP ({hyper_error})"
+                    ));
+                }
+            }
             if let Some(io_error) = cause.downcast_ref::<io::Error>() {
                 match io_error.kind() {
                     io::ErrorKind::ConnectionRefused => {
@@ -416,6 +423,17 @@ impl Backoffice {
             return self.timed_out();
         }
         let all = texts.join(": ");
+        // Some layers box the rustls error so that it cannot be downcast: its words remain.
+        if let Some(detail) = all
+            .split("invalid peer certificate: ")
+            .nth(1)
+            .map(|rest| rest.split([':', ')']).next().unwrap_or(rest).trim())
+        {
+            return Failure::refused(format!(
+                "the back office's TLS certificate at {authority} is not trusted: {}",
+                certificate_words(detail)
+            ));
+        }
         if all.contains("dns error") || all.contains("failed to lookup address") {
             let host = self.base.host_str().unwrap_or("?");
             return Failure::refused(format!(
@@ -452,9 +470,7 @@ pub fn certificate_reason(error: &rustls::Error, authority: &str) -> String {
     match error {
         rustls::Error::InvalidCertificate(certificate) => {
             let why = match certificate {
-                CertificateError::UnknownIssuer => {
-                    "it is not signed by a trusted certificate authority (add its CA with `remote-service config set backoffice_ca_file FILE`)".to_string()
-                }
+                CertificateError::UnknownIssuer => certificate_words("UnknownIssuer"),
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                     "it has expired".to_string()
                 }
@@ -468,6 +484,16 @@ pub fn certificate_reason(error: &rustls::Error, authority: &str) -> String {
             format!("the back office's TLS certificate at {authority} is not trusted: {why}")
         }
         other => format!("TLS with the back office at {authority} failed: {other}"),
+    }
+}
+
+/// A certificate problem in words, from rustls's name for it.
+fn certificate_words(name: &str) -> String {
+    match name {
+        "UnknownIssuer" => "it is not signed by a trusted certificate authority (add its CA with `remote-service config set backoffice_ca_file FILE`)".to_string(),
+        "Expired" => "it has expired".to_string(),
+        "NotValidForName" => "it is for another host name".to_string(),
+        other => other.to_string(),
     }
 }
 

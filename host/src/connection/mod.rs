@@ -8,7 +8,7 @@
 //! Light rules: disabled → grey, no connection at all; enabled → green while the session is
 //! up, orange with the reason otherwise. A stream that closes is reopened at once, so a
 //! back office that went away shows orange as soon as the reconnection fails. Retries back
-//! off exponentially with jitter: up to 1 s while nothing answers (so the light is green
+//! off exponentially with jitter: up to 0.8 s while nothing answers (so the light is green
 //! again within a second of the back office's return), up to 60 s when the back office
 //! answered no (credentials, serial, certificate, HTTP errors).
 
@@ -75,7 +75,7 @@ impl ConnectionConfig {
             return Some(LightState {
                 state: Light::Grey,
                 reason: Some(
-                    "Remote Service is disabled: there is no connection to the remote service back office"
+                    "disabled: there is no connection to the remote service back office"
                         .to_string(),
                 ),
             });
@@ -254,7 +254,9 @@ async fn run(mut config: watch::Receiver<ConnectionConfig>, updates: Sender<Conn
 /// whole of the step) so that installations do not come back all at once.
 pub fn retry_delay(kind: FailureKind, attempt: u32) -> Duration {
     let (first, cap) = match kind {
-        FailureKind::Unreachable => (Duration::from_millis(100), Duration::from_secs(1)),
+        // Capped below a second: the light must be green again within a second of the
+        // back office's return. A refused connection costs the back office nothing.
+        FailureKind::Unreachable => (Duration::from_millis(100), Duration::from_millis(800)),
         FailureKind::SessionExpired => (Duration::ZERO, Duration::ZERO),
         FailureKind::Refused => (Duration::from_secs(1), Duration::from_secs(60)),
     };

@@ -304,7 +304,15 @@ pub fn status_words(connection: &Connection) -> String {
         Light::Orange | Light::Grey => "Not connected",
     };
     match &connection.reason {
-        Some(reason) if connection.state != Light::Green => format!("{state}: {reason}"),
+        // Grey is not a failure: the reason alone says it (disabled, not running).
+        Some(reason) if connection.state == Light::Grey => {
+            let mut characters = reason.chars();
+            match characters.next() {
+                Some(first) => first.to_uppercase().chain(characters).collect(),
+                None => state.to_string(),
+            }
+        }
+        Some(reason) if connection.state == Light::Orange => format!("{state}: {reason}"),
         _ => state.to_string(),
     }
 }

@@ -1,0 +1,504 @@
+//! The green and orange light against the real reference back office: a real
+//! `remote-service daemon` (or tray) with its verification code in a real Secret Service
+//! (gnome-keyring-daemon in the test's own D-Bus session), and `remote-service-backoffice`
+//! on a loopback port.
+
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use remote_service_tests::backoffice::{
+    BackofficeServer, MisbehavingServer, Misbehaviour, Transport, ORGANISATION, SERIAL,
+    VERIFICATION_CODE,
+};
+use remote_service_tests::desktop::Desktop;
+use remote_service_tests::keyring::{files_containing, Keyring};
+use remote_service_tests::{wait_for, Daemon, EventStream, Run, Scratch};
+
+const SOON: Duration = Duration::from_secs(10);
+
+/// An installation with its keyring and its back office.
+struct Setup {
+    desktop: Desktop,
+    keyring: Keyring,
+    scratch: Scratch,
+    backoffice: BackofficeServer,
+}
+
+impl Setup {
+    /// A back office with the test organisation and serial, a licence for the serial in the
+    /// installation's licence folder, the back office's key trusted, and the installation
+    /// configured and enabled with the code in the keyring.
+    fn new(transport: Transport) -> Setup {
+        Setup::on(Desktop::start_without_tray(), transport)
+    }
+
+    /// The same on `desktop` (one with a system tray, for the tray's tests).
+    fn on(desktop: Desktop, transport: Transport) -> Setup {
+        let keyring = Keyring::start(&desktop);
+        let scratch = Scratch::new();
+        let mut backoffice =
+            BackofficeServer::create(&scratch.root().join("backoffice"), transport);
+        let url = backoffice.start();
+        fs::copy(
+            backoffice.public_key(),
+            scratch.system_dir.join("backoffice.pub"),
+        )
+        .unwrap();
+        let licence =
+            backoffice.issue_licence(SERIAL, "auto-licence-update,users=10", "2027-12-31");
+        fs::create_dir_all(scratch.licence_folder()).unwrap();
+        fs::write(
+            scratch.licence_folder().join(format!("{SERIAL}.lic")),
+            licence,
+        )
+        .unwrap();
+        let setup = Setup {
+            desktop,
+            keyring,
+            scratch,
+            backoffice,
+        };
+        setup.config(&["set", "enabled", "true"]).success();
+        setup
+            .config(&["set", "organisation_id", ORGANISATION])
+            .success();
+        setup.config(&["set", "backoffice_url", &url]).success();
+        setup
+            .config(&["set", "connection.request_timeout_ms", "1500"])
+            .success();
+        if transport == Transport::SelfSignedTls {
+            let cert = setup.backoffice.cert_file();
+            setup
+                .config(&["set", "backoffice_ca_file", cert.to_str().unwrap()])
+                .success();
+        }
+        setup.set_code(VERIFICATION_CODE).success();
+        setup
+    }
+
+    /// The binary in this installation, with the desktop's session bus (the keyring).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.scratch.command(args);
+        command.env("DBUS_SESSION_BUS_ADDRESS", self.desktop.bus_address());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.command(args)
+            .output()
+            .expect("run remote-service")
+            .into()
+    }
+
+    fn config(&self, args: &[&str]) -> Run {
+        let mut all = vec!["config"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// `config set-secret verification_code` with the code on standard input.
+    fn set_code(&self, code: &str) -> Run {
+        let mut child = self
+            .command(&["config", "set-secret", "verification_code"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+        child.wait_with_output().unwrap().into()
+    }
+
+    fn daemon(&self) -> Daemon {
+        Scratch::spawn_daemon(self.command(&["daemon"]))
+    }
+
+    fn status(&self) -> serde_json::Value {
+        self.run(&["status", "--json"]).json()
+    }
+
+    /// Waits until the light is `state`; returns the reason.
+    fn wait_for_light(&self, state: &str) -> String {
+        let mut last = serde_json::Value::Null;
+        let reached = wait_for(SOON, || {
+            last = self.status();
+            last["connection"]["state"] == state
+        });
+        assert!(
+            reached.is_some(),
+            "the light did not turn {state}: {last}\nback office log:\n{}",
+            self.backoffice.log()
+        );
+        last["connection"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// The next status event whose light is `state`, and when it came.
+fn next_light(events: &EventStream, state: &str, limit: Duration) -> Instant {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (at, event) = events.next_timed(left, &format!("the light turning {state}"));
+        if event["event"] == "status" && event["status"]["connection"]["state"] == state {
+            return at;
+        }
+    }
+}
+
+#[test]
+fn the_light_is_green_with_the_real_back_office_and_the_code_only_in_the_keyring() {
+    let setup = Setup::new(Transport::Http);
+    assert_eq!(
+        setup.keyring.lookup("verification_code").as_deref(),
+        Some(VERIFICATION_CODE),
+        "the code is in the Secret Service"
+    );
+    let shown = setup.config(&["show"]);
+    assert!(shown.success().contains("verification_code"));
+    assert!(shown.stdout.contains("set"));
+    assert!(shown.stdout.contains("Secret Service"), "{}", shown.stdout);
+
+    let daemon = setup.daemon();
+    setup.wait_for_light("green");
+    let status = setup.status();
+    assert_eq!(status["enabled"], true);
+    assert_eq!(status["connection"]["reason"], serde_json::Value::Null);
+
+    let test = setup.run(&["test-connection"]);
+    let report = test.success();
+    for step in ["DNS", "TCP", "HTTP", "authentication"] {
+        assert!(
+            report
+                .lines()
+                .any(|line| line.trim_start().starts_with(step) && line.contains("pass")),
+            "{step} passes:\n{report}"
+        );
+    }
+    assert!(report.contains("The connection to the back office works."));
+
+    // The code is nowhere but in the keyring: not in the installation's files (settings,
+    // logs, state), not in the back office's database, not in any process's arguments.
+    let leaks = files_containing(setup.scratch.root(), VERIFICATION_CODE);
+    assert!(leaks.is_empty(), "the code is in {leaks:?}");
+    let keyring_leaks = files_containing(&setup.keyring.files(), VERIFICATION_CODE);
+    assert!(
+        keyring_leaks.is_empty(),
+        "the keyring's files hold it in clear: {keyring_leaks:?}"
+    );
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(arguments) = fs::read(entry.path().join("cmdline")) {
+            let arguments = String::from_utf8_lossy(&arguments);
+            assert!(
+                !arguments.contains(VERIFICATION_CODE),
+                "a process has the code in its arguments: {arguments}"
+            );
+        }
+    }
+    drop(daemon);
+}
+
+#[test]
+fn a_wrong_verification_code_is_orange_authentication_failed() {
+    let setup = Setup::new(Transport::Http);
+    setup.set_code("not-the-code").success();
+    let _daemon = setup.daemon();
+    let reason = setup.wait_for_light("orange");
+    assert!(reason.contains("authentication failed"), "{reason}");
+    assert!(
+        !reason.contains("not-the-code"),
+        "the code is not in the reason: {reason}"
+    );
+
+    let test = setup.run(&["test-connection"]);
+    assert_eq!(test.code, Some(1));
+    assert!(
+        test.stdout
+            .lines()
+            .any(|line| line.contains("authentication") && line.contains("fail")),
+        "{}",
+        test.stdout
+    );
+
+    // The right code, set through the running engine, turns it green at once.
+    setup.set_code(VERIFICATION_CODE).success();
+    setup.wait_for_light("green");
+}
+
+#[test]
+fn an_unknown_serial_is_orange_with_the_serial() {
+    let setup = Setup::new(Transport::Http);
+    // The licence folder gets a licence for a serial this back office does not know.
+    let stranger = setup.scratch.trusted_key("stranger");
+    let payload =
+        remote_service_tests::PayloadBuilder::new("RS-UNKNOWN-7", 5).feature("auto-licence-update");
+    let file = setup
+        .scratch
+        .licence_file(&stranger, &payload, "unknown.lic");
+    fs::remove_file(setup.scratch.licence_folder().join(format!("{SERIAL}.lic"))).unwrap();
+    fs::copy(
+        file,
+        setup.scratch.licence_folder().join("RS-UNKNOWN-7.lic"),
+    )
+    .unwrap();
+    let _daemon = setup.daemon();
+    let reason = setup.wait_for_light("orange");
+    assert!(reason.contains("unknown serial number"), "{reason}");
+    assert!(reason.contains("RS-UNKNOWN-7"), "{reason}");
+}
+
+#[test]
+fn a_killed_back_office_is_orange_within_2_s_and_green_within_1_s_of_its_return() {
+    let mut setup = Setup::new(Transport::Http);
+    let _daemon = setup.daemon();
+    setup.wait_for_light("green");
+    let events = EventStream::follow(&setup.scratch.socket());
+
+    let killed = Instant::now();
+    setup.backoffice.kill();
+    let orange = next_light(&events, "orange", SOON);
+    let down = orange.duration_since(killed);
+    assert!(down < Duration::from_secs(2), "orange after {down:?}");
+    let reason = setup.status()["connection"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("connection refused"), "{reason}");
+
+    setup.backoffice.start();
+    let back = Instant::now();
+    let green = next_light(&events, "green", SOON);
+    let up = green.duration_since(back);
+    assert!(up < Duration::from_secs(1), "green after {up:?}");
+}
+
+#[test]
+fn a_self_signed_back_office_is_green_when_trusted_and_orange_certificate_when_not() {
+    let setup = Setup::new(Transport::SelfSignedTls);
+    assert!(setup.backoffice.url().starts_with("https://"));
+    let _daemon = setup.daemon();
+    setup.wait_for_light("green");
+    let test = setup.run(&["test-connection"]);
+    assert!(
+        test.success()
+            .lines()
+            .any(|line| line.trim_start().starts_with("TLS") && line.contains("pass")),
+        "{}",
+        test.stdout
+    );
+
+    setup.config(&["unset", "backoffice_ca_file"]).success();
+    let reason = setup.wait_for_light("orange");
+    assert!(reason.contains("certificate"), "{reason}");
+    assert!(reason.contains("not trusted"), "{reason}");
+    let test = setup.run(&["test-connection"]);
+    assert_eq!(test.code, Some(1));
+    assert!(
+        test.stdout
+            .lines()
+            .any(|line| line.trim_start().starts_with("TLS") && line.contains("fail")),
+        "{}",
+        test.stdout
+    );
+}
+
+#[test]
+fn slow_and_garbage_back_offices_turn_orange_without_hanging_the_engine() {
+    let setup = Setup::new(Transport::Http);
+    let _daemon = setup.daemon();
+    setup.wait_for_light("green");
+    let cases = [
+        (Misbehaviour::Silent, "did not answer within"),
+        (Misbehaviour::Garbage, "not the Remote Service protocol"),
+        (Misbehaviour::NotHttp, "not HTTP"),
+        (Misbehaviour::ServerError, "HTTP 503"),
+    ];
+    for (misbehaviour, fragment) in cases {
+        let server = MisbehavingServer::start(misbehaviour);
+        setup
+            .config(&["set", "backoffice_url", &server.url])
+            .success();
+        let mut last = String::new();
+        let reached = wait_for(SOON, || {
+            let started = Instant::now();
+            let status = setup.status();
+            // The engine answers at once whatever the back office does.
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "status took {:?}",
+                started.elapsed()
+            );
+            last = status["connection"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            status["connection"]["state"] == "orange" && last.contains(fragment)
+        });
+        assert!(
+            reached.is_some(),
+            "{misbehaviour:?}: the reason was {last:?}"
+        );
+    }
+    // And back to the real one: green again.
+    setup
+        .config(&["set", "backoffice_url", setup.backoffice.url()])
+        .success();
+    setup.wait_for_light("green");
+}
+
+#[test]
+fn disabled_is_grey_with_no_connection_at_all() {
+    let setup = Setup::new(Transport::Http);
+    setup.config(&["set", "enabled", "false"]).success();
+    let _daemon = setup.daemon();
+    let reason = setup.wait_for_light("grey");
+    assert!(reason.contains("disabled"), "{reason}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !setup.backoffice.log().contains("session started"),
+        "no session while disabled:\n{}",
+        setup.backoffice.log()
+    );
+    setup.config(&["set", "enabled", "true"]).success();
+    setup.wait_for_light("green");
+}
+
+#[test]
+fn the_tray_icon_turns_green_then_orange_with_the_reason_in_its_tooltip() {
+    let mut setup = Setup::on(Desktop::start(), Transport::Http);
+    let mut tray = setup
+        .scratch
+        .tray_command(&setup.desktop)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let desktop = &setup.desktop;
+    let item = desktop.wait_for_item(SOON).expect("the tray item");
+    assert!(
+        item.wait_until(SOON, |item| item.tooltip().description
+            == "Remote Service: Connected"),
+        "tooltip {:?}",
+        item.tooltip().description
+    );
+    let green = item.icon_pixmaps();
+    assert!(
+        share_of(&green[0], [0x2e, 0x9e, 0x44]) > 0.2,
+        "the icon is green"
+    );
+    green[0].save_png(&output_dir().join("tray-green.png"));
+
+    setup.backoffice.kill();
+    assert!(
+        item.wait_until(SOON, |item| item
+            .tooltip()
+            .description
+            .starts_with("Remote Service: Not connected: connection refused")),
+        "tooltip {:?}",
+        item.tooltip().description
+    );
+    let orange = item.icon_pixmaps();
+    assert!(
+        share_of(&orange[0], [0xf0, 0x8a, 0x00]) > 0.2,
+        "the icon is orange"
+    );
+    orange[0].save_png(&output_dir().join("tray-orange.png"));
+    let menu = item.menu();
+    assert!(menu.labels()[0].starts_with("Not connected: connection refused"));
+
+    // Test connection from the menu: a notice with the failing step.
+    item.click("Test connection");
+    let notice = desktop
+        .wait_for_notification(SOON, |notice| notice.summary == "Connection test failed")
+        .expect("the test's notice");
+    assert!(
+        notice.body.starts_with("TCP: cannot connect"),
+        "{}",
+        notice.body
+    );
+
+    let _ = tray.kill();
+    let _ = tray.wait();
+}
+
+/// The share of opaque pixels within 24 of `colour` in each channel.
+fn share_of(icon: &remote_service_tests::desktop::Pixmap, colour: [u8; 3]) -> f64 {
+    let mut matching = 0;
+    let mut opaque = 0;
+    for y in 0..icon.height {
+        for x in 0..icon.width {
+            let [r, g, b, a] = icon.pixel(x, y);
+            if a > 200 {
+                opaque += 1;
+                if r.abs_diff(colour[0]) < 24
+                    && g.abs_diff(colour[1]) < 24
+                    && b.abs_diff(colour[2]) < 24
+                {
+                    matching += 1;
+                }
+            }
+        }
+    }
+    matching as f64 / opaque.max(1) as f64
+}
+
+fn output_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn config_refuses_unknown_keys_and_bad_values_and_changes_nothing() {
+    let setup = Setup::new(Transport::Http);
+    let settings = setup.scratch.config_dir().join("settings.toml");
+    let before = fs::read_to_string(&settings).unwrap();
+    let check = |args: &[&str], fragment: &str| {
+        let run = setup.config(args);
+        assert_eq!(run.code, Some(1), "{args:?}: {}", run.stdout);
+        assert!(run.stderr.contains(fragment), "{args:?}: {}", run.stderr);
+        assert_eq!(fs::read_to_string(&settings).unwrap(), before, "{args:?}");
+    };
+    check(&["set", "colour", "red"], "unknown setting \"colour\"");
+    check(&["set", "enabled", "yes"], "must be true or false");
+    check(
+        &["set", "backoffice_url", "http://backoffice.example.com"],
+        "loopback addresses only",
+    );
+    check(
+        &["set", "verification_code", "1234"],
+        "set-secret verification_code",
+    );
+    check(&["get", "colour"], "unknown setting");
+    assert_eq!(setup.config(&["get", "enabled"]).success(), "true\n");
+    assert_eq!(
+        setup.config(&["get", "organisation_id"]).success(),
+        format!("{ORGANISATION}\n")
+    );
+    // The same through a running engine, which applies the change at once.
+    let _daemon = setup.daemon();
+    check(&["set", "plugins.call_timeout_ms", "0"], "1 to 600000");
+    setup
+        .config(&["set", "licence.remote_folder", "/mnt/fls/DroppedLicense"])
+        .success();
+    assert_eq!(
+        setup.config(&["get", "licence.remote_folder"]).success(),
+        "/mnt/fls/DroppedLicense\n"
+    );
+    let json = setup.config(&["show", "--json"]).json();
+    assert_eq!(
+        json["settings"]["licence.remote_folder"],
+        "/mnt/fls/DroppedLicense"
+    );
+    assert_eq!(json["secrets"]["verification_code"], "set");
+    let saved = fs::read_to_string(&settings).unwrap();
+    assert!(
+        saved.contains("remote_folder = \"/mnt/fls/DroppedLicense\""),
+        "{saved}"
+    );
+    assert!(!saved.contains(VERIFICATION_CODE));
+}
