@@ -5,6 +5,7 @@
 //! `tests/run` does); the harness finds them next to the test executable.
 
 pub mod backoffice;
+pub mod browser;
 pub mod desktop;
 pub mod keyring;
 pub mod licence_kit;
