@@ -1,0 +1,701 @@
+//! The back office as an installation and an administrator use it: the real binary on a
+//! loopback port with a real SQLite file, spoken to with curl (Debian package `curl`); the
+//! licences it signs checked with the real `minisign` (Debian package `minisign`).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
+const CODE: &str = "org-code-5521";
+
+/// A back office in a scratch folder: database, keys, and the server while it runs.
+struct Office {
+    dir: tempfile::TempDir,
+    server: Option<Child>,
+    url: String,
+}
+
+/// What a command or request gave.
+struct Answer {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.stdout))
+    }
+}
+
+impl Office {
+    /// A database with organisation ORG-1 (code [`CODE`]), serial SN-1 and a key pair.
+    fn new() -> Office {
+        let office = Office {
+            dir: tempfile::tempdir().unwrap(),
+            server: None,
+            url: String::new(),
+        };
+        assert_eq!(
+            office
+                .admin(&["keys", "generate", "--out", &office.path("keys")], None)
+                .code,
+            0
+        );
+        assert_eq!(
+            office
+                .admin_db(&["org", "add", "ORG-1", "--name", "Shop One"], Some(CODE))
+                .code,
+            0
+        );
+        assert_eq!(
+            office
+                .admin_db(&["serial", "add", "SN-1", "--org", "ORG-1"], None)
+                .code,
+            0
+        );
+        office
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn admin(&self, args: &[&str], stdin: Option<&str>) -> Answer {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            let mut input = child.stdin.take().unwrap();
+            if let Some(text) = stdin {
+                writeln!(input, "{text}").unwrap();
+            }
+        }
+        let output = child.wait_with_output().unwrap();
+        Answer {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn admin_db(&self, args: &[&str], stdin: Option<&str>) -> Answer {
+        let mut all = args.to_vec();
+        let db = self.path("office.sqlite");
+        all.extend(["--db", db.as_str()]);
+        self.admin(&all, stdin)
+    }
+
+    fn issue(&self, features: &str) -> Answer {
+        let key = self.path("keys/licence.key");
+        self.admin_db(
+            &[
+                "licence",
+                "issue",
+                "SN-1",
+                "--features",
+                features,
+                "--maintenance-through",
+                "2027-12-31",
+                "--key",
+                &key,
+            ],
+            None,
+        )
+    }
+
+    fn serve(&mut self, extra: &[&str]) {
+        let db = self.path("office.sqlite");
+        let mut child = Command::new(BINARY)
+            .args([
+                "serve",
+                "--db",
+                &db,
+                "--listen",
+                "127.0.0.1:0",
+                "--heartbeat-interval",
+                "1",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines.next().expect("the listening line").unwrap();
+        self.url = line
+            .strip_prefix("remote-service-backoffice listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        self.server = Some(child);
+    }
+
+    /// A request with curl; headers and body go through files, never the command line.
+    fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Answer {
+        let headers = self.dir.path().join("headers");
+        let mut header_text = "Content-Type: application/json\n".to_string();
+        if let Some(token) = token {
+            header_text.push_str(&format!("Authorization: Bearer {token}\n"));
+        }
+        fs::write(&headers, header_text).unwrap();
+        let mut command = Command::new("curl");
+        command
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .arg("-H")
+            .arg(format!("@{}", headers.display()));
+        if let Some(body) = body {
+            let file = self.dir.path().join("body");
+            fs::write(&file, body).unwrap();
+            command
+                .arg("--data-binary")
+                .arg(format!("@{}", file.display()));
+        }
+        let output = command
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        Answer {
+            code: status.trim().parse().unwrap_or(0),
+            stdout: body.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn session(&self) -> String {
+        let answer = self.request(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&session_body("ORG-1", CODE, "SN-1")),
+        );
+        assert_eq!(answer.code, 201, "{}", answer.stdout);
+        answer.json()["session"].as_str().unwrap().to_string()
+    }
+
+    /// Follows the session's event stream with curl; (event, data) pairs.
+    fn events(&self, token: &str) -> Stream {
+        let headers = self
+            .dir
+            .path()
+            .join(format!("stream-headers-{}", &token[..8]));
+        fs::write(&headers, format!("Authorization: Bearer {token}\n")).unwrap();
+        let mut child = Command::new("curl")
+            .args(["-sN", "-H"])
+            .arg(format!("@{}", headers.display()))
+            .arg(format!("{}/v1/events", self.url))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut name = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(event) = line.strip_prefix("event: ") {
+                    name = event.to_string();
+                } else if let Some(data) = line.strip_prefix("data: ") {
+                    if sender.send((name.clone(), data.to_string())).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Stream { child, receiver }
+    }
+}
+
+impl Drop for Office {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+struct Stream {
+    child: Child,
+    receiver: mpsc::Receiver<(String, String)>,
+}
+
+impl Stream {
+    fn next(&self, limit: Duration) -> (String, serde_json::Value) {
+        let (name, data) = self
+            .receiver
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("no event within {limit:?}"));
+        (name, serde_json::from_str(&data).unwrap())
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn session_body(organisation: &str, code: &str, serial: &str) -> String {
+    serde_json::json!({
+        "organisation_id": organisation, "verification_code": code, "serial_number": serial,
+        "licence_sequence": 0, "client": "test", "hostname": "test-host",
+    })
+    .to_string()
+}
+
+fn contains(path: &Path, needle: &str) -> bool {
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .map_or(false, |_| {
+            bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+        })
+}
+
+#[test]
+fn admin_commands_refuse_what_is_wrong_and_store_only_hashes() {
+    let office = Office::new();
+    let again = office.admin_db(&["org", "add", "ORG-1", "--name", "Again"], Some("x"));
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("organisation ORG-1 exists already"),
+        "{}",
+        again.stderr
+    );
+    let empty = office.admin_db(&["org", "add", "ORG-2", "--name", "Two"], None);
+    assert!(
+        empty
+            .stderr
+            .contains("no verification code on standard input"),
+        "{}",
+        empty.stderr
+    );
+    let orphan = office.admin_db(&["serial", "add", "SN-9", "--org", "ORG-404"], None);
+    assert!(
+        orphan.stderr.contains("no organisation ORG-404"),
+        "{}",
+        orphan.stderr
+    );
+    let keys = office.admin(&["keys", "generate", "--out", &office.path("keys")], None);
+    assert!(
+        keys.stderr.contains("exists already; nothing was written"),
+        "{}",
+        keys.stderr
+    );
+    let key = office.path("keys/licence.key");
+    let unknown = office.admin_db(
+        &[
+            "licence",
+            "issue",
+            "SN-404",
+            "--features",
+            "users=5",
+            "--maintenance-through",
+            "2027-01-01",
+            "--key",
+            &key,
+        ],
+        None,
+    );
+    assert!(
+        unknown.stderr.contains("SN-404 is not registered"),
+        "{}",
+        unknown.stderr
+    );
+    let bad = office.admin_db(
+        &[
+            "licence",
+            "issue",
+            "SN-1",
+            "--features",
+            "users=many",
+            "--maintenance-through",
+            "2027-01-01",
+            "--key",
+            &key,
+        ],
+        None,
+    );
+    assert!(bad.stderr.contains("whole number"), "{}", bad.stderr);
+    assert_eq!(
+        office
+            .admin_db(
+                &["helpdesk", "add", "hd", "--org", "ORG-1"],
+                Some("helpdesk-pass-77")
+            )
+            .code,
+        0
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(office.path("keys/licence.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    for file in ["office.sqlite", "office.sqlite-wal"] {
+        let path = office.dir.path().join(file);
+        assert!(!contains(&path, CODE), "{file} holds the code in clear");
+        assert!(
+            !contains(&path, "helpdesk-pass-77"),
+            "{file} holds the password in clear"
+        );
+    }
+}
+
+#[test]
+fn an_issued_licence_verifies_with_the_real_minisign_and_counts_up() {
+    let office = Office::new();
+    let first = office.issue("auto-licence-update,users=10");
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let second = office.issue("auto-licence-update,users=25,remote-assistance");
+    assert!(second.stderr.contains("(sequence 2)"), "{}", second.stderr);
+    let text = second.stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "-----BEGIN REMOTE SERVICE LICENCE-----");
+    let end = lines
+        .iter()
+        .position(|line| *line == "-----END REMOTE SERVICE LICENCE-----")
+        .unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(lines[1..end].concat())
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(json["serial_number"], "SN-1");
+    assert_eq!(json["sequence"], 2);
+    assert_eq!(json["organisation"]["name"], "Shop One");
+    assert_eq!(json["product"]["id"], "prismadirect");
+    assert_eq!(
+        json["features"][1],
+        serde_json::json!({"code": "users", "count": 25})
+    );
+    assert_eq!(
+        json["features"][2],
+        serde_json::json!({"code": "remote-assistance"})
+    );
+    assert_eq!(json["maintenance_through"], "2027-12-31");
+    let payload_file = office.dir.path().join("payload.json");
+    fs::write(&payload_file, &payload).unwrap();
+    fs::write(
+        office.dir.path().join("payload.json.minisig"),
+        lines[end + 1..].join("\n") + "\n",
+    )
+    .unwrap();
+    let verified = Command::new("minisign")
+        .args(["-V", "-p", &office.path("keys/licence.pub"), "-m"])
+        .arg(&payload_file)
+        .output()
+        .expect("minisign (Debian package minisign)");
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}");
+    assert!(
+        said.contains("remote-service-licence-v1 LIC-SN-1-2 2"),
+        "{said}"
+    );
+}
+
+#[test]
+fn sessions_answer_401_404_and_400_with_the_field() {
+    let mut office = Office::new();
+    office.admin_db(&["org", "add", "ORG-2", "--name", "Two"], Some("two-code"));
+    office.admin_db(&["serial", "add", "SN-2", "--org", "ORG-2"], None);
+    office.serve(&[]);
+    let created = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-1", CODE, "SN-1")),
+    );
+    assert_eq!(created.code, 201, "{}", created.stdout);
+    let answer = created.json();
+    assert_eq!(answer["session"].as_str().unwrap().len(), 64);
+    assert_eq!(answer["heartbeat_interval_s"], 1);
+
+    let wrong = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-1", "nope", "SN-1")),
+    );
+    assert_eq!(wrong.code, 401);
+    assert_eq!(wrong.json()["error"], "authentication-failed");
+    assert_eq!(
+        wrong.json()["message"],
+        "wrong service organisation ID or verification code"
+    );
+    let no_org = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-9", CODE, "SN-1")),
+    );
+    assert_eq!(
+        no_org.code, 401,
+        "an unknown organisation looks like a wrong code"
+    );
+    let other = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-1", CODE, "SN-2")),
+    );
+    assert_eq!(other.code, 404);
+    assert_eq!(other.json()["error"], "unknown-serial");
+
+    let missing = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(r#"{"organisation_id": "ORG-1", "verification_code": "x"}"#),
+    );
+    assert_eq!(missing.code, 400);
+    assert_eq!(missing.json()["error"], "malformed");
+    assert_eq!(missing.json()["field"], "serial_number");
+    let wrong_type = office.request(
+        "POST", "/v1/sessions", None,
+        Some(r#"{"organisation_id": "ORG-1", "verification_code": "x", "serial_number": "SN-1", "licence_sequence": "three"}"#),
+    );
+    assert_eq!(wrong_type.json()["field"], "licence_sequence");
+    assert!(
+        !wrong_type.stdout.contains("three"),
+        "the value is not echoed"
+    );
+    let garbage = office.request("POST", "/v1/sessions", None, Some("{not json"));
+    assert_eq!(garbage.code, 400);
+
+    let check = office.request(
+        "POST",
+        "/v1/sessions/check",
+        None,
+        Some(&session_body("ORG-1", CODE, "SN-1")),
+    );
+    assert_eq!(check.code, 204);
+    let expired = office.request("POST", "/v1/heartbeat", Some("0000"), Some("{}"));
+    assert_eq!(expired.code, 401);
+    assert_eq!(expired.json()["error"], "session-expired");
+}
+
+#[test]
+fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
+    let mut office = Office::new();
+    office.admin_db(
+        &["helpdesk", "add", "hd", "--org", "ORG-1"],
+        Some("hd-pass"),
+    );
+    office.serve(&[]);
+    let token = office.session();
+    let stream = office.events(&token);
+    let (name, hello) = stream.next(Duration::from_secs(5));
+    assert_eq!(name, "hello");
+    assert_eq!(hello["heartbeat_interval_s"], 1);
+
+    // `licence issue` is another process: the server notices within a second.
+    let issued = Instant::now();
+    assert_eq!(office.issue("users=10").code, 0);
+    let (name, available) = stream.next(Duration::from_secs(2));
+    assert_eq!(name, "licence-available");
+    assert_eq!(available["sequence"], 1);
+    assert_eq!(available["serial_number"], "SN-1");
+    assert!(
+        issued.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        issued.elapsed()
+    );
+
+    let heartbeat = office.request(
+        "POST",
+        "/v1/heartbeat",
+        Some(&token),
+        Some(r#"{"licence_sequence": 0}"#),
+    );
+    assert_eq!(heartbeat.code, 200);
+    assert_eq!(heartbeat.json()["latest_licence_sequence"], 1);
+    let download = office.request("GET", "/v1/licence", Some(&token), None);
+    assert_eq!(download.code, 200);
+    assert!(download
+        .stdout
+        .starts_with("-----BEGIN REMOTE SERVICE LICENCE-----"));
+    let report = office.request(
+        "POST", "/v1/licence/reports", Some(&token),
+        Some(r#"{"licence_id": "LIC-SN-1-1", "sequence": 1, "targets": [{"folder": "/srv/fls", "ok": true}, {"folder": "/mnt/x", "ok": false, "error": "read-only"}]}"#),
+    );
+    assert_eq!(report.code, 204, "{}", report.stdout);
+
+    // A help desk asks; the installation hears it on its stream and answers.
+    let sign_in = office.request(
+        "POST",
+        "/helpdesk/sign-in",
+        None,
+        Some(r#"{"user": "hd", "password": "hd-pass"}"#),
+    );
+    assert_eq!(sign_in.code, 204);
+    let cookie = Command::new("curl")
+        .args([
+            "-s",
+            "-c",
+            "-",
+            "-o",
+            "/dev/null",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            r#"{"user": "hd", "password": "hd-pass"}"#,
+        ])
+        .arg(format!("{}/helpdesk/sign-in", office.url))
+        .output()
+        .unwrap();
+    let jar = office.dir.path().join("jar");
+    fs::write(&jar, &cookie.stdout).unwrap();
+    let asked = Command::new("curl")
+        .args(["-s", "-b"])
+        .arg(&jar)
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            r#"{"message": "may we?"}"#,
+        ])
+        .arg(format!(
+            "{}/helpdesk/installations/SN-1/assistance",
+            office.url
+        ))
+        .output()
+        .unwrap();
+    let asked: serde_json::Value = serde_json::from_slice(&asked.stdout).unwrap();
+    let request_id = asked["request_id"]
+        .as_str()
+        .expect("a request id")
+        .to_string();
+    let (name, request) = stream.next(Duration::from_secs(2));
+    assert_eq!(name, "assistance-requested");
+    assert_eq!(request["request_id"], request_id.as_str());
+    assert_eq!(request["help_desk_user"], "hd");
+    assert_eq!(request["message"], "may we?");
+
+    let path = format!("/v1/assistance/{request_id}/answer");
+    let bad = office.request(
+        "POST",
+        &path,
+        Some(&token),
+        Some(r#"{"answer": "accepted"}"#),
+    );
+    assert_eq!(bad.code, 400);
+    assert_eq!(bad.json()["field"], "teamviewer_id");
+    let body = r#"{"answer": "accepted", "teamviewer_id": "123 456 789", "until": "2026-11-23T11:00:00Z"}"#;
+    assert_eq!(
+        office.request("POST", &path, Some(&token), Some(body)).code,
+        204
+    );
+    let twice = office.request("POST", &path, Some(&token), Some(body));
+    assert_eq!(twice.code, 409);
+    assert_eq!(twice.json()["error"], "already-answered");
+    let unknown = office.request(
+        "POST",
+        "/v1/assistance/nope/answer",
+        Some(&token),
+        Some(body),
+    );
+    assert_eq!(unknown.code, 404);
+    assert_eq!(unknown.json()["error"], "unknown-request");
+
+    let listed = Command::new("curl")
+        .args(["-s", "-b"])
+        .arg(&jar)
+        .arg(format!("{}/helpdesk/installations", office.url))
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["serial_number"], "SN-1");
+    assert_eq!(listed[0]["online"], true);
+    assert_eq!(listed[0]["assistance"]["teamviewer_id"], "123 456 789");
+
+    assert_eq!(
+        office
+            .request("DELETE", "/v1/sessions/current", Some(&token), None)
+            .code,
+        204
+    );
+    assert_eq!(
+        office
+            .request("POST", "/v1/heartbeat", Some(&token), None)
+            .code,
+        401
+    );
+}
+
+#[test]
+fn a_session_without_heartbeats_expires_after_three_intervals() {
+    let mut office = Office::new();
+    office.serve(&[]);
+    let token = office.session();
+    assert_eq!(
+        office
+            .request("POST", "/v1/heartbeat", Some(&token), None)
+            .code,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(3800));
+    let late = office.request("POST", "/v1/heartbeat", Some(&token), None);
+    assert_eq!(late.code, 401);
+    assert_eq!(late.json()["error"], "session-expired");
+}
+
+#[test]
+fn plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate() {
+    let office = Office::new();
+    let refused = office.admin_db(&["serve", "--listen", "0.0.0.0:0"], None);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("plain HTTP is allowed on a loopback address only"),
+        "{}",
+        refused.stderr
+    );
+
+    let mut office = office;
+    let cert: PathBuf = office.dir.path().join("cert.pem");
+    office.serve(&["--dev-self-signed", cert.to_str().unwrap()]);
+    assert!(
+        office.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        office.url
+    );
+    let body = office.dir.path().join("tls-body");
+    fs::write(&body, session_body("ORG-1", CODE, "SN-1")).unwrap();
+    let trusted = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(&cert)
+        .args(["-H", "Content-Type: application/json", "--data-binary"])
+        .arg(format!("@{}", body.display()))
+        .arg(format!("{}/v1/sessions", office.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&trusted.stdout), "201");
+    let untrusted = Command::new("curl")
+        .args(["-s", "-o", "/dev/null"])
+        .arg(format!("{}/v1/sessions", office.url))
+        .status()
+        .unwrap();
+    assert_eq!(
+        untrusted.code(),
+        Some(60),
+        "curl refuses the unknown certificate"
+    );
+}
