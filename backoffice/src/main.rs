@@ -98,10 +98,11 @@ enum OrgCommand {
 
 #[derive(Debug, Subcommand)]
 enum SerialCommand {
-    /// Register a serial number with an organisation.
+    /// Register serial numbers with an organisation (all or none).
     Add {
-        /// The serial number.
-        serial: String,
+        /// The serial numbers.
+        #[arg(required = true, num_args = 1..)]
+        serials: Vec<String>,
         /// The organisation.
         #[arg(long)]
         org: String,
@@ -233,23 +234,34 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serial(SerialCommand::Add {
-            serial,
+            serials,
             org,
             product_id,
             product_name,
             db,
         }) => {
-            check_identifier("serial number", &serial)?;
-            store::add_serial(
-                &store::open(&db.db)?,
-                &store::Serial {
-                    serial: serial.clone(),
-                    organisation_id: org.clone(),
-                    product_id,
-                    product_name,
-                },
-            )?;
-            println!("serial number {serial} registered with {org}");
+            for serial in &serials {
+                check_identifier("serial number", serial)?;
+            }
+            let connection = store::open(&db.db)?;
+            // One transaction: a refused serial number leaves none of them registered.
+            let transaction = connection.unchecked_transaction()?;
+            for serial in &serials {
+                store::add_serial(
+                    &transaction,
+                    &store::Serial {
+                        serial: serial.clone(),
+                        organisation_id: org.clone(),
+                        product_id: product_id.clone(),
+                        product_name: product_name.clone(),
+                    },
+                )?;
+            }
+            transaction.commit()?;
+            match serials.as_slice() {
+                [serial] => println!("serial number {serial} registered with {org}"),
+                _ => println!("{} serial numbers registered with {org}", serials.len()),
+            }
             Ok(())
         }
         Command::Helpdesk(HelpdeskCommand::Add { user, org, db }) => {
