@@ -19,6 +19,7 @@ use crate::store;
 
 const PAGE: &str = include_str!("helpdesk.html");
 const SCRIPT: &str = include_str!("helpdesk.js");
+const STYLE: &str = include_str!("helpdesk.css");
 const COOKIE: &str = "helpdesk";
 
 /// The help-desk routes.
@@ -26,6 +27,7 @@ pub fn routes() -> Router<Arc<Backoffice>> {
     Router::new()
         .route("/", get(page))
         .route("/helpdesk.js", get(script))
+        .route("/helpdesk.css", get(style))
         .route("/helpdesk/sign-in", post(sign_in))
         .route("/helpdesk/sign-out", post(sign_out))
         .route("/helpdesk/installations", get(installations))
@@ -36,13 +38,13 @@ pub fn routes() -> Router<Arc<Backoffice>> {
         )
 }
 
+/// Nothing but the page's own files: no inline script or style, nothing from elsewhere.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'";
+
 async fn page() -> Response {
     (
         [
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; style-src 'self' 'unsafe-inline'",
-            ),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
             (header::CACHE_CONTROL, "no-store"),
         ],
         Html(PAGE),
@@ -52,8 +54,22 @@ async fn page() -> Response {
 
 async fn script() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        ],
         SCRIPT,
+    )
+        .into_response()
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        ],
+        STYLE,
     )
         .into_response()
 }
@@ -169,28 +185,32 @@ struct Installation {
     client: Option<String>,
     online: bool,
     last_seen: Option<String>,
+    /// The licence sequence the installation reported in its session.
+    licence_sequence: Option<u64>,
     assistance: Option<store::Assistance>,
 }
 
 fn list(state: &Backoffice, organisation: &str) -> Result<Vec<Installation>, ApiError> {
     let db = state.db.lock().unwrap_or_else(|p| p.into_inner());
     let rows = store::serials_of(&db, organisation)?;
-    let mut assistance = Vec::with_capacity(rows.len());
-    for row in &rows {
-        assistance.push(store::latest_assistance(&db, &row.serial)?);
-    }
+    let mut assistance = store::latest_assistance_of(&db, organisation)?;
     drop(db);
     let sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
     Ok(rows
         .into_iter()
-        .zip(assistance)
-        .map(|(row, assistance)| Installation {
-            online: sessions.is_online(&row.serial),
-            last_seen: sessions.last_seen(&row.serial).or(row.last_seen),
-            serial_number: row.serial,
-            hostname: row.hostname,
-            client: row.client,
-            assistance,
+        .map(|row| {
+            let session = sessions.of_serial(&row.serial);
+            Installation {
+                online: session.is_some(),
+                last_seen: session
+                    .map(|session| session.last_seen.clone())
+                    .or(row.last_seen),
+                licence_sequence: session.and_then(|session| session.licence_sequence),
+                assistance: assistance.remove(&row.serial),
+                serial_number: row.serial,
+                hostname: row.hostname,
+                client: row.client,
+            }
         })
         .collect())
 }
@@ -202,6 +222,11 @@ async fn installations(
     let (_, _, organisation) = signed_in(&state, &headers)?;
     Ok(Json(list(&state, &organisation)?))
 }
+
+/// How long a help-desk stream gathers changes before it sends the list again: a burst of
+/// installations coming online is one update, not hundreds, and a change still shows
+/// within a second.
+const GATHER: Duration = Duration::from_millis(250);
 
 async fn events(
     State(state): State<Arc<Backoffice>>,
@@ -217,10 +242,15 @@ async fn events(
                 Some(first) => first,
                 None => {
                     // Lagging behind only means several changes: the list now covers them.
-                    match changes.recv().await {
-                        Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+                    if let Err(RecvError::Closed) = changes.recv().await {
+                        return None;
                     }
+                    tokio::time::sleep(GATHER).await;
+                    while !matches!(
+                        changes.try_recv(),
+                        Err(TryRecvError::Empty | TryRecvError::Closed)
+                    ) {}
                     list(&state, &organisation).ok()?
                 }
             };

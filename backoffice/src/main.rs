@@ -490,6 +490,7 @@ fn serve(
             });
         }
         tracing::info!("stopping");
+        state.persist_last_seen();
         Ok::<_, anyhow::Error>(())
     })?;
     // Held event streams would keep the runtime's shutdown waiting: leave at once.
@@ -552,4 +553,47 @@ async fn stop_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        for good in ["ORG-DEMO", "RS-000001", "anna", "a.b_c"] {
+            assert!(check_identifier("serial number", good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("RS 1", "space"),
+            ("a/b", "slash"),
+            ("a\tb", "tab"),
+        ] {
+            let error = check_identifier("serial number", bad).expect_err(why);
+            assert_eq!(
+                error.to_string(),
+                format!("serial number {bad:?} must be 1 to 128 characters without spaces or '/'")
+            );
+        }
+        assert!(check_identifier("user name", &"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn dates_and_times() {
+        assert_eq!(
+            parse_date("2027-12-31").unwrap(),
+            time::macros::date!(2027 - 12 - 31)
+        );
+        assert_eq!(
+            parse_date("31.12.2027").unwrap_err(),
+            "\"31.12.2027\" is not a date of the form YYYY-MM-DD"
+        );
+        assert!(parse_date("2027-02-30").is_err());
+        assert_eq!(
+            parse_time("2027-11-23T10:00:00+01:00").unwrap(),
+            time::macros::datetime!(2027-11-23 09:00:00 UTC)
+        );
+        assert!(parse_time("2027-11-23").unwrap_err().contains("RFC 3339"));
+    }
 }

@@ -53,8 +53,9 @@ pub struct Sessions {
 pub struct Session {
     /// The serial number.
     pub serial: String,
-    /// The last heartbeat (or the start).
-    pub last_heartbeat: Instant,
+    /// The last heartbeat, or when the event stream opened or closed: the session ends
+    /// three heartbeat intervals after it while no event stream is open.
+    pub last_activity: Instant,
     /// The licence sequence the installation reported.
     pub licence_sequence: Option<u64>,
     /// The open event stream, if any, with its generation.
@@ -66,17 +67,9 @@ pub struct Session {
 }
 
 impl Sessions {
-    /// Whether the serial has a live session.
-    pub fn is_online(&self, serial: &str) -> bool {
-        self.by_serial.contains_key(serial)
-    }
-
-    /// When the serial was last seen, per its session.
-    pub fn last_seen(&self, serial: &str) -> Option<String> {
-        let token = self.by_serial.get(serial)?;
-        self.by_token
-            .get(token)
-            .map(|session| session.last_seen.clone())
+    /// The serial's live session.
+    pub fn of_serial(&self, serial: &str) -> Option<&Session> {
+        self.by_token.get(self.by_serial.get(serial)?)
     }
 
     /// Sends an event on the serial's stream; false when it has none.
@@ -161,22 +154,47 @@ impl Backoffice {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Ends sessions without a heartbeat for three intervals.
+    /// Ends the sessions that had neither a heartbeat nor an open event stream for three
+    /// heartbeat intervals, and writes down when each was last seen.
     pub fn expire_sessions(&self) {
         let timeout = self.session_timeout();
         let mut sessions = self.sessions();
         let expired: Vec<String> = sessions
             .by_token
             .iter()
-            .filter(|(_, session)| session.last_heartbeat.elapsed() > timeout)
+            .filter(|(_, session)| {
+                session.stream.is_none() && session.last_activity.elapsed() > timeout
+            })
             .map(|(token, _)| token.clone())
             .collect();
-        for token in &expired {
-            sessions.remove(token);
-        }
+        let seen: Vec<(String, String)> = expired
+            .iter()
+            .filter_map(|token| sessions.remove(token))
+            .map(|session| (session.serial, session.last_seen))
+            .collect();
         drop(sessions);
-        if !expired.is_empty() {
-            let _ = self.changes.send(());
+        if seen.is_empty() {
+            return;
+        }
+        for (serial, _) in &seen {
+            tracing::info!("session of {serial} expired");
+        }
+        if let Err(error) = store::record_last_seen(&self.db(), &seen) {
+            tracing::warn!("cannot write when installations were last seen: {error:#}");
+        }
+        let _ = self.changes.send(());
+    }
+
+    /// Writes down when every online installation was last seen (the server stops).
+    pub fn persist_last_seen(&self) {
+        let seen: Vec<(String, String)> = self
+            .sessions()
+            .by_token
+            .values()
+            .map(|session| (session.serial.clone(), session.last_seen.clone()))
+            .collect();
+        if let Err(error) = store::record_last_seen(&self.db(), &seen) {
+            tracing::warn!("cannot write when installations were last seen: {error:#}");
         }
     }
 
@@ -308,34 +326,52 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 "the body could not be read",
             )
         })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(&mut deserializer)
-            .map(Body)
-            .map_err(|error| {
-                let path = error.path().to_string();
-                let inner = error.into_inner();
-                let field = if path == "." {
-                    // A missing field is reported at the level that misses it.
-                    inner
-                        .to_string()
-                        .split('`')
-                        .nth(1)
-                        .map(str::to_string)
-                        .unwrap_or_else(|| ".".to_string())
-                } else {
-                    path
-                };
-                let mut answer = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed",
-                    format!(
-                        "the body is not the expected JSON: field {field}: {}",
-                        describe(&inner)
-                    ),
-                );
-                answer.field = Some(field);
-                answer
-            })
+        parse_body(&bytes).map(Body)
+    }
+}
+
+/// Reads a JSON body; when it is not what `T` expects, the `400 malformed` answer names
+/// the field (`serial_number`, `targets[0].folder`) and never repeats the value, which may
+/// be a secret.
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let field = field_of(&path, &inner);
+        let mut answer = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!(
+                "the body is not the expected JSON: {}",
+                match &field {
+                    Some(field) => format!("field {field}: {}", describe(&inner)),
+                    None => describe(&inner),
+                }
+            ),
+        );
+        answer.field = field;
+        answer
+    })
+}
+
+/// The field a deserialisation error is about, for JSON of the wrong shape. serde_path_to_error gives the path to the
+/// value it was reading; a missing field is reported at the level of the object that
+/// misses it, so its name (from serde's message) is added to the path.
+fn field_of(path: &str, error: &serde_json::Error) -> Option<String> {
+    if !error.is_data() {
+        // Not JSON at all: there is no field to name.
+        return None;
+    }
+    let text = error.to_string();
+    let missing = text
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => Some(name.to_string()),
+        (".", None) => None,
+        (path, Some(name)) => Some(format!("{path}.{name}")),
+        (path, None) => Some(path.to_string()),
     }
 }
 
@@ -467,7 +503,7 @@ async fn create_session(
             token.clone(),
             Session {
                 serial: request.serial_number.clone(),
-                last_heartbeat: Instant::now(),
+                last_activity: Instant::now(),
                 licence_sequence: request.licence_sequence,
                 stream: None,
                 last_seen: now,
@@ -533,25 +569,18 @@ async fn heartbeat(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (token, serial) = session_of(&state, &headers)?;
+    // An empty body is a heartbeat that reports nothing.
     let request: HeartbeatRequest = if body.is_empty() {
         HeartbeatRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|_| {
-            let mut error = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                "the body is not the expected JSON: field licence_sequence: wrong type or value",
-            );
-            error.field = Some("licence_sequence".to_string());
-            error
-        })?
+        parse_body(&body)?
     };
     let now = now_text();
     let persist = {
         let mut sessions = state.sessions();
         match sessions.by_token.get_mut(&token) {
             Some(session) => {
-                session.last_heartbeat = Instant::now();
+                session.last_activity = Instant::now();
                 session.last_seen = now.clone();
                 if request.licence_sequence.is_some() {
                     session.licence_sequence = request.licence_sequence;
@@ -590,6 +619,9 @@ impl Drop for StreamGuard {
         if let Some(session) = sessions.by_token.get_mut(&self.token) {
             if matches!(session.stream, Some((generation, _)) if generation == self.generation) {
                 session.stream = None;
+                // Heard of until now: the three intervals start here.
+                session.last_activity = Instant::now();
+                session.last_seen = now_text();
             }
         }
     }
@@ -638,7 +670,7 @@ async fn events(
             .map_or(0, |(generation, _)| generation + 1);
         // A second stream for the session replaces the first (whose sender is dropped).
         session.stream = Some((generation, sender));
-        session.last_heartbeat = Instant::now();
+        session.last_activity = Instant::now();
         generation
     };
     let guard = StreamGuard {
@@ -796,4 +828,79 @@ async fn assistance_answer(
     }
     let _ = state.changes.send(());
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `field` and `message` of the answer to a body that `T` refuses.
+    fn check<T: DeserializeOwned>(body: &str, field: Option<&str>, message: &str) {
+        let Err(error) = parse_body::<T>(body.as_bytes()) else {
+            panic!("{body} was accepted");
+        };
+        assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error.error, "malformed", "{body}");
+        assert_eq!(error.field.as_deref(), field, "{body}");
+        assert_eq!(error.message, message, "{body}");
+    }
+
+    #[test]
+    fn a_malformed_body_names_its_field_and_never_its_value() {
+        check::<SessionRequest>(
+            r#"{"organisation_id": "ORG", "verification_code": "secret-1"}"#,
+            Some("serial_number"),
+            "the body is not the expected JSON: field serial_number: missing",
+        );
+        check::<SessionRequest>(
+            r#"{"organisation_id": "ORG", "verification_code": "secret-1", "serial_number": "SN", "licence_sequence": "three"}"#,
+            Some("licence_sequence"),
+            "the body is not the expected JSON: field licence_sequence: wrong type or value",
+        );
+        check::<SessionRequest>(
+            r#"{"organisation_id": "ORG", "verification_code": 1234, "serial_number": "SN"}"#,
+            Some("verification_code"),
+            "the body is not the expected JSON: field verification_code: wrong type or value",
+        );
+        check::<SessionRequest>(
+            r#"{"organisation_id": "ORG", "verification_code": "secret-1", "serial_number": "SN", "serial": "x"}"#,
+            Some("serial"),
+            "the body is not the expected JSON: field serial: unknown field",
+        );
+        check::<InstallReport>(
+            r#"{"licence_id": "L", "sequence": 2, "targets": [{"folder": "/a", "ok": true}, {"ok": false}]}"#,
+            Some("targets[1].folder"),
+            "the body is not the expected JSON: field targets[1].folder: missing",
+        );
+        check::<InstallReport>(
+            r#"{"licence_id": "L", "sequence": -2, "targets": []}"#,
+            Some("sequence"),
+            "the body is not the expected JSON: field sequence: wrong type or value",
+        );
+        check::<SessionRequest>(
+            r#"{"organisation_id": "ORG", "verification_code": "secret-1""#,
+            None,
+            "the body is not the expected JSON: not valid JSON",
+        );
+        check::<SessionRequest>(
+            "",
+            None,
+            "the body is not the expected JSON: not valid JSON",
+        );
+        check::<HeartbeatRequest>(
+            r#"{"licence_sequence": 1.5}"#,
+            Some("licence_sequence"),
+            "the body is not the expected JSON: field licence_sequence: wrong type or value",
+        );
+    }
+
+    #[test]
+    fn a_good_body_is_read() {
+        let request: SessionRequest = parse_body(
+            br#"{"organisation_id": "ORG", "verification_code": "c", "serial_number": "SN", "licence_sequence": null}"#,
+        )
+        .unwrap();
+        assert_eq!(request.serial_number, "SN");
+        assert_eq!(request.licence_sequence, None);
+    }
 }

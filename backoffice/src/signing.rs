@@ -274,6 +274,215 @@ mod tests {
         }
     }
 
+    /// The payload as the engine reads it: a copy of `host/src/licence/payload.rs`
+    /// (strict, unknown fields refused), kept here so that the back office is not built
+    /// against the engine.
+    mod engine {
+        use serde::Deserialize;
+        use time::{Date, OffsetDateTime};
+
+        time::serde::format_description!(plain_date, Date, "[year]-[month]-[day]");
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct LicencePayload {
+            pub format: u32,
+            pub licence_id: String,
+            pub serial_number: String,
+            pub sequence: u64,
+            #[serde(with = "time::serde::rfc3339")]
+            pub issued_at: OffsetDateTime,
+            pub organisation: Party,
+            pub product: Party,
+            #[serde(default, with = "time::serde::rfc3339::option")]
+            pub licence_expires_at: Option<OffsetDateTime>,
+            #[serde(with = "plain_date")]
+            pub maintenance_through: Date,
+            pub features: Vec<Feature>,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Party {
+            pub id: String,
+            pub name: String,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Feature {
+            pub code: String,
+            #[serde(default)]
+            pub count: Option<u64>,
+        }
+    }
+
+    /// Splits a licence file into its payload and its minisign signature.
+    fn unarmour(text: &str) -> (Vec<u8>, String) {
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "-----BEGIN REMOTE SERVICE LICENCE-----");
+        let end = lines
+            .iter()
+            .position(|line| *line == "-----END REMOTE SERVICE LICENCE-----")
+            .expect("an END line");
+        assert!(lines[1..end].iter().all(|line| line.len() <= 64));
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(lines[1..end].concat())
+            .unwrap();
+        assert_eq!(lines.len(), end + 5, "four signature lines: {text}");
+        (payload, lines[end + 1..].join("\n") + "\n")
+    }
+
+    #[test]
+    fn issued_licences_are_signed_strict_payloads_with_rising_sequences() {
+        let dir = tempfile::tempdir().unwrap();
+        let (public, secret) = generate_keys(&dir.path().join("keys")).unwrap();
+        let db = store::open(&dir.path().join("db.sqlite")).unwrap();
+        store::add_organisation(&db, "ORG-42", "Demo Print Shop", "hash").unwrap();
+        store::add_serial(
+            &db,
+            &Serial {
+                serial: "RS-1001".into(),
+                organisation_id: "ORG-42".into(),
+                product_id: "prismaprepare".into(),
+                product_name: "PRISMAprepare".into(),
+            },
+        )
+        .unwrap();
+        let terms = |features: &str, expires: Option<OffsetDateTime>| LicenceTerms {
+            features: parse_features(features).unwrap(),
+            maintenance_through: time::macros::date!(2027 - 12 - 31),
+            expires,
+        };
+        let first =
+            issue_licence(&db, "RS-1001", &terms("auto-licence-update", None), &secret).unwrap();
+        let second = issue_licence(
+            &db,
+            "RS-1001",
+            &terms(
+                "auto-licence-update,users=25",
+                Some(time::macros::datetime!(2027-11-23 01:00:00 +01:00)),
+            ),
+            &secret,
+        )
+        .unwrap();
+        assert_eq!((first.sequence, second.sequence), (1, 2));
+        assert_eq!(second.licence_id, "LIC-RS-1001-2");
+
+        let public_key = minisign::PublicKey::from_file(&public).unwrap();
+        for issued in [&first, &second] {
+            let (payload, signature) = unarmour(&issued.text);
+            let signature = minisign::SignatureBox::from_string(&signature).unwrap();
+            assert!(signature.is_prehashed());
+            assert_eq!(
+                signature.trusted_comment().unwrap(),
+                format!(
+                    "remote-service-licence-v1 {} {}",
+                    issued.licence_id, issued.sequence
+                )
+            );
+            minisign::verify(
+                &public_key,
+                &signature,
+                Cursor::new(&payload),
+                true,
+                false,
+                false,
+            )
+            .expect("the signature verifies");
+            let mut tampered = payload.clone();
+            tampered[10] ^= 1;
+            assert!(minisign::verify(
+                &public_key,
+                &signature,
+                Cursor::new(&tampered),
+                true,
+                false,
+                false
+            )
+            .is_err());
+        }
+
+        let (payload, _) = unarmour(&second.text);
+        let text = String::from_utf8(payload.clone()).unwrap();
+        assert!(
+            text.contains(r#""licence_expires_at":"2027-11-23T00:00:00Z""#),
+            "{text}"
+        );
+        assert!(text.contains(r#""issued_at":""#) && text.contains(r#"Z","organisation""#));
+        let read: engine::LicencePayload = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(read.format, 1);
+        assert_eq!(read.serial_number, "RS-1001");
+        assert_eq!(read.sequence, 2);
+        assert_eq!(read.licence_id, "LIC-RS-1001-2");
+        assert_eq!(read.issued_at.nanosecond(), 0);
+        assert!((OffsetDateTime::now_utc() - read.issued_at).abs() < time::Duration::minutes(1));
+        assert_eq!(
+            (
+                read.organisation.id.as_str(),
+                read.organisation.name.as_str()
+            ),
+            ("ORG-42", "Demo Print Shop")
+        );
+        assert_eq!(
+            (read.product.id.as_str(), read.product.name.as_str()),
+            ("prismaprepare", "PRISMAprepare")
+        );
+        assert_eq!(
+            read.licence_expires_at,
+            Some(time::macros::datetime!(2027-11-23 00:00:00 UTC))
+        );
+        assert_eq!(
+            read.maintenance_through,
+            time::macros::date!(2027 - 12 - 31)
+        );
+        let features: Vec<(&str, Option<u64>)> = read
+            .features
+            .iter()
+            .map(|feature| (feature.code.as_str(), feature.count))
+            .collect();
+        assert_eq!(
+            features,
+            [("auto-licence-update", None), ("users", Some(25))]
+        );
+        let (first_payload, _) = unarmour(&first.text);
+        let first_text = String::from_utf8(first_payload).unwrap();
+        assert!(
+            !first_text.contains("licence_expires_at"),
+            "perpetual: {first_text}"
+        );
+
+        assert_eq!(
+            store::latest_licence(&db, "RS-1001").unwrap().unwrap().text,
+            second.text
+        );
+        let unknown = issue_licence(&db, "RS-404", &terms("users=1", None), &secret)
+            .err()
+            .unwrap();
+        assert_eq!(
+            unknown.to_string(),
+            "serial number RS-404 is not registered: `serial add` it first"
+        );
+    }
+
+    #[test]
+    fn keys_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (public, secret) = generate_keys(dir.path()).unwrap();
+        let before = fs::read(&secret).unwrap();
+        let again = generate_keys(dir.path()).unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            format!("{} exists already; nothing was written", public.display())
+        );
+        assert_eq!(fs::read(&secret).unwrap(), before);
+        let public_text = fs::read_to_string(&public).unwrap();
+        assert!(
+            public_text.starts_with("untrusted comment: minisign public key"),
+            "{public_text}"
+        );
+    }
+
     #[test]
     fn features() {
         check(

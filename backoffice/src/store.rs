@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS assistance (
     until TEXT,
     answered_at TEXT
 );
+CREATE INDEX IF NOT EXISTS assistance_by_serial ON assistance (serial, requested_at);
+CREATE INDEX IF NOT EXISTS serials_by_organisation ON serials (organisation_id, serial);
 ";
 
 /// Opens (and creates) the database, in WAL mode so that the admin commands and the server
@@ -179,7 +181,7 @@ pub fn serial(db: &Connection, serial: &str) -> Result<Option<Serial>> {
 
 /// The serial numbers of an organisation with what was last heard of them.
 pub fn serials_of(db: &Connection, organisation_id: &str) -> Result<Vec<SerialRow>> {
-    let mut statement = db.prepare(
+    let mut statement = db.prepare_cached(
         "SELECT serial, hostname, client, last_seen FROM serials WHERE organisation_id = ?1 ORDER BY serial",
     )?;
     let rows = statement.query_map(params![organisation_id], |row| {
@@ -218,6 +220,20 @@ pub fn record_seen(
         "UPDATE serials SET hostname = COALESCE(?2, hostname), client = COALESCE(?3, client), last_seen = ?4 WHERE serial = ?1",
         params![serial, hostname, client, at],
     )?;
+    Ok(())
+}
+
+/// Records when installations were last seen, `(serial, time)` pairs, in one transaction.
+pub fn record_last_seen(db: &Connection, seen: &[(String, String)]) -> Result<()> {
+    let transaction = db.unchecked_transaction()?;
+    {
+        let mut statement =
+            transaction.prepare_cached("UPDATE serials SET last_seen = ?2 WHERE serial = ?1")?;
+        for (serial, at) in seen {
+            statement.execute(params![serial, at])?;
+        }
+    }
+    transaction.commit()?;
     Ok(())
 }
 
@@ -393,15 +409,21 @@ pub fn assistance(db: &Connection, request_id: &str) -> Result<Option<Assistance
         .optional()?)
 }
 
-/// The latest assistance request of a serial.
-pub fn latest_assistance(db: &Connection, serial: &str) -> Result<Option<Assistance>> {
-    Ok(db
-        .query_row(
-            "SELECT request_id, serial, help_desk_user, message, requested_at, answer, teamviewer_id, until FROM assistance WHERE serial = ?1 ORDER BY requested_at DESC, rowid DESC LIMIT 1",
-            params![serial],
-            assistance_row,
-        )
-        .optional()?)
+/// The latest assistance request of each of an organisation's serial numbers that has
+/// one, in one query.
+pub fn latest_assistance_of(
+    db: &Connection,
+    organisation_id: &str,
+) -> Result<std::collections::HashMap<String, Assistance>> {
+    let mut statement = db.prepare_cached(
+        "SELECT request_id, serial, help_desk_user, message, requested_at, answer, teamviewer_id, until FROM assistance AS a
+         WHERE a.serial IN (SELECT serial FROM serials WHERE organisation_id = ?1)
+           AND a.rowid = (SELECT b.rowid FROM assistance AS b WHERE b.serial = a.serial ORDER BY b.requested_at DESC, b.rowid DESC LIMIT 1)",
+    )?;
+    let rows = statement.query_map(params![organisation_id], assistance_row)?;
+    rows.map(|row| row.map(|assistance| (assistance.serial.clone(), assistance)))
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
 }
 
 fn assistance_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Assistance> {
