@@ -1,9 +1,15 @@
-//! The back office's help-desk page in a real headless Chromium, with a real installation
-//! (`remote-service daemon`) connecting to the real back office.
+//! The back office's help-desk page in a real headless Chromium (docs/protocol.md, "Help-desk
+//! page"), with installations that connect to the real back office: as the protocol describes
+//! it (curl starting a session and holding the event stream), and as the real
+//! `remote-service daemon` does. First the browser harness's own tests, against a page of
+//! their own.
 
 use std::fs;
-use std::io::Write;
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use remote_service_tests::backoffice::{
@@ -12,198 +18,606 @@ use remote_service_tests::backoffice::{
 use remote_service_tests::browser::Browser;
 use remote_service_tests::{wait_for, Daemon, Scratch};
 
-const ROW_STATE: &str = "tr[data-serial=\"RS-TEST-0001\"] .state";
+/// The row of the installation [`SERIAL`] and its cells (the page's element contract).
+const ROW: &str = "#installations tr[data-serial=\"RS-TEST-0001\"]";
+const STATE: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .state";
+const LAST_SEEN: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .last-seen";
+const BADGES: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .badge";
+const REQUEST_ASSISTANCE: &str =
+    "#installations tr[data-serial=\"RS-TEST-0001\"] .request-assistance";
+const ASSISTANCE: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .assistance";
 
-/// A back office with two organisations' help desks and an installation of the first.
-struct Setup {
-    scratch: Scratch,
-    backoffice: BackofficeServer,
+/// The second organisation: its help desk must not see the first one's installations.
+const OTHER_ORGANISATION: &str = "ORG-OTHER";
+const OTHER_CODE: &str = "other-code-9921";
+const OTHER_SERIAL: &str = "RS-OTHER-0001";
+
+// ---------------------------------------------------------------------------------------
+// The harness itself, against a page served from a thread of this test.
+
+/// A sign-in form whose script greets the user, then redraws a row every 100 ms (as the
+/// help-desk page redraws its table) and, 800 ms after the sign-in, redraws it `online`.
+const HARNESS_PAGE: &str = r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>harness</title></head>
+<body>
+<form id="sign-in">
+  <input id="user"> <input id="password" type="password"> <button type="submit">Sign in</button>
+</form>
+<p id="greeting">not signed in</p>
+<table id="installations"><tbody></tbody></table>
+<script>
+let state = "offline";
+function draw() {
+  const row = document.createElement("tr");
+  row.dataset.serial = "RS-1";
+  const cell = document.createElement("td");
+  cell.className = "state";
+  cell.textContent = state;
+  row.appendChild(cell);
+  document.querySelector("#installations tbody").replaceChildren(row);
 }
+draw();
+setInterval(draw, 100);
+document.getElementById("sign-in").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const user = document.getElementById("user").value;
+  const password = document.getElementById("password").value;
+  document.getElementById("greeting").textContent =
+    "signed in as " + user + " with a password of " + password.length + " characters";
+  setTimeout(() => { state = "online"; draw(); }, 800);
+});
+</script>
+</body></html>
+"##;
 
-impl Setup {
-    fn new() -> Setup {
-        let scratch = Scratch::new();
-        let mut backoffice =
-            BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-        backoffice
-            .admin_db(
-                &["helpdesk", "add", "anna", "--org", ORGANISATION],
-                Some("anna-pw-1"),
-            )
-            .success();
-        backoffice
-            .admin_db(
-                &["org", "add", "ORG-OTHER", "--name", "Other Shop"],
-                Some("other-code"),
-            )
-            .success();
-        backoffice
-            .admin_db(
-                &["helpdesk", "add", "otto", "--org", "ORG-OTHER"],
-                Some("otto-pw-2"),
-            )
-            .success();
-        let url = backoffice.start();
-        fs::copy(
-            backoffice.public_key(),
-            scratch.system_dir.join("backoffice.pub"),
-        )
-        .unwrap();
-        let licence = backoffice.issue_licence(SERIAL, "auto-licence-update", "2027-12-31");
-        fs::create_dir_all(scratch.licence_folder()).unwrap();
-        fs::write(
-            scratch.licence_folder().join(format!("{SERIAL}.lic")),
-            licence,
-        )
-        .unwrap();
-        let setup = Setup {
-            scratch,
-            backoffice,
-        };
-        for (key, value) in [
-            ("enabled", "true"),
-            ("organisation_id", ORGANISATION),
-            ("backoffice_url", url.as_str()),
-        ] {
-            setup
-                .command(&["config", "set", key, value])
-                .status()
-                .unwrap();
+const HARNESS_STATE: &str = "#installations tr[data-serial=\"RS-1\"] .state";
+
+/// Serves `page` at `/` on a loopback port from a thread (404 for anything else); the
+/// thread ends with the test process.
+fn serve_page(page: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 1024];
+            while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let (status, body) = if request.starts_with(b"GET / ") {
+                ("200 OK", page)
+            } else {
+                ("404 Not Found", "not found\n")
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
         }
-        let mut secret = setup
-            .command(&["config", "set-secret", "verification_code"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        writeln!(secret.stdin.take().unwrap(), "{VERIFICATION_CODE}").unwrap();
-        assert!(secret.wait().unwrap().success());
-        setup
-    }
-
-    /// This test is about the page: the installation keeps its code in the 0600 file
-    /// (the keyring is the connection tests' subject).
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut command = self.scratch.command(args);
-        command.env("REMOTE_SERVICE_SECRETS", "file");
-        command
-    }
-
-    fn installation(&self) -> Daemon {
-        let daemon = Scratch::spawn_daemon(self.command(&["daemon"]));
-        let green = wait_for(Duration::from_secs(10), || {
-            let output = self.command(&["status", "--json"]).output().unwrap();
-            let status: serde_json::Value =
-                serde_json::from_slice(&output.stdout).unwrap_or_default();
-            status["connection"]["state"] == "green"
-        });
-        assert!(green.is_some(), "the installation connects");
-        daemon
-    }
-
-    fn sign_in(&self, browser: &Browser, user: &str, password: &str) {
-        browser.goto(self.backoffice.url());
-        browser.type_into("#user", user);
-        browser.type_into("#password", password);
-        browser.click("#sign-in button[type=submit]");
-    }
+    });
+    url
 }
 
-fn screenshot(browser: &Browser, name: &str) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
-    fs::create_dir_all(&dir).unwrap();
-    browser.screenshot(&dir.join(name));
+/// The processes (id, name) under `root`, `root` included, that are alive (not zombies).
+fn process_tree(root: u32) -> Vec<(u32, String)> {
+    let mut processes = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().map_while(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (name) state ppid pgrp …"; the name may hold spaces and parentheses.
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let name = head.split_once(" (").map(|(_, name)| name).unwrap_or("");
+        let fields: Vec<&str> = tail.split(' ').collect();
+        let parent: u32 = fields[1].parse().unwrap_or(0);
+        if fields[0] != "Z" {
+            processes.push((pid, parent, name.to_string()));
+        }
+    }
+    let mut tree: Vec<(u32, String)> = processes
+        .iter()
+        .filter(|(pid, _, _)| *pid == root)
+        .map(|(pid, _, name)| (*pid, name.clone()))
+        .collect();
+    let mut next = 0;
+    while next < tree.len() {
+        let parent_pid = tree[next].0;
+        for (pid, parent, name) in &processes {
+            if *parent == parent_pid {
+                tree.push((*pid, name.clone()));
+            }
+        }
+        next += 1;
+    }
+    tree
+}
+
+/// Whether process `pid` is alive (a zombie is not).
+fn is_alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, tail)| !tail.starts_with('Z'))
+    })
 }
 
 #[test]
-fn the_help_desk_sees_an_online_installation_within_5_seconds_of_signing_in() {
-    let setup = Setup::new();
-    let installation = setup.installation();
+fn the_harness_types_clicks_and_times_a_change_the_page_makes_by_itself() {
+    let url = serve_page(HARNESS_PAGE);
+    let browser = Browser::start();
+    browser.goto(&url);
+
+    assert_eq!(browser.text(HARNESS_STATE).as_deref(), Some("offline"));
+    assert_eq!(browser.text("#no-such-element"), None);
+    assert!(browser.find("#no-such-element").is_none());
+    assert_eq!(browser.find_all("#sign-in input").len(), 2);
+    assert!(browser.is_displayed("#sign-in"));
+
+    browser.type_into("#user", "first");
+    browser.type_into("#user", "anna");
+    browser.type_into("#password", "pw-1234");
+    let clicked = Instant::now();
+    browser.click("#sign-in button[type=submit]");
+    browser.wait_for_text(
+        "#greeting",
+        "signed in as anna with a password of 7 characters",
+        Duration::from_secs(5),
+    );
+    // The row is replaced ten times a second: the harness reads through that.
+    let waited = browser.wait_for_text(HARNESS_STATE, "online", Duration::from_secs(5));
+    let since_click = clicked.elapsed();
+    assert!(
+        since_click >= Duration::from_millis(800),
+        "the page changes 800 ms after the click, the harness saw it after {since_click:?}"
+    );
+    assert!(
+        since_click < Duration::from_secs(3),
+        "the change came 800 ms after the click, the harness saw it after {since_click:?}"
+    );
+    assert!(waited <= since_click);
+
+    let never = browser.wait_until(Duration::from_millis(300), |browser| {
+        browser.text(HARNESS_STATE).as_deref() == Some("never")
+    });
+    assert_eq!(never, None);
+
+    let path = Browser::output_path("harness-self-test.png");
+    let _ = fs::remove_file(&path);
+    browser.screenshot(&path);
+    let picture = png::Decoder::new(std::io::BufReader::new(fs::File::open(&path).unwrap()))
+        .read_info()
+        .expect("the screenshot is a PNG");
+    assert_eq!(picture.info().width, 1280, "the window is 1280 pixels wide");
+}
+
+#[test]
+fn the_harness_keeps_a_screenshot_of_a_failure_and_leaves_no_process_behind() {
+    let url = serve_page(HARNESS_PAGE);
+    let path = Browser::output_path("harness-failure.png");
+    let _ = fs::remove_file(&path);
+    let (processes_sender, processes) = mpsc::channel();
+    // A test of its own, in a thread named as libtest names a test's thread, that fails
+    // with the browser open.
+    let failed = std::thread::Builder::new()
+        .name("harness-failure".to_string())
+        .spawn(move || {
+            let browser = Browser::start();
+            browser.goto(&url);
+            processes_sender
+                .send(process_tree(browser.process_group()))
+                .unwrap();
+            browser.wait_for_text(HARNESS_STATE, "online", Duration::from_millis(300));
+        })
+        .unwrap()
+        .join()
+        .expect_err("waiting for a text that never comes fails");
+    let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert_eq!(
+        message,
+        format!("{HARNESS_STATE} did not read \"online\" within 300ms; it read \"offline\"")
+    );
+    assert!(
+        fs::read(&path).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"),
+        "a screenshot of the failure in {}",
+        path.display()
+    );
+
+    let processes = processes.recv().unwrap();
+    assert!(
+        processes.iter().any(|(_, name)| name == "chromedriver"),
+        "{processes:?}"
+    );
+    assert!(
+        processes
+            .iter()
+            .any(|(_, name)| name.starts_with("chrom") && name != "chromedriver"),
+        "Chromium runs under chromedriver: {processes:?}"
+    );
+    let gone = wait_for(Duration::from_secs(5), || {
+        processes.iter().all(|(pid, _)| !is_alive(*pid))
+    });
+    assert!(
+        gone.is_some(),
+        "left behind: {:?}",
+        processes
+            .iter()
+            .filter(|(pid, _)| is_alive(*pid))
+            .collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The back office's page.
+
+/// A back office ([`ORGANISATION`] with [`SERIAL`]) with the help desk `anna` of it, and a
+/// second organisation with its own serial number and help desk `otto`; started.
+fn backoffice(dir: &Path) -> BackofficeServer {
+    let mut backoffice = BackofficeServer::create(dir, Transport::Http);
+    for (args, stdin) in [
+        (
+            vec!["helpdesk", "add", "anna", "--org", ORGANISATION],
+            Some("anna-pw-1"),
+        ),
+        (
+            vec!["org", "add", OTHER_ORGANISATION, "--name", "Other Shop"],
+            Some(OTHER_CODE),
+        ),
+        (
+            vec!["serial", "add", OTHER_SERIAL, "--org", OTHER_ORGANISATION],
+            None,
+        ),
+        (
+            vec!["helpdesk", "add", "otto", "--org", OTHER_ORGANISATION],
+            Some("otto-pw-2"),
+        ),
+    ] {
+        backoffice.admin_db(&args, stdin).success();
+    }
+    backoffice.start();
+    backoffice
+}
+
+/// Opens the page and signs in, as a person does.
+fn sign_in(browser: &Browser, url: &str, user: &str, password: &str) {
+    browser.goto(url);
+    browser.type_into("#sign-in #user", user);
+    browser.type_into("#sign-in #password", password);
+    browser.click("#sign-in [type=submit]");
+}
+
+/// An installation as docs/protocol.md describes one, with curl: `POST /v1/sessions`, then
+/// `GET /v1/events` held open. The verification code and the token go through curl's
+/// standard input, never its arguments.
+struct Installation {
+    url: String,
+    token: String,
+    stream: Child,
+}
+
+impl Installation {
+    /// Starts a session for `serial` and holds its event stream (until `hello` came).
+    fn connect(url: &str, organisation: &str, code: &str, serial: &str, hostname: &str) -> Self {
+        let body = serde_json::json!({
+            "organisation_id": organisation,
+            "verification_code": code,
+            "serial_number": serial,
+            "client": "remote-service 0.1.0",
+            "hostname": hostname,
+        });
+        let (status, answer) = curl(
+            &[
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                "@-",
+                &format!("{url}/v1/sessions"),
+            ],
+            &body.to_string(),
+        );
+        assert_eq!(status, 201, "POST /v1/sessions: {answer}");
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let token = answer["session"].as_str().expect("a session token");
+
+        let mut stream = Command::new("curl")
+            .args(["-sN", "-H", "@-", &format!("{url}/v1/events")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl (Debian package curl)");
+        writeln!(
+            stream.stdin.take().unwrap(),
+            "Authorization: Bearer {token}"
+        )
+        .unwrap();
+        let (lines_sender, lines) = mpsc::channel();
+        let stdout = stream.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let hello = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(5)).ok())
+            .any(|line| line == "event: hello");
+        assert!(hello, "the event stream opens with hello");
+        Installation {
+            url: url.to_string(),
+            token: token.to_string(),
+            stream,
+        }
+    }
+
+    /// `DELETE /v1/sessions/current`, as an installation that stops does.
+    fn end(self) {
+        let (status, answer) = curl(
+            &[
+                "-X",
+                "DELETE",
+                "-H",
+                "@-",
+                &format!("{}/v1/sessions/current", self.url),
+            ],
+            &format!("Authorization: Bearer {}\n", self.token),
+        );
+        assert_eq!(status, 204, "DELETE /v1/sessions/current: {answer}");
+    }
+}
+
+impl Drop for Installation {
+    fn drop(&mut self) {
+        let _ = self.stream.kill();
+        let _ = self.stream.wait();
+    }
+}
+
+/// Runs curl with `stdin`; the HTTP status and the body.
+fn curl(args: &[&str], stdin: &str) -> (u16, String) {
+    let mut child = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl (Debian package curl)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let output = String::from_utf8(output.stdout).unwrap();
+    let (body, status) = output.rsplit_once('\n').unwrap();
+    (status.parse().expect("an HTTP status"), body.to_string())
+}
+
+#[test]
+fn helpdesk_page_shows_an_installation_online_within_5_seconds() {
+    let scratch = tempfile::tempdir().unwrap();
+    let backoffice = backoffice(&scratch.path().join("backoffice"));
+    let url = backoffice.url();
     let browser = Browser::start();
 
-    setup.sign_in(&browser, "anna", "wrong password");
+    // A wrong password: refused with a message, and no installations shown.
+    sign_in(&browser, url, "anna", "wrong password");
     let refused = browser.wait_until(Duration::from_secs(5), |browser| {
         browser
             .text("#sign-in-error")
-            .is_some_and(|text| text.contains("wrong user name or password"))
+            .is_some_and(|text| !text.trim().is_empty())
     });
+    assert!(refused.is_some(), "#sign-in-error says why");
+    eprintln!(
+        "wrong password: {:?}",
+        browser.text("#sign-in-error").unwrap()
+    );
+    assert!(!browser.is_displayed("#installations"));
+    assert!(browser.find(ROW).is_none());
+
+    // Signed in: the organisation's installation, offline, never seen yet.
+    sign_in(&browser, url, "anna", "anna-pw-1");
+    browser.wait_for_text(STATE, "offline", Duration::from_secs(5));
+    assert!(browser.is_displayed("#installations"));
+    assert!(browser.texts(BADGES).is_empty());
+    assert!(browser.find(REQUEST_ASSISTANCE).is_none());
+    let never_seen = browser.text(LAST_SEEN).expect("a last-seen cell");
+
+    // The installation comes online: the page shows it by itself, with its badges.
+    let connecting = Instant::now();
+    let installation = Installation::connect(
+        url,
+        ORGANISATION,
+        VERIFICATION_CODE,
+        SERIAL,
+        "print-server-01",
+    );
+    let shown = browser.wait_until(Duration::from_secs(5), |browser| {
+        browser.text(STATE).as_deref() == Some("online") && browser.texts(BADGES) == ["RDP", "VPN"]
+    });
+    let online_within = connecting.elapsed();
+    browser.screenshot(&Browser::output_path("helpdesk-installation-online.png"));
     assert!(
-        refused.is_some(),
-        "a wrong password is refused with a message"
+        shown.is_some(),
+        "online with the RDP and VPN badges within 5 s; the row reads {:?} with badges {:?}",
+        browser.text(STATE),
+        browser.texts(BADGES)
+    );
+    eprintln!("online on the page {online_within:?} after the installation started its session");
+    assert!(online_within < Duration::from_secs(5), "{online_within:?}");
+    let row = browser.text(ROW).unwrap();
+    assert!(
+        row.contains("print-server-01"),
+        "the host name shows: {row:?}"
+    );
+    assert!(browser.find(REQUEST_ASSISTANCE).is_some());
+
+    // It holds its event stream and sends no heartbeat: still online past three heartbeat
+    // intervals (the test back office's is 2 s), when a session without either would end.
+    let flipped = browser.wait_until(Duration::from_secs(7), |browser| {
+        browser.text(STATE).as_deref() != Some("online")
+    });
+    assert_eq!(
+        flipped,
+        None,
+        "the row read {:?} while the installation held its stream",
+        browser.text(STATE)
     );
 
-    let signing_in = Instant::now();
-    setup.sign_in(&browser, "anna", "anna-pw-1");
-    let online = browser.wait_until(Duration::from_secs(5), |browser| {
-        browser.text(ROW_STATE).as_deref() == Some("online")
-    });
-    screenshot(&browser, "helpdesk-online.png");
-    assert!(
-        online.is_some(),
-        "online within 5 s of signing in; the row says {:?}",
-        browser.text(ROW_STATE)
+    // It ends its session: offline at once, with the time it was last seen.
+    let ending = Instant::now();
+    installation.end();
+    browser.wait_for_text(STATE, "offline", Duration::from_secs(5));
+    eprintln!(
+        "offline on the page {:?} after the session ended",
+        ending.elapsed()
     );
-    let elapsed = signing_in.elapsed();
-    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
-    let badges = browser.texts("tr[data-serial=\"RS-TEST-0001\"] .badge");
-    assert_eq!(badges, vec!["RDP", "VPN"]);
-
-    // The installation stops: offline with the time it was last seen, by itself.
-    let stopped = Instant::now();
-    assert_eq!(installation.terminate(), Some(0));
-    let offline = browser.wait_until(Duration::from_secs(5), |browser| {
-        browser.text(ROW_STATE).as_deref() == Some("offline")
-    });
-    assert!(offline.is_some(), "offline after the installation stopped");
-    assert!(stopped.elapsed() < Duration::from_secs(5));
-    let last_seen = browser
-        .text("tr[data-serial=\"RS-TEST-0001\"] .last-seen")
-        .unwrap_or_default();
+    let last_seen = browser.text(LAST_SEEN).expect("a last-seen cell");
+    browser.screenshot(&Browser::output_path("helpdesk-installation-offline.png"));
     assert!(
-        !last_seen.is_empty() && last_seen != "never",
-        "{last_seen:?}"
+        last_seen != never_seen && last_seen.chars().any(|c| c.is_ascii_digit()),
+        "a last-seen time after it was online (before: {never_seen:?}): {last_seen:?}"
     );
-    assert!(browser
-        .texts("tr[data-serial=\"RS-TEST-0001\"] .badge")
-        .is_empty());
-
-    // It comes back while the help desk watches: online again, by itself.
-    let back = Instant::now();
-    let _installation = setup.installation();
-    let online_again = browser.wait_until(Duration::from_secs(5), |browser| {
-        browser.text(ROW_STATE).as_deref() == Some("online")
-    });
-    assert!(online_again.is_some(), "online again without reloading");
-    assert!(back.elapsed() < Duration::from_secs(10));
-
-    // Asking for assistance reaches the installation's stream; the page shows it waiting.
-    browser.click("tr[data-serial=\"RS-TEST-0001\"] .request-assistance");
-    let requested = browser.wait_until(Duration::from_secs(5), |browser| {
-        browser
-            .text("tr[data-serial=\"RS-TEST-0001\"] .assistance")
-            .is_some_and(|text| text.contains("requested by anna"))
-    });
-    screenshot(&browser, "helpdesk-assistance.png");
-    assert!(requested.is_some(), "the request shows");
+    assert!(browser.texts(BADGES).is_empty());
+    assert!(browser.find(REQUEST_ASSISTANCE).is_none());
 }
 
 #[test]
 fn a_help_desk_sees_only_its_own_organisations_installations() {
-    let setup = Setup::new();
-    let _installation = setup.installation();
+    let scratch = tempfile::tempdir().unwrap();
+    let backoffice = backoffice(&scratch.path().join("backoffice"));
+    let url = backoffice.url();
+    let _ours = Installation::connect(url, ORGANISATION, VERIFICATION_CODE, SERIAL, "ours");
+    let _theirs =
+        Installation::connect(url, OTHER_ORGANISATION, OTHER_CODE, OTHER_SERIAL, "theirs");
     let browser = Browser::start();
-    setup.sign_in(&browser, "otto", "otto-pw-2");
-    let signed_in = browser.wait_until(Duration::from_secs(5), |browser| {
-        browser.text("#live").as_deref() == Some("live")
-    });
-    assert!(
-        signed_in.is_some(),
-        "otto is signed in and the list is live"
+    sign_in(&browser, url, "otto", "otto-pw-2");
+    browser.wait_for_text(
+        "#installations tr[data-serial=\"RS-OTHER-0001\"] .state",
+        "online",
+        Duration::from_secs(5),
     );
-    assert_eq!(
-        browser.text(ROW_STATE),
-        None,
+    assert!(
+        browser.find(ROW).is_none(),
         "otto does not see ORG-TEST's installation"
     );
-    assert!(browser.texts("#installations tbody tr").is_empty());
+    assert_eq!(browser.find_all("#installations tr[data-serial]").len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// The same page with the real installation, `remote-service daemon`.
+
+/// A scratch installation configured for `backoffice`, with its licence.
+fn installation_for(backoffice: &BackofficeServer, scratch: &Scratch) {
+    fs::copy(
+        backoffice.public_key(),
+        scratch.system_dir.join("backoffice.pub"),
+    )
+    .unwrap();
+    let licence = backoffice.issue_licence(SERIAL, "auto-licence-update", "2027-12-31");
+    fs::create_dir_all(scratch.licence_folder()).unwrap();
+    fs::write(
+        scratch.licence_folder().join(format!("{SERIAL}.lic")),
+        licence,
+    )
+    .unwrap();
+    for (key, value) in [
+        ("enabled", "true"),
+        ("organisation_id", ORGANISATION),
+        ("backoffice_url", backoffice.url()),
+    ] {
+        let status = daemon_command(scratch, &["config", "set", key, value])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let mut secret = daemon_command(scratch, &["config", "set-secret", "verification_code"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(secret.stdin.take().unwrap(), "{VERIFICATION_CODE}").unwrap();
+    assert!(secret.wait().unwrap().success());
+}
+
+/// This test is about the page: the installation keeps its code in the 0600 file (the
+/// keyring is the connection tests' subject).
+fn daemon_command(scratch: &Scratch, args: &[&str]) -> Command {
+    let mut command = scratch.command(args);
+    command.env("REMOTE_SERVICE_SECRETS", "file");
+    command
+}
+
+/// Starts the daemon and waits until its light is green.
+fn start_daemon(scratch: &Scratch) -> Daemon {
+    let daemon = Scratch::spawn_daemon(daemon_command(scratch, &["daemon"]));
+    let green = wait_for(Duration::from_secs(10), || {
+        let output = daemon_command(scratch, &["status", "--json"])
+            .output()
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        status["connection"]["state"] == "green"
+    });
+    assert!(green.is_some(), "the installation connects");
+    daemon
+}
+
+#[test]
+fn the_help_desk_sees_a_running_installation_online_within_5_seconds_of_signing_in() {
+    let scratch = Scratch::new();
+    let backoffice = backoffice(&scratch.root().join("backoffice"));
+    installation_for(&backoffice, &scratch);
+    let daemon = start_daemon(&scratch);
+    let browser = Browser::start();
+
+    let signing_in = Instant::now();
+    sign_in(&browser, backoffice.url(), "anna", "anna-pw-1");
+    browser.wait_for_text(STATE, "online", Duration::from_secs(5));
+    let elapsed = signing_in.elapsed();
+    eprintln!("online on the page {elapsed:?} after opening it and signing in");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert_eq!(browser.texts(BADGES), ["RDP", "VPN"]);
+    browser.screenshot(&Browser::output_path("helpdesk-online.png"));
+
+    // The installation stops: offline with the time it was last seen, by itself.
+    let stopped = Instant::now();
+    assert_eq!(daemon.terminate(), Some(0));
+    browser.wait_for_text(STATE, "offline", Duration::from_secs(5));
+    assert!(stopped.elapsed() < Duration::from_secs(5));
+    let last_seen = browser.text(LAST_SEEN).unwrap_or_default();
+    assert!(
+        last_seen.chars().any(|c| c.is_ascii_digit()),
+        "a last-seen time: {last_seen:?}"
+    );
+    assert!(browser.texts(BADGES).is_empty());
+
+    // It comes back while the help desk watches: online again, without reloading.
+    let _daemon = start_daemon(&scratch);
+    browser.wait_for_text(STATE, "online", Duration::from_secs(5));
+
+    // Asking for assistance reaches the installation; the page shows the request waiting.
+    browser.click(REQUEST_ASSISTANCE);
+    let requested = browser.wait_until(Duration::from_secs(5), |browser| {
+        browser
+            .text(ASSISTANCE)
+            .is_some_and(|text| text.contains("anna"))
+    });
+    browser.screenshot(&Browser::output_path("helpdesk-assistance.png"));
+    assert!(
+        requested.is_some(),
+        "the request shows with who asked: {:?}",
+        browser.text(ASSISTANCE)
+    );
 }
