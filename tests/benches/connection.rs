@@ -1,0 +1,101 @@
+//! The light's reaction times against the real back office (release build):
+//!
+//! - back office down → orange: from killing the back office (SIGKILL) until the engine's
+//!   status event says orange (target: under 2 s);
+//! - back office up → green: from the back office accepting connections again until the
+//!   status event says green (target: under 1 s).
+//!
+//! Median and maximum of 20 of each. The installation keeps its code in the 0600 file
+//! (REMOTE_SERVICE_SECRETS=file): the keyring plays no part in these times.
+//!
+//! Run: `cargo build --release --workspace && cargo bench -p remote-service-tests --bench connection`
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use remote_service_tests::backoffice::{
+    BackofficeServer, Transport, ORGANISATION, SERIAL, VERIFICATION_CODE,
+};
+use remote_service_tests::{EventStream, Scratch};
+
+const ROUNDS: usize = 20;
+
+fn next_light(events: &EventStream, state: &str) -> Instant {
+    loop {
+        let (at, event) = events.next_timed(Duration::from_secs(20), state);
+        if event["event"] == "status" && event["status"]["connection"]["state"] == state {
+            return at;
+        }
+    }
+}
+
+fn summary(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    println!(
+        "{name}: median {:.0} ms, max {:.0} ms ({} rounds)",
+        times[times.len() / 2].as_secs_f64() * 1000.0,
+        times[times.len() - 1].as_secs_f64() * 1000.0,
+        times.len()
+    );
+}
+
+fn main() {
+    let scratch = Scratch::new();
+    let mut backoffice =
+        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
+    let url = backoffice.start();
+    fs::copy(
+        backoffice.public_key(),
+        scratch.system_dir.join("backoffice.pub"),
+    )
+    .unwrap();
+    let licence = backoffice.issue_licence(SERIAL, "auto-licence-update", "2027-12-31");
+    fs::create_dir_all(scratch.licence_folder()).unwrap();
+    fs::write(
+        scratch.licence_folder().join(format!("{SERIAL}.lic")),
+        licence,
+    )
+    .unwrap();
+    let command = |args: &[&str]| {
+        let mut command = scratch.command(args);
+        command.env("REMOTE_SERVICE_SECRETS", "file");
+        command
+    };
+    for (key, value) in [
+        ("enabled", "true"),
+        ("organisation_id", ORGANISATION),
+        ("backoffice_url", url.as_str()),
+    ] {
+        assert!(command(&["config", "set", key, value])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let mut secret = command(&["config", "set-secret", "verification_code"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(secret.stdin.take().unwrap(), "{VERIFICATION_CODE}").unwrap();
+    assert!(secret.wait().unwrap().success());
+    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+    let events = EventStream::follow(&scratch.socket());
+    next_light(&events, "green");
+
+    let (mut down, mut up) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let killed = Instant::now();
+        backoffice.kill();
+        down.push(next_light(&events, "orange").duration_since(killed));
+        // A moment down, as a restart takes.
+        std::thread::sleep(Duration::from_millis(300));
+        backoffice.start();
+        let back = Instant::now();
+        up.push(next_light(&events, "green").duration_since(back));
+    }
+    println!("remote-service connection benchmark (release build, loopback)");
+    summary("back office down -> orange", down);
+    summary("back office up -> green", up);
+}
