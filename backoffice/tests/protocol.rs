@@ -3,7 +3,7 @@
 //! licences it signs checked with the real `minisign` (Debian package `minisign`).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -24,6 +24,8 @@ struct Answer {
     code: i32,
     stdout: String,
     stderr: String,
+    /// The response headers (requests only), lowercase names.
+    headers: String,
 }
 
 impl Answer {
@@ -85,6 +87,7 @@ impl Office {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            headers: String::new(),
         }
     }
 
@@ -141,17 +144,34 @@ impl Office {
 
     /// A request with curl; headers and body go through files, never the command line.
     fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Answer {
+        self.curl(&[], method, path, token, body)
+    }
+
+    /// A request with curl and extra options (a cookie jar, a CA file).
+    fn curl(
+        &self,
+        options: &[&str],
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
         let headers = self.dir.path().join("headers");
         let mut header_text = "Content-Type: application/json\n".to_string();
         if let Some(token) = token {
             header_text.push_str(&format!("Authorization: Bearer {token}\n"));
         }
         fs::write(&headers, header_text).unwrap();
+        let dumped = self.dir.path().join("response-headers");
+        let _ = fs::remove_file(&dumped);
         let mut command = Command::new("curl");
         command
             .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .arg("-D")
+            .arg(&dumped)
             .arg("-H")
-            .arg(format!("@{}", headers.display()));
+            .arg(format!("@{}", headers.display()))
+            .args(options);
         if let Some(body) = body {
             let file = self.dir.path().join("body");
             fs::write(&file, body).unwrap();
@@ -162,38 +182,49 @@ impl Office {
         let output = command
             .arg(format!("{}{path}", self.url))
             .output()
-            .expect("curl");
+            .expect("curl (Debian package curl)");
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
         Answer {
             code: status.trim().parse().unwrap_or(0),
             stdout: body.to_string(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            headers: fs::read_to_string(&dumped)
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
         }
     }
 
-    fn session(&self) -> String {
-        let answer = self.request(
+    /// Signs a help desk in; the cookie goes to the jar file it returns.
+    fn sign_in(&self, user: &str, password: &str) -> (Answer, String) {
+        let jar = self.path(&format!("jar-{user}"));
+        let body = serde_json::json!({"user": user, "password": password}).to_string();
+        let answer = self.curl(
+            &["-c", &jar],
             "POST",
-            "/v1/sessions",
+            "/helpdesk/sign-in",
             None,
-            Some(&session_body("ORG-1", CODE, "SN-1")),
+            Some(&body),
         );
-        assert_eq!(answer.code, 201, "{}", answer.stdout);
-        answer.json()["session"].as_str().unwrap().to_string()
+        (answer, jar)
     }
 
-    /// Follows the session's event stream with curl; (event, data) pairs.
-    fn events(&self, token: &str) -> Stream {
-        let headers = self
-            .dir
-            .path()
-            .join(format!("stream-headers-{}", &token[..8]));
-        fs::write(&headers, format!("Authorization: Bearer {token}\n")).unwrap();
+    /// Follows a server-sent event stream with curl (extra options: a cookie jar).
+    fn follow(&self, options: &[&str], path: &str, token: Option<&str>) -> Stream {
+        let headers = self.dir.path().join(format!(
+            "stream-headers-{}",
+            token.map_or("none", |token| &token[..8])
+        ));
+        let mut header_text = String::new();
+        if let Some(token) = token {
+            header_text.push_str(&format!("Authorization: Bearer {token}\n"));
+        }
+        fs::write(&headers, header_text).unwrap();
         let mut child = Command::new("curl")
             .args(["-sN", "-H"])
             .arg(format!("@{}", headers.display()))
-            .arg(format!("{}/v1/events", self.url))
+            .args(options)
+            .arg(format!("{}{path}", self.url))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -212,6 +243,42 @@ impl Office {
             }
         });
         Stream { child, receiver }
+    }
+
+    fn session(&self) -> String {
+        let answer = self.request(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&session_body("ORG-1", CODE, "SN-1")),
+        );
+        assert_eq!(answer.code, 201, "{}", answer.stdout);
+        answer.json()["session"].as_str().unwrap().to_string()
+    }
+
+    /// Follows the session's event stream with curl; (event, data) pairs.
+    fn events(&self, token: &str) -> Stream {
+        self.follow(&[], "/v1/events", Some(token))
+    }
+
+    /// Stops the server with SIGTERM; its exit code, if it stopped within `limit`.
+    fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        let mut server = self.server.take()?;
+        let killed = Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = server.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = server.kill();
+        let _ = server.wait();
+        None
     }
 }
 
@@ -237,6 +304,38 @@ impl Stream {
             .unwrap_or_else(|_| panic!("no event within {limit:?}"));
         (name, serde_json::from_str(&data).unwrap())
     }
+
+    /// The first event within `limit` for which `wanted` holds (others are skipped).
+    fn find(
+        &self,
+        limit: Duration,
+        wanted: impl Fn(&str, &serde_json::Value) -> bool,
+    ) -> Option<serde_json::Value> {
+        let started = Instant::now();
+        while let Some(left) = limit.checked_sub(started.elapsed()) {
+            let Ok((name, data)) = self.receiver.recv_timeout(left) else {
+                return None;
+            };
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+            if wanted(&name, &data) {
+                return Some(data);
+            }
+        }
+        None
+    }
+
+    /// Whether the back office closed the stream within `limit`.
+    fn closed_within(&self, limit: Duration) -> bool {
+        let started = Instant::now();
+        while let Some(left) = limit.checked_sub(started.elapsed()) {
+            match self.receiver.recv_timeout(left) {
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return true,
+                Err(mpsc::RecvTimeoutError::Timeout) => return false,
+            }
+        }
+        false
+    }
 }
 
 impl Drop for Stream {
@@ -254,15 +353,16 @@ fn session_body(organisation: &str, code: &str, serial: &str) -> String {
     .to_string()
 }
 
+/// Whether the file holds `needle`; a file that does not exist holds nothing.
 fn contains(path: &Path, needle: &str) -> bool {
-    let mut bytes = Vec::new();
-    fs::File::open(path)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
-        .map_or(false, |_| {
-            bytes
-                .windows(needle.len())
-                .any(|window| window == needle.as_bytes())
-        })
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(error) => panic!("{}: {error}", path.display()),
+    };
+    bytes
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
 }
 
 #[test]
@@ -348,6 +448,10 @@ fn admin_commands_refuse_what_is_wrong_and_store_only_hashes() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+    let stored = ["office.sqlite", "office.sqlite-wal"]
+        .iter()
+        .any(|file| contains(&office.dir.path().join(file), "$argon2id$"));
+    assert!(stored, "the Argon2 hashes are in the database");
     for file in ["office.sqlite", "office.sqlite-wal"] {
         let path = office.dir.path().join(file);
         assert!(!contains(&path, CODE), "{file} holds the code in clear");
@@ -365,17 +469,11 @@ fn an_issued_licence_verifies_with_the_real_minisign_and_counts_up() {
     assert_eq!(first.code, 0, "{}", first.stderr);
     let second = office.issue("auto-licence-update,users=25,remote-assistance");
     assert!(second.stderr.contains("(sequence 2)"), "{}", second.stderr);
-    let text = second.stdout;
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "-----BEGIN REMOTE SERVICE LICENCE-----");
-    let end = lines
-        .iter()
-        .position(|line| *line == "-----END REMOTE SERVICE LICENCE-----")
-        .unwrap();
-    use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(lines[1..end].concat())
-        .unwrap();
+    let (payload, said) = verify_with_minisign(&office, &second.stdout);
+    assert!(
+        said.contains("remote-service-licence-v1 LIC-SN-1-2 2"),
+        "{said}"
+    );
     let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(json["serial_number"], "SN-1");
     assert_eq!(json["sequence"], 2);
@@ -390,6 +488,31 @@ fn an_issued_licence_verifies_with_the_real_minisign_and_counts_up() {
         serde_json::json!({"code": "remote-assistance"})
     );
     assert_eq!(json["maintenance_through"], "2027-12-31");
+
+    // A payload changed by one byte no longer verifies.
+    let tampered = String::from_utf8(payload).unwrap().replace("25", "95");
+    fs::write(office.dir.path().join("payload.json"), tampered).unwrap();
+    let refused = Command::new("minisign")
+        .args(["-V", "-p", &office.path("keys/licence.pub"), "-m"])
+        .arg(office.dir.path().join("payload.json"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+}
+
+/// Checks a licence file with the real minisign (Debian package `minisign`): the payload
+/// and its `.minisig` written as the licence format says. (payload, what minisign said)
+fn verify_with_minisign(office: &Office, licence: &str) -> (Vec<u8>, String) {
+    let lines: Vec<&str> = licence.lines().collect();
+    assert_eq!(lines[0], "-----BEGIN REMOTE SERVICE LICENCE-----");
+    let end = lines
+        .iter()
+        .position(|line| *line == "-----END REMOTE SERVICE LICENCE-----")
+        .expect("an END line");
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(lines[1..end].concat())
+        .unwrap();
     let payload_file = office.dir.path().join("payload.json");
     fs::write(&payload_file, &payload).unwrap();
     fs::write(
@@ -402,12 +525,13 @@ fn an_issued_licence_verifies_with_the_real_minisign_and_counts_up() {
         .arg(&payload_file)
         .output()
         .expect("minisign (Debian package minisign)");
-    let said = String::from_utf8_lossy(&verified.stdout);
-    assert!(verified.status.success(), "{said}");
+    let said = String::from_utf8_lossy(&verified.stdout).into_owned();
     assert!(
-        said.contains("remote-service-licence-v1 LIC-SN-1-2 2"),
-        "{said}"
+        verified.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verified.stderr)
     );
+    (payload, said)
 }
 
 #[test]
@@ -506,8 +630,13 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
     assert_eq!(hello["heartbeat_interval_s"], 1);
 
     // `licence issue` is another process: the server notices within a second.
+    let no_licence = office.request("GET", "/v1/licence", Some(&token), None);
+    assert_eq!(no_licence.code, 404);
+    assert_eq!(no_licence.json()["error"], "no-licence");
     let issued = Instant::now();
-    assert_eq!(office.issue("users=10").code, 0);
+    let issue = office.issue("users=10");
+    assert_eq!(issue.code, 0, "{}", issue.stderr);
+    let issued_text = issue.stdout;
     let (name, available) = stream.next(Duration::from_secs(2));
     assert_eq!(name, "licence-available");
     assert_eq!(available["sequence"], 1);
@@ -528,9 +657,14 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
     assert_eq!(heartbeat.json()["latest_licence_sequence"], 1);
     let download = office.request("GET", "/v1/licence", Some(&token), None);
     assert_eq!(download.code, 200);
-    assert!(download
-        .stdout
-        .starts_with("-----BEGIN REMOTE SERVICE LICENCE-----"));
+    assert_eq!(download.stdout, issued_text, "the file exactly as issued");
+    assert!(download.headers.contains("x-licence-sequence: 1\r\n"));
+    assert!(download.headers.contains("content-type: text/plain"));
+    let (_, said) = verify_with_minisign(&office, &download.stdout);
+    assert!(
+        said.contains("remote-service-licence-v1 LIC-SN-1-1 1"),
+        "{said}"
+    );
     let report = office.request(
         "POST", "/v1/licence/reports", Some(&token),
         Some(r#"{"licence_id": "LIC-SN-1-1", "sequence": 1, "targets": [{"folder": "/srv/fls", "ok": true}, {"folder": "/mnt/x", "ok": false, "error": "read-only"}]}"#),
@@ -538,46 +672,17 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
     assert_eq!(report.code, 204, "{}", report.stdout);
 
     // A help desk asks; the installation hears it on its stream and answers.
-    let sign_in = office.request(
-        "POST",
-        "/helpdesk/sign-in",
-        None,
-        Some(r#"{"user": "hd", "password": "hd-pass"}"#),
-    );
+    let (sign_in, jar) = office.sign_in("hd", "hd-pass");
     assert_eq!(sign_in.code, 204);
-    let cookie = Command::new("curl")
-        .args([
-            "-s",
-            "-c",
-            "-",
-            "-o",
-            "/dev/null",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            r#"{"user": "hd", "password": "hd-pass"}"#,
-        ])
-        .arg(format!("{}/helpdesk/sign-in", office.url))
-        .output()
-        .unwrap();
-    let jar = office.dir.path().join("jar");
-    fs::write(&jar, &cookie.stdout).unwrap();
-    let asked = Command::new("curl")
-        .args(["-s", "-b"])
-        .arg(&jar)
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            r#"{"message": "may we?"}"#,
-        ])
-        .arg(format!(
-            "{}/helpdesk/installations/SN-1/assistance",
-            office.url
-        ))
-        .output()
-        .unwrap();
-    let asked: serde_json::Value = serde_json::from_slice(&asked.stdout).unwrap();
+    let asked = office.curl(
+        &["-b", &jar],
+        "POST",
+        "/helpdesk/installations/SN-1/assistance",
+        None,
+        Some(r#"{"message": "may we?"}"#),
+    );
+    assert_eq!(asked.code, 202, "{}", asked.stdout);
+    let asked = asked.json();
     let request_id = asked["request_id"]
         .as_str()
         .expect("a request id")
@@ -614,16 +719,17 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
     assert_eq!(unknown.code, 404);
     assert_eq!(unknown.json()["error"], "unknown-request");
 
-    let listed = Command::new("curl")
-        .args(["-s", "-b"])
-        .arg(&jar)
-        .arg(format!("{}/helpdesk/installations", office.url))
-        .output()
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = office
+        .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
+        .json();
     assert_eq!(listed[0]["serial_number"], "SN-1");
     assert_eq!(listed[0]["online"], true);
     assert_eq!(listed[0]["assistance"]["teamviewer_id"], "123 456 789");
+    assert_eq!(listed[0]["assistance"]["answer"], "accepted");
+    assert_eq!(
+        listed[0]["licence_sequence"], 0,
+        "as the heartbeat reported"
+    );
 
     assert_eq!(
         office
@@ -688,6 +794,24 @@ fn plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&trusted.stdout), "201");
+    let cert_text = cert.to_str().unwrap();
+    office.admin_db(
+        &["helpdesk", "add", "hd", "--org", "ORG-1"],
+        Some("hd-pass"),
+    );
+    let signed_in = office.curl(
+        &["--cacert", cert_text],
+        "POST",
+        "/helpdesk/sign-in",
+        None,
+        Some(r#"{"user": "hd", "password": "hd-pass"}"#),
+    );
+    assert_eq!(signed_in.code, 204, "{}", signed_in.stderr);
+    assert!(
+        signed_in.headers.contains("; secure"),
+        "the cookie is Secure over TLS: {}",
+        signed_in.headers
+    );
     let untrusted = Command::new("curl")
         .args(["-s", "-o", "/dev/null"])
         .arg(format!("{}/v1/sessions", office.url))
@@ -698,4 +822,194 @@ fn plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate() {
         Some(60),
         "curl refuses the unknown certificate"
     );
+}
+
+#[test]
+fn an_open_event_stream_keeps_a_session_alive_until_it_closes() {
+    let mut office = Office::new();
+    office.serve(&[]);
+    let token = office.session();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    // Four intervals without a heartbeat, but the stream is open.
+    std::thread::sleep(Duration::from_millis(4000));
+    let alive = office.request("POST", "/v1/heartbeat", Some(&token), None);
+    assert_eq!(alive.code, 200, "{}", alive.stdout);
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(4000));
+    let late = office.request("POST", "/v1/heartbeat", Some(&token), None);
+    assert_eq!(late.code, 401);
+    assert_eq!(late.json()["error"], "session-expired");
+}
+
+#[test]
+fn a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream() {
+    let mut office = Office::new();
+    office.serve(&[]);
+    let first = office.session();
+    let stream = office.events(&first);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    let second = office.session();
+    assert_ne!(first, second);
+    assert!(stream.closed_within(Duration::from_secs(2)));
+    assert_eq!(
+        office
+            .request("POST", "/v1/heartbeat", Some(&first), None)
+            .code,
+        401
+    );
+    assert_eq!(
+        office
+            .request("POST", "/v1/heartbeat", Some(&second), None)
+            .code,
+        200
+    );
+}
+
+#[test]
+fn the_help_desk_sees_its_installations_come_and_go_on_its_stream() {
+    let mut office = Office::new();
+    office.admin_db(&["org", "add", "ORG-2", "--name", "Two"], Some("two-code"));
+    office.admin_db(&["serial", "add", "SN-2", "--org", "ORG-2"], None);
+    office.admin_db(
+        &["helpdesk", "add", "hd", "--org", "ORG-1"],
+        Some("hd-pass"),
+    );
+    office.serve(&[]);
+
+    let page = office.request("GET", "/", None, None);
+    assert_eq!(page.code, 200);
+    assert!(page
+        .headers
+        .contains("content-security-policy: default-src 'self'\r\n"));
+    for element in [
+        r#"id="sign-in""#,
+        r#"id="user""#,
+        r#"id="password""#,
+        r#"id="sign-in-error""#,
+        r#"id="installations""#,
+    ] {
+        assert!(page.stdout.contains(element), "{element}");
+    }
+    assert!(!page.stdout.contains("<style"), "no inline style");
+    assert!(
+        !page.stdout.contains("<script>"),
+        "no inline script: {}",
+        page.stdout
+    );
+    for file in ["/helpdesk.js", "/helpdesk.css"] {
+        assert_eq!(office.request("GET", file, None, None).code, 200, "{file}");
+    }
+
+    let (wrong, _) = office.sign_in("hd", "not-it");
+    assert_eq!(wrong.code, 401);
+    assert_eq!(wrong.json()["message"], "wrong user name or password");
+    let (nobody, _) = office.sign_in("nobody", "hd-pass");
+    assert_eq!(nobody.code, 401);
+    assert_eq!(
+        office
+            .request("GET", "/helpdesk/installations", None, None)
+            .code,
+        401
+    );
+
+    let (signed_in, jar) = office.sign_in("hd", "hd-pass");
+    assert_eq!(signed_in.code, 204);
+    let cookie = signed_in
+        .headers
+        .lines()
+        .find(|line| line.starts_with("set-cookie:"))
+        .expect("a cookie")
+        .to_string();
+    assert!(cookie.contains("; httponly"), "{cookie}");
+    assert!(cookie.contains("; samesite=strict"), "{cookie}");
+    assert!(!cookie.contains("secure"), "not over plain HTTP: {cookie}");
+
+    let stream = office.follow(&["-b", &jar], "/helpdesk/events", None);
+    let first = stream
+        .find(Duration::from_secs(5), |name, _| name == "installations")
+        .expect("the list at once");
+    assert_eq!(first.as_array().unwrap().len(), 1, "only ORG-1's: {first}");
+    assert_eq!(first[0]["serial_number"], "SN-1");
+    assert_eq!(first[0]["online"], false);
+    assert_eq!(first[0]["last_seen"], serde_json::Value::Null);
+    let offline_ask = office.curl(
+        &["-b", &jar],
+        "POST",
+        "/helpdesk/installations/SN-1/assistance",
+        None,
+        Some(r#"{"message": "hello?"}"#),
+    );
+    assert_eq!(offline_ask.code, 409);
+    assert_eq!(
+        offline_ask.json()["message"],
+        "installation SN-1 is offline"
+    );
+    let foreign = office.curl(
+        &["-b", &jar],
+        "POST",
+        "/helpdesk/installations/SN-2/assistance",
+        None,
+        Some(r#"{"message": "hello?"}"#),
+    );
+    assert_eq!(foreign.code, 404, "another organisation's installation");
+
+    let online_since = Instant::now();
+    let token = office.session();
+    let online = stream
+        .find(Duration::from_secs(2), |_, list| list[0]["online"] == true)
+        .expect("online within 2 s");
+    assert!(online_since.elapsed() < Duration::from_secs(2));
+    assert_eq!(online[0]["hostname"], "test-host");
+    assert!(online[0]["last_seen"].as_str().unwrap().ends_with('Z'));
+
+    assert_eq!(
+        office
+            .request("DELETE", "/v1/sessions/current", Some(&token), None)
+            .code,
+        204
+    );
+    let offline = stream
+        .find(Duration::from_secs(2), |_, list| list[0]["online"] == false)
+        .expect("offline within 2 s");
+    assert!(offline[0]["last_seen"].as_str().unwrap().ends_with('Z'));
+
+    let signed_out = office.curl(&["-b", &jar], "POST", "/helpdesk/sign-out", None, None);
+    assert_eq!(signed_out.code, 204);
+    assert_eq!(
+        office
+            .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
+            .code,
+        401
+    );
+}
+
+#[test]
+fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen() {
+    let mut office = Office::new();
+    office.admin_db(
+        &["helpdesk", "add", "hd", "--org", "ORG-1"],
+        Some("hd-pass"),
+    );
+    office.serve(&[]);
+    let token = office.session();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    assert_eq!(
+        office.terminate(Duration::from_secs(3)),
+        Some(0),
+        "stopped cleanly within 3 s while an event stream was open"
+    );
+    assert!(stream.closed_within(Duration::from_secs(2)));
+
+    office.serve(&[]);
+    let (_, jar) = office.sign_in("hd", "hd-pass");
+    let listed = office
+        .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
+        .json();
+    assert_eq!(listed[0]["online"], false);
+    assert!(listed[0]["last_seen"].as_str().unwrap().ends_with('Z'));
+    let old = office.request("POST", "/v1/heartbeat", Some(&token), None);
+    assert_eq!(old.code, 401, "sessions end with the back office");
+    assert_eq!(old.json()["error"], "session-expired");
 }
