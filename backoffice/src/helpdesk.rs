@@ -90,9 +90,14 @@ async fn sign_in(
         &request.user,
     )?;
     let user = request.user.clone();
+    let blocking_state = state.clone();
     let organisation = tokio::task::spawn_blocking(move || {
         let (organisation, hash) = account?;
         let hash = PasswordHash::new(&hash).ok()?;
+        let _one_at_a_time = blocking_state
+            .argon2
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         Argon2::default()
             .verify_password(request.password.as_bytes(), &hash)
             .ok()

@@ -490,7 +490,7 @@ fn serve(
             });
         }
         tracing::info!("stopping");
-        state.persist_last_seen();
+        state.save_last_seen();
         Ok::<_, anyhow::Error>(())
     })?;
     // Held event streams would keep the runtime's shutdown waiting: leave at once.
@@ -506,7 +506,17 @@ fn spawn_housekeeping(state: Arc<Backoffice>, db_path: PathBuf) {
         let mut ticker = tokio::time::interval(expiry.heartbeat_interval / 2);
         loop {
             ticker.tick().await;
-            expiry.expire_sessions();
+            let expiry = expiry.clone();
+            let _ = tokio::task::spawn_blocking(move || expiry.expire_sessions()).await;
+        }
+    });
+    let saver = state.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            ticker.tick().await;
+            let saver = saver.clone();
+            let _ = tokio::task::spawn_blocking(move || saver.save_last_seen()).await;
         }
     });
     tokio::task::spawn_blocking(move || {

@@ -40,6 +40,11 @@ pub struct Backoffice {
     /// does not cost an Argon2 verification again. In memory only.
     verified: Mutex<std::collections::HashSet<Vec<u8>>>,
     verified_key: ring::hmac::Key,
+    /// Held while an Argon2 hash is checked: one check at a time, because each takes
+    /// 19 MiB and tens of milliseconds of CPU, and a burst of installations reconnecting
+    /// after a restart must not take gigabytes. The first check of a code fills
+    /// `verified`; the others waiting behind it then find it there.
+    pub argon2: Mutex<()>,
 }
 
 /// The installations' sessions.
@@ -62,8 +67,11 @@ pub struct Session {
     stream: Option<(u64, mpsc::Sender<Event>)>,
     /// When it was last seen (RFC 3339).
     pub last_seen: String,
-    /// When `last_seen` was last written to the database.
-    persisted: Instant,
+    /// Whether `last_seen` changed since it was last written to the database.
+    last_seen_unsaved: bool,
+    /// The sequence of the serial's latest licence, kept here so that a heartbeat does not
+    /// touch the database.
+    latest_licence: Option<u64>,
 }
 
 impl Sessions {
@@ -134,6 +142,7 @@ impl Backoffice {
             helpdesk_sessions: Mutex::new(HashMap::new()),
             verified: Mutex::new(Default::default()),
             verified_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+            argon2: Mutex::new(()),
         })
     }
 
@@ -185,16 +194,24 @@ impl Backoffice {
         let _ = self.changes.send(());
     }
 
-    /// Writes down when every online installation was last seen (the server stops).
-    pub fn persist_last_seen(&self) {
+    /// Writes down when the online installations were last seen, those that changed since
+    /// the last time: every 30 s, and when the server stops. Heartbeats only touch memory;
+    /// this writes a few hundred rows per transaction and lets go of the database between.
+    pub fn save_last_seen(&self) {
         let seen: Vec<(String, String)> = self
             .sessions()
             .by_token
-            .values()
-            .map(|session| (session.serial.clone(), session.last_seen.clone()))
+            .values_mut()
+            .filter(|session| session.last_seen_unsaved)
+            .map(|session| {
+                session.last_seen_unsaved = false;
+                (session.serial.clone(), session.last_seen.clone())
+            })
             .collect();
-        if let Err(error) = store::record_last_seen(&self.db(), &seen) {
-            tracing::warn!("cannot write when installations were last seen: {error:#}");
+        for chunk in seen.chunks(500) {
+            if let Err(error) = store::record_last_seen(&self.db(), chunk) {
+                tracing::warn!("cannot write when installations were last seen: {error:#}");
+            }
         }
     }
 
@@ -209,9 +226,17 @@ impl Backoffice {
             }
         };
         let mut last = after;
-        let sessions = self.sessions();
+        let mut sessions = self.sessions();
         for licence in licences {
             last = last.max(licence.row);
+            if let Some(session) = sessions
+                .by_serial
+                .get(&licence.serial)
+                .cloned()
+                .and_then(|token| sessions.by_token.get_mut(&token))
+            {
+                session.latest_licence = session.latest_licence.max(Some(licence.sequence));
+            }
             let event = licence_available(&licence.serial, &licence.licence_id, licence.sequence);
             if sessions.send(&licence.serial, event) {
                 tracing::info!(
@@ -235,12 +260,17 @@ impl Backoffice {
         )
         .as_ref()
         .to_vec();
-        if self
-            .verified
-            .lock()
-            .map(|verified| verified.contains(&tag))
-            .unwrap_or(false)
-        {
+        let known = || {
+            self.verified
+                .lock()
+                .map(|verified| verified.contains(&tag))
+                .unwrap_or(false)
+        };
+        if known() {
+            return true;
+        }
+        let _one_at_a_time = self.argon2.lock().unwrap_or_else(|p| p.into_inner());
+        if known() {
             return true;
         }
         let good = PasswordHash::new(&organisation.code_hash)
@@ -483,13 +513,17 @@ async fn create_session(
     checked?;
     let token = random_token();
     let now = now_text();
-    store::record_seen(
-        &state.db(),
-        &request.serial_number,
-        request.hostname.as_deref(),
-        request.client.as_deref(),
-        &now,
-    )?;
+    let latest_licence = {
+        let db = state.db();
+        store::record_seen(
+            &db,
+            &request.serial_number,
+            request.hostname.as_deref(),
+            request.client.as_deref(),
+            &now,
+        )?;
+        store::latest_sequence(&db, &request.serial_number)?
+    };
     {
         let mut sessions = state.sessions();
         // A new session for the serial ends the one before (its stream closes).
@@ -507,7 +541,8 @@ async fn create_session(
                 licence_sequence: request.licence_sequence,
                 stream: None,
                 last_seen: now,
-                persisted: Instant::now(),
+                last_seen_unsaved: false,
+                latest_licence,
             },
         );
     }
@@ -568,7 +603,7 @@ async fn heartbeat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (token, serial) = session_of(&state, &headers)?;
+    let (token, _) = session_of(&state, &headers)?;
     // An empty body is a heartbeat that reports nothing.
     let request: HeartbeatRequest = if body.is_empty() {
         HeartbeatRequest::default()
@@ -576,30 +611,25 @@ async fn heartbeat(
         parse_body(&body)?
     };
     let now = now_text();
-    let persist = {
+    let latest = {
         let mut sessions = state.sessions();
-        match sessions.by_token.get_mut(&token) {
-            Some(session) => {
-                session.last_activity = Instant::now();
-                session.last_seen = now.clone();
-                if request.licence_sequence.is_some() {
-                    session.licence_sequence = request.licence_sequence;
-                }
-                // The time last seen is written at most once a minute per installation:
-                // thousands of heartbeats must not become thousands of writes.
-                let due = session.persisted.elapsed() >= Duration::from_secs(60);
-                if due {
-                    session.persisted = Instant::now();
-                }
-                due
-            }
-            None => false,
+        let Some(session) = sessions.by_token.get_mut(&token) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "session-expired",
+                "the session ended",
+            ));
+        };
+        session.last_activity = Instant::now();
+        session.last_seen = now.clone();
+        // Written to the database every 30 s for all installations at once (see
+        // `save_last_seen`): thousands of heartbeats must not become thousands of writes.
+        session.last_seen_unsaved = true;
+        if request.licence_sequence.is_some() {
+            session.licence_sequence = request.licence_sequence;
         }
+        session.latest_licence
     };
-    if persist {
-        store::record_seen(&state.db(), &serial, None, None, &now)?;
-    }
-    let latest = store::latest_sequence(&state.db(), &serial)?;
     Ok(Json(serde_json::json!({
         "server_time": now,
         "latest_licence_sequence": latest,
@@ -622,6 +652,7 @@ impl Drop for StreamGuard {
                 // Heard of until now: the three intervals start here.
                 session.last_activity = Instant::now();
                 session.last_seen = now_text();
+                session.last_seen_unsaved = true;
             }
         }
     }

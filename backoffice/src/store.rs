@@ -129,17 +129,14 @@ pub fn add_organisation(db: &Connection, id: &str, name: &str, code_hash: &str) 
 /// The organisation `id`.
 pub fn organisation(db: &Connection, id: &str) -> Result<Option<Organisation>> {
     Ok(db
-        .query_row(
-            "SELECT id, name, code_hash FROM organisations WHERE id = ?1",
-            params![id],
-            |row| {
-                Ok(Organisation {
-                    id: row.get(0)?,
-                    name: row.get(1)?,
-                    code_hash: row.get(2)?,
-                })
-            },
-        )
+        .prepare_cached("SELECT id, name, code_hash FROM organisations WHERE id = ?1")?
+        .query_row(params![id], |row| {
+            Ok(Organisation {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                code_hash: row.get(2)?,
+            })
+        })
         .optional()?)
 }
 
@@ -164,8 +161,10 @@ pub fn add_serial(db: &Connection, serial: &Serial) -> Result<()> {
 /// The serial number `serial`.
 pub fn serial(db: &Connection, serial: &str) -> Result<Option<Serial>> {
     Ok(db
-        .query_row(
+        .prepare_cached(
             "SELECT serial, organisation_id, product_id, product_name FROM serials WHERE serial = ?1",
+        )?
+        .query_row(
             params![serial],
             |row| {
                 Ok(Serial {
@@ -216,10 +215,10 @@ pub fn record_seen(
     client: Option<&str>,
     at: &str,
 ) -> Result<()> {
-    db.execute(
+    db.prepare_cached(
         "UPDATE serials SET hostname = COALESCE(?2, hostname), client = COALESCE(?3, client), last_seen = ?4 WHERE serial = ?1",
-        params![serial, hostname, client, at],
-    )?;
+    )?
+    .execute(params![serial, hostname, client, at])?;
     Ok(())
 }
 
@@ -255,11 +254,8 @@ pub struct StoredLicence {
 /// The sequence of the serial's latest licence.
 pub fn latest_sequence(db: &Connection, serial: &str) -> Result<Option<u64>> {
     Ok(db
-        .query_row(
-            "SELECT MAX(sequence) FROM licences WHERE serial = ?1",
-            params![serial],
-            |row| row.get::<_, Option<i64>>(0),
-        )?
+        .prepare_cached("SELECT MAX(sequence) FROM licences WHERE serial = ?1")?
+        .query_row(params![serial], |row| row.get::<_, Option<i64>>(0))?
         .map(|sequence| sequence as u64))
 }
 
