@@ -37,6 +37,17 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// identifier").
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// Reads the text of the first element a selector matches as WebDriver's "Get Element
+/// Text" does (rendered, trimmed, empty when hidden), in one command: the help-desk page
+/// replaces its rows whenever the list changes, and a find followed by a read could meet
+/// a row that was replaced in between.
+const READ_TEXT: &str = "const element = document.querySelector(arguments[0]);
+    return element ? (element.checkVisibility() ? element.innerText.trim() : '') : null;";
+
+/// The same for every element a selector matches.
+const READ_TEXTS: &str = "return Array.from(document.querySelectorAll(arguments[0]),
+    (element) => element.checkVisibility() ? element.innerText.trim() : '');";
+
 /// How often the `wait_*` methods look at the page again.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
@@ -269,34 +280,32 @@ impl Browser {
         self.wait_for(css, Duration::from_secs(5)).click();
     }
 
-    /// The text a person sees in the first element `css` matches, or `None` when there is
-    /// none. An element that the page replaced while it was being read is looked up again.
+    /// The text a person sees in the first element `css` matches (empty when it is
+    /// hidden), or `None` when there is none.
     pub fn text(&self, css: &str) -> Option<String> {
-        for _ in 0..5 {
-            let element = self.find(css)?;
-            match element.try_text() {
-                Ok(text) => return Some(text),
-                Err(error) if error.is("stale element reference") => continue,
-                Err(error) => panic!("text of {css}: {error}"),
-            }
-        }
-        panic!("{css} was replaced five times while it was being read")
+        let text = self.script(READ_TEXT, css);
+        text.as_str().map(str::to_string)
     }
 
     /// The texts of every element `css` matches, in document order.
     pub fn texts(&self, css: &str) -> Vec<String> {
-        'again: for _ in 0..5 {
-            let mut texts = Vec::new();
-            for element in self.find_all(css) {
-                match element.try_text() {
-                    Ok(text) => texts.push(text),
-                    Err(error) if error.is("stale element reference") => continue 'again,
-                    Err(error) => panic!("texts of {css}: {error}"),
-                }
-            }
-            return texts;
-        }
-        panic!("{css} was replaced five times while it was being read")
+        let texts = self.script(READ_TEXTS, css);
+        texts
+            .as_array()
+            .map(|texts| {
+                texts
+                    .iter()
+                    .map(|text| text.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Runs one of this module's scripts on the page with the selector `css`.
+    fn script(&self, script: &str, css: &str) -> Value {
+        let body = json!({ "script": script, "args": [css] });
+        self.command(Method::POST, "/execute/sync", Some(body))
+            .unwrap_or_else(|error| panic!("read {css}: {error}"))
     }
 
     /// Whether the first element `css` matches is shown (false when there is none).
