@@ -748,26 +748,11 @@ fn change_setting(
 
 fn offline_config_view(paths: &Paths) -> Result<ConfigView> {
     let settings = Settings::load(&paths.settings_file())?;
-    let secrets = SecretStore::open(paths);
-    Ok(ConfigView {
-        file: paths.settings_file(),
-        settings: crate::config::entries(&settings)
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect(),
-        secrets: Secret::ALL
-            .iter()
-            .map(|secret| {
-                let state = match secrets.get(*secret) {
-                    Ok(Some(_)) => "set".to_string(),
-                    Ok(None) => "not set".to_string(),
-                    Err(error) => format!("cannot be read: {error}"),
-                };
-                (secret.key().to_string(), state)
-            })
-            .collect(),
-        secret_store: secrets.backend(),
-    })
+    Ok(crate::engine::config_view(
+        paths,
+        &settings,
+        &SecretStore::open(paths),
+    ))
 }
 
 fn config_text(view: &ConfigView) -> String {

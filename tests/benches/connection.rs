@@ -10,14 +10,9 @@
 //!
 //! Run: `cargo build --release --workspace && cargo bench -p remote-service-tests --bench connection`
 
-use std::fs;
-use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use remote_service_tests::backoffice::{
-    BackofficeServer, Transport, ORGANISATION, SERIAL, VERIFICATION_CODE,
-};
+use remote_service_tests::backoffice::{configure_installation, BackofficeServer, Transport};
 use remote_service_tests::{EventStream, Scratch};
 
 const ROUNDS: usize = 20;
@@ -45,41 +40,13 @@ fn main() {
     let scratch = Scratch::new();
     let mut backoffice =
         BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-    let url = backoffice.start();
-    fs::copy(
-        backoffice.public_key(),
-        scratch.system_dir.join("backoffice.pub"),
-    )
-    .unwrap();
-    let licence = backoffice.issue_licence(SERIAL, "auto-licence-update", "2027-12-31");
-    fs::create_dir_all(scratch.licence_folder()).unwrap();
-    fs::write(
-        scratch.licence_folder().join(format!("{SERIAL}.lic")),
-        licence,
-    )
-    .unwrap();
+    backoffice.start();
     let command = |args: &[&str]| {
         let mut command = scratch.command(args);
         command.env("REMOTE_SERVICE_SECRETS", "file");
         command
     };
-    for (key, value) in [
-        ("enabled", "true"),
-        ("organisation_id", ORGANISATION),
-        ("backoffice_url", url.as_str()),
-    ] {
-        assert!(command(&["config", "set", key, value])
-            .status()
-            .unwrap()
-            .success());
-    }
-    let mut secret = command(&["config", "set-secret", "verification_code"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(secret.stdin.take().unwrap(), "{VERIFICATION_CODE}").unwrap();
-    assert!(secret.wait().unwrap().success());
+    configure_installation(&backoffice, &scratch, command);
     let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
     let events = EventStream::follow(&scratch.socket());
     next_light(&events, "green");

@@ -291,3 +291,45 @@ impl Drop for MisbehavingServer {
         let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
     }
 }
+
+/// Makes `scratch` an installation of `server`: trusts the back office's key, puts a
+/// licence for [`SERIAL`] into the licence folder, and sets `enabled`, `organisation_id`,
+/// `backoffice_url` and the verification code with the real command line, each command
+/// made by `command` (so that the caller chooses the environment: a keyring's bus, or the
+/// secrets file).
+pub fn configure_installation(
+    server: &BackofficeServer,
+    scratch: &crate::Scratch,
+    command: impl Fn(&[&str]) -> Command,
+) {
+    fs::copy(
+        server.public_key(),
+        scratch.system_dir.join("backoffice.pub"),
+    )
+    .unwrap();
+    let licence = server.issue_licence(SERIAL, "auto-licence-update,users=10", "2027-12-31");
+    fs::create_dir_all(scratch.licence_folder()).unwrap();
+    fs::write(
+        scratch.licence_folder().join(format!("{SERIAL}.lic")),
+        licence,
+    )
+    .unwrap();
+    for (key, value) in [
+        ("enabled", "true"),
+        ("organisation_id", ORGANISATION),
+        ("backoffice_url", server.url()),
+    ] {
+        let status = command(&["config", "set", key, value])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "config set {key} {value}");
+    }
+    let mut secret = command(&["config", "set-secret", "verification_code"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(secret.stdin.take().unwrap(), "{VERIFICATION_CODE}").unwrap();
+    assert!(secret.wait().unwrap().success(), "config set-secret");
+}

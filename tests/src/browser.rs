@@ -361,9 +361,7 @@ impl Browser {
     /// `tests/output/<name>`, the folder created: where screenshots are kept for a person to
     /// look at (ignored by git).
     pub fn output_path(name: &str) -> PathBuf {
-        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
-        std::fs::create_dir_all(&folder).expect("create tests/output");
-        folder.join(name)
+        crate::output_path(name)
     }
 
     fn try_screenshot(&self, path: &Path) -> Result<(), String> {

@@ -38,6 +38,14 @@ pub fn artifact(file_name: &str) -> PathBuf {
     path
 }
 
+/// `tests/output/NAME`: pictures the tests leave for a person to look at (tray icons,
+/// pages); the folder is made when missing.
+pub fn output_path(name: &str) -> PathBuf {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
+    fs::create_dir_all(&folder).expect("create tests/output");
+    folder.join(name)
+}
+
 /// The file name of a cdylib called `name` on this platform.
 pub fn library_file_name(name: &str) -> String {
     format!(

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use remote_service_tests::backoffice::{
-    BackofficeServer, MisbehavingServer, Misbehaviour, Transport, ORGANISATION, SERIAL,
-    VERIFICATION_CODE,
+    configure_installation, BackofficeServer, MisbehavingServer, Misbehaviour, Transport,
+    ORGANISATION, SERIAL, VERIFICATION_CODE,
 };
 use remote_service_tests::desktop::Desktop;
 use remote_service_tests::keyring::{files_containing, Keyring};
@@ -40,31 +40,18 @@ impl Setup {
         let scratch = Scratch::new();
         let mut backoffice =
             BackofficeServer::create(&scratch.root().join("backoffice"), transport);
-        let url = backoffice.start();
-        fs::copy(
-            backoffice.public_key(),
-            scratch.system_dir.join("backoffice.pub"),
-        )
-        .unwrap();
-        let licence =
-            backoffice.issue_licence(SERIAL, "auto-licence-update,users=10", "2027-12-31");
-        fs::create_dir_all(scratch.licence_folder()).unwrap();
-        fs::write(
-            scratch.licence_folder().join(format!("{SERIAL}.lic")),
-            licence,
-        )
-        .unwrap();
+        backoffice.start();
+        configure_installation(&backoffice, &scratch, |args| {
+            let mut command = scratch.command(args);
+            command.env("DBUS_SESSION_BUS_ADDRESS", desktop.bus_address());
+            command
+        });
         let setup = Setup {
             desktop,
             keyring,
             scratch,
             backoffice,
         };
-        setup.config(&["set", "enabled", "true"]).success();
-        setup
-            .config(&["set", "organisation_id", ORGANISATION])
-            .success();
-        setup.config(&["set", "backoffice_url", &url]).success();
         setup
             .config(&["set", "connection.request_timeout_ms", "1500"])
             .success();
@@ -74,7 +61,6 @@ impl Setup {
                 .config(&["set", "backoffice_ca_file", cert.to_str().unwrap()])
                 .success();
         }
-        setup.set_code(VERIFICATION_CODE).success();
         setup
     }
 
@@ -390,7 +376,7 @@ fn the_tray_icon_turns_green_then_orange_with_the_reason_in_its_tooltip() {
         share_of(&green[0], [0x2e, 0x9e, 0x44]) > 0.2,
         "the icon is green"
     );
-    green[0].save_png(&output_dir().join("tray-green.png"));
+    green[0].save_png(&remote_service_tests::output_path("tray-green.png"));
 
     setup.backoffice.kill();
     assert!(
@@ -406,7 +392,7 @@ fn the_tray_icon_turns_green_then_orange_with_the_reason_in_its_tooltip() {
         share_of(&orange[0], [0xf0, 0x8a, 0x00]) > 0.2,
         "the icon is orange"
     );
-    orange[0].save_png(&output_dir().join("tray-orange.png"));
+    orange[0].save_png(&remote_service_tests::output_path("tray-orange.png"));
     let menu = item.menu();
     assert!(menu.labels()[0].starts_with("Not connected: connection refused"));
 
@@ -444,12 +430,6 @@ fn share_of(icon: &remote_service_tests::desktop::Pixmap, colour: [u8; 3]) -> f6
         }
     }
     matching as f64 / opaque.max(1) as f64
-}
-
-fn output_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
-    fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

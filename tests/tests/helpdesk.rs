@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use remote_service_tests::backoffice::{
-    BackofficeServer, Transport, ORGANISATION, SERIAL, VERIFICATION_CODE,
+    configure_installation, BackofficeServer, Transport, ORGANISATION, SERIAL, VERIFICATION_CODE,
 };
 use remote_service_tests::browser::Browser;
 use remote_service_tests::{wait_for, Daemon, Scratch};
@@ -526,36 +526,7 @@ fn a_help_desk_sees_only_its_own_organisations_installations() {
 
 /// A scratch installation configured for `backoffice`, with its licence.
 fn installation_for(backoffice: &BackofficeServer, scratch: &Scratch) {
-    fs::copy(
-        backoffice.public_key(),
-        scratch.system_dir.join("backoffice.pub"),
-    )
-    .unwrap();
-    let licence = backoffice.issue_licence(SERIAL, "auto-licence-update", "2027-12-31");
-    fs::create_dir_all(scratch.licence_folder()).unwrap();
-    fs::write(
-        scratch.licence_folder().join(format!("{SERIAL}.lic")),
-        licence,
-    )
-    .unwrap();
-    for (key, value) in [
-        ("enabled", "true"),
-        ("organisation_id", ORGANISATION),
-        ("backoffice_url", backoffice.url()),
-    ] {
-        let status = daemon_command(scratch, &["config", "set", key, value])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let mut secret = daemon_command(scratch, &["config", "set-secret", "verification_code"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(secret.stdin.take().unwrap(), "{VERIFICATION_CODE}").unwrap();
-    assert!(secret.wait().unwrap().success());
+    configure_installation(backoffice, scratch, |args| daemon_command(scratch, args));
 }
 
 /// This test is about the page: the installation keeps its code in the 0600 file (the

@@ -68,12 +68,6 @@ fn spawn_tray(desktop: &Desktop, scratch: &Scratch) -> Child {
         .expect("start remote-service tray")
 }
 
-fn output_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("output");
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
     let session = Session::start();
@@ -116,7 +110,7 @@ fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
         "inside the ring is transparent: {:?}",
         icon.pixel(16, 8)
     );
-    icon.save_png(&output_dir().join("tray-grey.png"));
+    icon.save_png(&remote_service_tests::output_path("tray-grey.png"));
 }
 
 #[test]

@@ -76,6 +76,29 @@ pub fn connection_config(
     }
 }
 
+/// The settings by key and whether each secret is set (never its value).
+pub fn config_view(paths: &Paths, settings: &Settings, secrets: &SecretStore) -> ConfigView {
+    ConfigView {
+        file: paths.settings_file(),
+        settings: crate::config::entries(settings)
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+        secrets: Secret::ALL
+            .iter()
+            .map(|secret| {
+                let state = match secrets.get(*secret) {
+                    Ok(Some(_)) => "set".to_string(),
+                    Ok(None) => "not set".to_string(),
+                    Err(error) => format!("cannot be read: {error}"),
+                };
+                (secret.key().to_string(), state)
+            })
+            .collect(),
+        secret_store: secrets.backend(),
+    }
+}
+
 /// A running engine.
 pub struct Engine {
     store: LicenceStore,
@@ -177,25 +200,7 @@ impl Engine {
 
     /// The settings by key, and which secrets are set.
     pub fn config_view(&self) -> ConfigView {
-        ConfigView {
-            file: self.paths.settings_file(),
-            settings: crate::config::entries(&self.settings)
-                .into_iter()
-                .map(|(key, value)| (key.to_string(), value))
-                .collect(),
-            secrets: Secret::ALL
-                .iter()
-                .map(|secret| {
-                    let state = match self.secrets.get(*secret) {
-                        Ok(Some(_)) => "set".to_string(),
-                        Ok(None) => "not set".to_string(),
-                        Err(error) => format!("cannot be read: {error}"),
-                    };
-                    (secret.key().to_string(), state)
-                })
-                .collect(),
-            secret_store: self.secrets.backend(),
-        }
+        config_view(&self.paths, &self.settings, &self.secrets)
     }
 
     /// Sets (or with `None` resets) setting `key`, saves the file and applies it at once.

@@ -101,30 +101,25 @@ impl EngineHandle {
 
     /// Sets (`Some`) or resets (`None`) a setting; the error says why it was refused.
     pub async fn set_config(&self, key: &str, value: Option<String>) -> Result<ConfigView, String> {
-        let (reply, answer) = oneshot::channel();
-        let request = Request::SetConfig {
-            key: key.to_string(),
-            value,
-            reply,
-        };
-        self.requests
-            .send(request)
-            .map_err(|_| "the engine is stopping".to_string())?;
-        answer
+        let key = key.to_string();
+        self.change(|reply| Request::SetConfig { key, value, reply })
             .await
-            .unwrap_or_else(|_| Err("the engine is stopping".to_string()))
     }
 
     /// Stores (`Some`) or removes (`None`) a secret.
     pub async fn set_secret(&self, key: &str, value: Option<String>) -> Result<(), String> {
+        let key = key.to_string();
+        self.change(|reply| Request::SetSecret { key, value, reply })
+            .await
+    }
+
+    async fn change<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Request,
+    ) -> Result<T, String> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::SetSecret {
-            key: key.to_string(),
-            value,
-            reply,
-        };
         self.requests
-            .send(request)
+            .send(request(reply))
             .map_err(|_| "the engine is stopping".to_string())?;
         answer
             .await
