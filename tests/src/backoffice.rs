@@ -198,6 +198,18 @@ impl BackofficeServer {
         }
     }
 
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) the server: a stopped back office keeps
+    /// its connections open and says nothing, as a hung one does.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("the back office runs");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// The server's log (standard error).
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("backoffice.log")).unwrap_or_default()
@@ -206,6 +218,10 @@ impl BackofficeServer {
 
 impl Drop for BackofficeServer {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            // A stopped process ignores nothing but SIGKILL; continue it anyway.
+            self.signal("CONT");
+        }
         self.kill();
     }
 }

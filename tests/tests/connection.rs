@@ -263,6 +263,30 @@ fn a_killed_back_office_is_orange_within_2_s_and_green_within_1_s_of_its_return(
 }
 
 #[test]
+fn a_back_office_that_goes_silent_is_orange_within_one_heartbeat_timeout() {
+    let setup = Setup::new(Transport::Http);
+    let _daemon = setup.daemon();
+    setup.wait_for_light("green");
+    let events = EventStream::follow(&setup.scratch.socket());
+    // The test back office sends a heartbeat every 2 s and times sessions out after 6 s.
+    let silent = Instant::now();
+    setup.backoffice.signal("STOP");
+    let orange = next_light(&events, "orange", SOON);
+    let after = orange.duration_since(silent);
+    assert!(after < Duration::from_secs(6), "orange after {after:?}");
+    let reason = setup.status()["connection"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("did not answer") || reason.contains("stopped answering"),
+        "{reason}"
+    );
+    setup.backoffice.signal("CONT");
+    next_light(&events, "green", SOON);
+}
+
+#[test]
 fn a_self_signed_back_office_is_green_when_trusted_and_orange_certificate_when_not() {
     let setup = Setup::new(Transport::SelfSignedTls);
     assert!(setup.backoffice.url().starts_with("https://"));
