@@ -381,7 +381,7 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |cores| cores.get()),
     );
     println!(
-        "| installations | ramp-up | heartbeats measured | p50 | p99 | max | failed | streams broken | server RSS | server PSS | server CPU |"
+        "| installations | ramp-up | heartbeats measured | p50 | p99 | max | failed | streams broken | server RSS | server PSS | server CPU (% of a core) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {

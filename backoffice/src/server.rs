@@ -146,6 +146,13 @@ impl Backoffice {
         })
     }
 
+    /// How long an installation may read nothing on its event stream before it counts the
+    /// back office as silent (`heartbeat_timeout_s`): two and a half intervals, 75 s for
+    /// the default 30 s, while keep-alive comments come every half interval.
+    pub fn silence_limit_s(&self) -> u64 {
+        silence_limit_s(self.heartbeat_interval)
+    }
+
     /// How long a session lives without a heartbeat.
     pub fn session_timeout(&self) -> Duration {
         self.heartbeat_interval * 3
@@ -287,6 +294,11 @@ impl Backoffice {
         }
         good
     }
+}
+
+/// See [`Backoffice::silence_limit_s`].
+fn silence_limit_s(heartbeat_interval: Duration) -> u64 {
+    (heartbeat_interval.as_secs().max(1) * 5 / 2).max(2)
 }
 
 fn licence_available(serial: &str, licence_id: &str, sequence: u64) -> Event {
@@ -554,7 +566,7 @@ async fn create_session(
         Json(SessionAnswer {
             session: token,
             heartbeat_interval_s: interval,
-            heartbeat_timeout_s: state.session_timeout().as_secs().max(2),
+            heartbeat_timeout_s: state.silence_limit_s(),
         }),
     )
         .into_response())
@@ -668,7 +680,7 @@ async fn events(
     let hello = Event::default().event("hello").data(
         serde_json::json!({
             "heartbeat_interval_s": interval,
-            "heartbeat_timeout_s": state.session_timeout().as_secs().max(2),
+            "heartbeat_timeout_s": state.silence_limit_s(),
         })
         .to_string(),
     );
@@ -923,6 +935,17 @@ mod tests {
             Some("licence_sequence"),
             "the body is not the expected JSON: field licence_sequence: wrong type or value",
         );
+    }
+
+    #[test]
+    fn the_silence_limit_is_two_and_a_half_intervals() {
+        for (interval_s, limit_s) in [(30, 75), (2, 5), (1, 2), (3600, 9000)] {
+            assert_eq!(
+                silence_limit_s(Duration::from_secs(interval_s)),
+                limit_s,
+                "{interval_s}"
+            );
+        }
     }
 
     #[test]

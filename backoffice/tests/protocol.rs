@@ -550,6 +550,7 @@ fn sessions_answer_401_404_and_400_with_the_field() {
     let answer = created.json();
     assert_eq!(answer["session"].as_str().unwrap().len(), 64);
     assert_eq!(answer["heartbeat_interval_s"], 1);
+    assert_eq!(answer["heartbeat_timeout_s"], 2);
 
     let wrong = office.request(
         "POST",
@@ -628,6 +629,7 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
     let (name, hello) = stream.next(Duration::from_secs(5));
     assert_eq!(name, "hello");
     assert_eq!(hello["heartbeat_interval_s"], 1);
+    assert_eq!(hello["heartbeat_timeout_s"], 2);
 
     // `licence issue` is another process: the server notices within a second.
     let no_licence = office.request("GET", "/v1/licence", Some(&token), None);
