@@ -245,6 +245,12 @@ impl Office {
         Stream { child, receiver }
     }
 
+    /// `POST /v1/heartbeat` without a body; the HTTP status.
+    fn heartbeat(&self, token: &str) -> i32 {
+        self.request("POST", "/v1/heartbeat", Some(token), None)
+            .code
+    }
+
     fn session(&self) -> String {
         let answer = self.request(
             "POST",
@@ -739,12 +745,7 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
             .code,
         204
     );
-    assert_eq!(
-        office
-            .request("POST", "/v1/heartbeat", Some(&token), None)
-            .code,
-        401
-    );
+    assert_eq!(office.heartbeat(&token), 401);
 }
 
 #[test]
@@ -752,12 +753,7 @@ fn a_session_without_heartbeats_expires_after_three_intervals() {
     let mut office = Office::new();
     office.serve(&[]);
     let token = office.session();
-    assert_eq!(
-        office
-            .request("POST", "/v1/heartbeat", Some(&token), None)
-            .code,
-        200
-    );
+    assert_eq!(office.heartbeat(&token), 200);
     std::thread::sleep(Duration::from_millis(3800));
     let late = office.request("POST", "/v1/heartbeat", Some(&token), None);
     assert_eq!(late.code, 401);
@@ -854,18 +850,8 @@ fn a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream() {
     let second = office.session();
     assert_ne!(first, second);
     assert!(stream.closed_within(Duration::from_secs(2)));
-    assert_eq!(
-        office
-            .request("POST", "/v1/heartbeat", Some(&first), None)
-            .code,
-        401
-    );
-    assert_eq!(
-        office
-            .request("POST", "/v1/heartbeat", Some(&second), None)
-            .code,
-        200
-    );
+    assert_eq!(office.heartbeat(&first), 401);
+    assert_eq!(office.heartbeat(&second), 200);
 }
 
 #[test]
