@@ -10,7 +10,8 @@ use abi_stable::std_types::{RArc, RBox, ROption, RResult, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, sabi_trait, StableAbi};
 
 use crate::types::{
-    HostEvent_NE, LogLevel, MenuItem, Notice, PluginError, PluginManifest, PluginStatus,
+    BackofficeAnswer, HostEvent_NE, LicenceFolders, LogLevel, MenuItem, Notice, PluginError,
+    PluginManifest, PluginStatus,
 };
 
 /// The host object as a plugin holds it: shareable between the plugin's threads.
@@ -100,4 +101,41 @@ pub trait FfiHost: Clone + Send + Sync + 'static {
     /// version still runs in an older host.
     #[sabi(last_prefix_field)]
     fn publish_status(&self, status: PluginStatus);
+
+    /// Since 1.1. Sends a request to the back office over the host's connection (its
+    /// session, TLS settings and, later, proxy): `method` `GET` or `POST`, `path` under the
+    /// back office (`/v1/licence`), `body` JSON or empty. Blocks for at most the host's
+    /// request time limit. An error when there is no session (the light is not green).
+    fn backoffice_request(
+        &self,
+        method: RStr<'_>,
+        path: RStr<'_>,
+        body: RStr<'_>,
+    ) -> RResult<BackofficeAnswer, PluginError> {
+        let _ = (method, path, body);
+        RResult::RErr(PluginError::new(
+            "unsupported",
+            "this Remote Service is too old to reach the back office for a plugin",
+        ))
+    }
+
+    /// Since 1.1. Verifies a licence file with the host's trusted keys and its rules
+    /// against the licence in force (same serial number, higher sequence): the payload JSON
+    /// when it may be installed, otherwise why not.
+    fn check_licence(&self, text: RStr<'_>) -> RResult<RString, PluginError> {
+        let _ = text;
+        RResult::RErr(PluginError::new(
+            "unsupported",
+            "this Remote Service is too old to check licences for a plugin",
+        ))
+    }
+
+    /// Since 1.1. The licence folders of the settings: the local `DroppedLicense` folder,
+    /// and the remote one when set.
+    fn licence_folders(&self) -> LicenceFolders {
+        LicenceFolders {
+            local: RString::new(),
+            remote: ROption::RNone,
+        }
+    }
 }

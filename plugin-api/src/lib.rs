@@ -72,6 +72,15 @@
 //!   back to its default body, an unknown event is ignored by the SDK.
 //! - Anything else (a changed field, a removed method, a reordered variant) is a major
 //!   version; abi_stable refuses to load a plugin across major versions.
+//!
+//! # Versions
+//!
+//! - 1.1: the host reaches the back office for a plugin ([`Host::backoffice_request`],
+//!   over the host's session, TLS settings and proxy), checks a licence file against its
+//!   trusted keys and the licence in force ([`Host::check_licence`]) and tells the licence
+//!   folders ([`Host::licence_folders`]); [`HostEvent::LicenceAvailable`] when the back
+//!   office announces a licence. In a 1.0 host the three methods answer "unsupported".
+//! - 1.0: the first ABI.
 #![deny(missing_docs)]
 // abi_stable's derives put trait impls inside generated constants; that is their design,
 // not something this crate can move.
@@ -88,8 +97,8 @@ pub use ffi::{
 };
 pub use sdk::{root_module, Host, Manifest, Plugin};
 pub use types::{
-    HostEvent, HostEvent_NE, LogLevel, MenuItem, Notice, NoticeAction, PanicStrategy, PluginError,
-    PluginManifest, PluginState, PluginStatus, Urgency,
+    BackofficeAnswer, HostEvent, HostEvent_NE, LicenceFolders, LogLevel, MenuItem, Notice,
+    NoticeAction, PanicStrategy, PluginError, PluginManifest, PluginState, PluginStatus, Urgency,
 };
 
 /// The version of the plugin ABI this crate defines (the crate's own version).

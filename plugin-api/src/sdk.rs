@@ -150,6 +150,41 @@ impl Host {
     pub fn publish_status(&self, status: PluginStatus) {
         self.inner.publish_status(status);
     }
+
+    /// Since 1.1. A request to the back office over the host's connection: `(status, body)`.
+    pub fn backoffice_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<(u16, String), PluginError> {
+        self.inner
+            .backoffice_request(
+                RStr::from_str(method),
+                RStr::from_str(path),
+                RStr::from_str(body),
+            )
+            .into_result()
+            .map(|answer| (answer.status, answer.body.into_string()))
+    }
+
+    /// Since 1.1. Verifies a licence file against the host's trusted keys and the licence
+    /// in force: its payload JSON when it may be installed, otherwise why not.
+    pub fn check_licence(&self, text: &str) -> Result<String, PluginError> {
+        self.inner
+            .check_licence(RStr::from_str(text))
+            .into_result()
+            .map(RString::into_string)
+    }
+
+    /// Since 1.1. The local licence folder and the remote one when set.
+    pub fn licence_folders(&self) -> (String, Option<String>) {
+        let folders = self.inner.licence_folders();
+        (
+            folders.local.into_string(),
+            folders.remote.into_option().map(RString::into_string),
+        )
+    }
 }
 
 /// The root module for plugin type `P`; used by [`export_plugin!`](crate::export_plugin).

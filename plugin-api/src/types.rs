@@ -264,4 +264,32 @@ pub enum HostEvent {
         /// The id of the action.
         action_id: RString,
     },
+    /// Since 1.1. The back office announced a licence with a higher sequence for this
+    /// installation.
+    LicenceAvailable {
+        /// Its identifier.
+        licence_id: RString,
+        /// Its sequence.
+        sequence: u64,
+    },
+}
+
+/// Since 1.1. The back office's answer to [`crate::Host::backoffice_request`].
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct BackofficeAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body, as text.
+    pub body: RString,
+}
+
+/// Since 1.1. The licence folders of the settings (the documents' "license path").
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct LicenceFolders {
+    /// The local Floating Licence Server's `DroppedLicense` folder.
+    pub local: RString,
+    /// A remote Floating Licence Server's shared `DroppedLicense` folder, when set.
+    pub remote: ROption<RString>,
 }

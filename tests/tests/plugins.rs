@@ -65,7 +65,7 @@ fn the_three_plugins_load_and_wait_for_their_licence_options() {
     assert_eq!(listing.as_array().unwrap().len(), 3, "{listing:#}");
     check_real_plugins_unharmed(&listing);
     for id in ["proxy-detector", "licence-updater", "teamviewer-bridge"] {
-        assert_eq!(plugin(&listing, id)["api_version"], "1.0.0");
+        assert_eq!(plugin(&listing, id)["api_version"], "1.1.0");
         assert_eq!(plugin(&listing, id)["version"], "0.1.0");
     }
     assert_eq!(
@@ -87,7 +87,7 @@ fn the_three_plugins_load_and_wait_for_their_licence_options() {
     assert!(
         lines.iter().any(|line| line.starts_with("licence-updater")
             && line.contains("0.1.0")
-            && line.contains("1.0.0")
+            && line.contains("1.1.0")
             && line.contains("not-licensed")),
         "{}",
         table.stdout
@@ -111,7 +111,7 @@ fn a_licence_with_both_options_starts_every_plugin() {
         &listing,
         "licence-updater",
         "running",
-        "automatic licence update is not available in this version yet",
+        "waiting for the back office",
     );
     check_state(
         &listing,
@@ -227,7 +227,7 @@ fn a_plugin_built_against_a_changed_abi_is_refused_with_the_loader_errors() {
     let detail = refused["detail"].as_str().unwrap();
     assert!(
         detail.starts_with(
-            "built against an incompatible plugin ABI (this host has plugin API 1.0.0):"
+            "built against an incompatible plugin ABI (this host has plugin API 1.1.0):"
         ),
         "{detail}"
     );

@@ -150,7 +150,7 @@ fn a_licence_adds_the_updaters_menu_item_and_clicking_it_shows_the_plugins_notic
     assert_eq!(notice.app_name, "Remote Service");
     assert_eq!(
         notice.body,
-        "Checking for a licence update is not available in this version yet."
+        "cannot reach the back office: there is no session with the back office (the light is not green)"
     );
 }
 

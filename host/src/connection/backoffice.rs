@@ -165,6 +165,15 @@ impl fmt::Display for Failure {
     }
 }
 
+impl fmt::Debug for Backoffice {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Backoffice")
+            .field("url", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A client of one back office.
 #[derive(Clone)]
 pub struct Backoffice {
@@ -282,6 +291,50 @@ impl Backoffice {
             Ok(answer) => answer,
             Err(_) => Err(self.timed_out()),
         }
+    }
+
+    /// Any request of the session, for a plugin (`GET /v1/licence`): the status and the
+    /// body as text, whatever the status.
+    pub async fn request(
+        &self,
+        session: &Session,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<(u16, String), Failure> {
+        if !path.starts_with("/v1/") {
+            return Err(Failure::refused(format!(
+                "{path:?} is not a path of the back office protocol (/v1/…)"
+            )));
+        }
+        let method = match method {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            other => {
+                return Err(Failure::refused(format!(
+                    "{other} is not a method plugins may use (GET, POST)"
+                )))
+            }
+        };
+        let mut request = self
+            .client
+            .request(method, self.endpoint(path))
+            .bearer_auth(&session.token)
+            .timeout(self.request_timeout);
+        if !body.is_empty() {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| self.transport_failure(&error))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|error| {
+            Failure::unreachable(format!("the back office's answer broke off: {error}"))
+        })?;
+        Ok((status, text))
     }
 
     /// `DELETE /v1/sessions/current`, so the help desk sees the installation offline at

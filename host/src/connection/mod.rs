@@ -107,10 +107,12 @@ impl ConnectionConfig {
 }
 
 /// What the connection tells the engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ConnectionUpdate {
     /// The light changed.
     Light(LightState),
+    /// A session is up (plugins may use it), or none is (`None`).
+    Session(Option<(Backoffice, Session)>),
     /// The back office has a licence with a higher sequence for this serial.
     LicenceAvailable {
         /// Its identifier.
@@ -368,6 +370,12 @@ async fn hold(
                 for event in events {
                     match event.name.as_str() {
                         "hello" => {
+                            if !greeted {
+                                let _ = updates.send(ConnectionUpdate::Session(Some((
+                                    backoffice.clone(),
+                                    session.clone(),
+                                ))));
+                            }
                             greeted = true;
                             show(LightState { state: Light::Green, reason: None });
                         }
@@ -414,6 +422,9 @@ async fn hold(
             }
         }
     };
+    if greeted {
+        let _ = updates.send(ConnectionUpdate::Session(None));
+    }
     if matches!(outcome, Outcome::Stopped | Outcome::Reconfigured) {
         drop(stream);
         backoffice.end_session(&session).await;

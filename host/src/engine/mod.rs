@@ -135,6 +135,11 @@ impl Engine {
         let (message_sender, messages) = unbounded();
         let context = HostContext::new(message_sender, paths.config_dir.join("plugins"));
         context.set_licence(store.in_force().cloned().map(Arc::new));
+        context.set_trusted_keys(store.trusted_keys().clone());
+        context.set_licence_folders(
+            store.folder().to_path_buf(),
+            settings.licence.remote_folder.clone(),
+        );
         let mut plugins = PluginManager::load(
             &paths.plugin_dir,
             context.clone(),
@@ -217,6 +222,10 @@ impl Engine {
         settings.save(&self.paths.settings_file())?;
         let folder_changed = settings.licence.local_folder != self.settings.licence.local_folder;
         self.settings = settings;
+        self.context.set_licence_folders(
+            store_config(&self.paths, &self.settings).licence_folder,
+            self.settings.licence.remote_folder.clone(),
+        );
         let mut events = vec![EngineEvent::ConfigChanged];
         if folder_changed {
             events.extend(self.reopen_licence_folder()?);
@@ -280,6 +289,7 @@ impl Engine {
                 }
                 self.light = light;
             }
+            ConnectionUpdate::Session(link) => self.context.set_backoffice(link),
             ConnectionUpdate::LicenceAvailable {
                 licence_id,
                 sequence,
@@ -287,6 +297,11 @@ impl Engine {
                 tracing::info!(
                     "the back office has licence {licence_id} (sequence {sequence}) for this installation"
                 );
+                self.plugins
+                    .broadcast(&remote_service_plugin_api::HostEvent::LicenceAvailable {
+                        licence_id: licence_id.into(),
+                        sequence,
+                    });
             }
             ConnectionUpdate::AssistanceRequested {
                 request_id,

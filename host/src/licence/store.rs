@@ -79,6 +79,11 @@ pub struct LicenceStore {
 }
 
 impl LicenceStore {
+    /// The trusted keys.
+    pub fn trusted_keys(&self) -> &TrustedKeys {
+        &self.keys
+    }
+
     /// Loads the trusted keys and the copy of the licence in force. Call
     /// [`LicenceStore::rescan`] to read the folder.
     pub fn open(config: StoreConfig) -> LicenceStore {

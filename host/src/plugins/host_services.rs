@@ -6,10 +6,13 @@ use std::sync::{Arc, RwLock};
 
 use abi_stable::std_types::{ROption, RResult, RStr, RString};
 use crossbeam_channel::Sender;
-use remote_service_plugin_api::{FfiHost, LogLevel, Notice, PluginError, PluginStatus};
+use remote_service_plugin_api::{
+    BackofficeAnswer, FfiHost, LicenceFolders, LogLevel, Notice, PluginError, PluginStatus,
+};
 
 use crate::atomic_file::{write_atomically, Access};
-use crate::licence::VerifiedLicence;
+use crate::connection::{Backoffice, Session};
+use crate::licence::{verify_licence, TrustedKeys, VerifiedLicence};
 
 /// What plugins send the engine without being asked.
 #[derive(Debug, Clone)]
@@ -36,6 +39,9 @@ pub struct HostContext {
     licence: RwLock<Option<Arc<VerifiedLicence>>>,
     messages: Sender<PluginMessage>,
     settings_dir: PathBuf,
+    keys: RwLock<TrustedKeys>,
+    folders: RwLock<(PathBuf, Option<PathBuf>)>,
+    backoffice: RwLock<Option<(Backoffice, Session)>>,
 }
 
 impl HostContext {
@@ -46,7 +52,25 @@ impl HostContext {
             licence: RwLock::new(None),
             messages,
             settings_dir,
+            keys: RwLock::new(TrustedKeys::default()),
+            folders: RwLock::new((PathBuf::new(), None)),
+            backoffice: RwLock::new(None),
         })
+    }
+
+    /// The keys plugins' licences are checked with.
+    pub fn set_trusted_keys(&self, keys: TrustedKeys) {
+        *write(&self.keys) = keys;
+    }
+
+    /// The licence folders plugins see (local, remote).
+    pub fn set_licence_folders(&self, local: PathBuf, remote: Option<PathBuf>) {
+        *write(&self.folders) = (local, remote);
+    }
+
+    /// The back office session plugins' requests use; `None` while there is none.
+    pub fn set_backoffice(&self, link: Option<(Backoffice, Session)>) {
+        *write(&self.backoffice) = link;
     }
 
     /// Sets the licence in force that plugins see.
@@ -77,6 +101,51 @@ impl HostContext {
 pub struct HostServices {
     plugin_id: Arc<str>,
     context: Arc<HostContext>,
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Checks a licence file for installation: a trusted signature, a valid payload, the serial
+/// number of the licence in force and a higher sequence.
+pub fn check_licence(
+    text: &[u8],
+    keys: &TrustedKeys,
+    in_force: Option<&VerifiedLicence>,
+) -> Result<VerifiedLicence, String> {
+    let licence = verify_licence(text, keys).map_err(|error| error.to_string())?;
+    if let Some(current) = in_force {
+        let (new, old) = (&licence.payload, &current.payload);
+        if new.serial_number != old.serial_number {
+            return Err(format!(
+                "the licence is for serial number {}, this installation is {}",
+                new.serial_number, old.serial_number
+            ));
+        }
+        if new.sequence < old.sequence {
+            return Err(format!(
+                "the licence has sequence {}, lower than the {} in force (a downgrade)",
+                new.sequence, old.sequence
+            ));
+        }
+        if new.sequence == old.sequence {
+            return Err(if licence.payload_json == current.payload_json {
+                format!("licence sequence {} is in force already", new.sequence)
+            } else {
+                format!(
+                    "the licence reuses sequence {} with other contents",
+                    new.sequence
+                )
+            });
+        }
+    }
+    Ok(licence)
 }
 
 impl HostServices {
@@ -165,5 +234,61 @@ impl FfiHost for HostServices {
             plugin_id: self.plugin_id.to_string(),
             status,
         });
+    }
+
+    fn backoffice_request(
+        &self,
+        method: RStr<'_>,
+        path: RStr<'_>,
+        body: RStr<'_>,
+    ) -> RResult<BackofficeAnswer, PluginError> {
+        let link = read(&self.context.backoffice).clone();
+        let Some((backoffice, session)) = link else {
+            return RResult::RErr(PluginError::new(
+                "no-session",
+                "there is no session with the back office (the light is not green)",
+            ));
+        };
+        // The plugin's own thread waits: a small runtime of its own for the request.
+        let answer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| error.to_string())
+            .and_then(|runtime| {
+                runtime
+                    .block_on(backoffice.request(
+                        &session,
+                        method.as_str(),
+                        path.as_str(),
+                        body.as_str(),
+                    ))
+                    .map_err(|failure| failure.reason)
+            });
+        match answer {
+            Ok((status, body)) => RResult::ROk(BackofficeAnswer {
+                status,
+                body: body.into(),
+            }),
+            Err(reason) => RResult::RErr(PluginError::new("backoffice", reason)),
+        }
+    }
+
+    fn check_licence(&self, text: RStr<'_>) -> RResult<RString, PluginError> {
+        let keys = read(&self.context.keys).clone();
+        let in_force = self.context.licence();
+        check_licence(text.as_str().as_bytes(), &keys, in_force.as_deref())
+            .map(|licence| RString::from(licence.payload_json))
+            .map_err(|reason| PluginError::new("licence-refused", reason))
+            .into()
+    }
+
+    fn licence_folders(&self) -> LicenceFolders {
+        let (local, remote) = read(&self.context.folders).clone();
+        LicenceFolders {
+            local: local.display().to_string().into(),
+            remote: remote
+                .map(|folder| RString::from(folder.display().to_string()))
+                .into(),
+        }
     }
 }

@@ -1,0 +1,130 @@
+//! The licence updater plugin with the real back office: an administrator issues a licence
+//! and the installation installs it into the local and remote `DroppedLicense` folders,
+//! puts it in force, starts the plugin the new option licenses and says what changed.
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use remote_service_tests::backoffice::{
+    configure_installation, BackofficeServer, Transport, SERIAL,
+};
+use remote_service_tests::{wait_for, EventStream, Scratch};
+
+#[test]
+fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s() {
+    let scratch = Scratch::new();
+    let mut backoffice =
+        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
+    backoffice.start();
+    let command = |args: &[&str]| {
+        let mut command = scratch.command(args);
+        command.env("REMOTE_SERVICE_SECRETS", "file");
+        command
+    };
+    configure_installation(&backoffice, &scratch, command);
+    let remote = scratch.root().join("remote-fls/DroppedLicense");
+    fs::create_dir_all(&remote).unwrap();
+    assert!(command(&[
+        "config",
+        "set",
+        "licence.remote_folder",
+        remote.to_str().unwrap()
+    ])
+    .status()
+    .unwrap()
+    .success());
+    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+    let events = EventStream::follow(&scratch.socket());
+    let status = || -> serde_json::Value {
+        serde_json::from_slice(&command(&["status", "--json"]).output().unwrap().stdout)
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || status()["connection"]["state"]
+            == "green")
+        .is_some(),
+        "the installation connects: {}",
+        status()
+    );
+    let bridge = |status: &serde_json::Value| {
+        status["plugins"]
+            .as_array()
+            .and_then(|plugins| {
+                plugins
+                    .iter()
+                    .find(|plugin| plugin["id"] == "teamviewer-bridge")
+            })
+            .map(|plugin| plugin["state"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(bridge(&status()), "not-licensed");
+
+    let issued = Instant::now();
+    backoffice.issue_licence(
+        SERIAL,
+        "auto-licence-update,users=25,remote-assistance",
+        "2028-12-31",
+    );
+    let notice = loop {
+        let left = Duration::from_secs(5).saturating_sub(issued.elapsed());
+        let event = events.next(left, "the licence updater's notice");
+        if event["event"] == "notice" && event["key"] == "licence-installed" {
+            break event;
+        }
+    };
+    let announced = issued.elapsed();
+    assert!(
+        announced < Duration::from_secs(2),
+        "announced after {announced:?}"
+    );
+    let body = notice["body"].as_str().unwrap();
+    for line in [
+        "Users: 10 → 25",
+        "Remote assistance is now licensed",
+        "Maintenance extended to 2028-12-31",
+    ] {
+        assert!(body.contains(line), "{body:?} says {line:?}");
+    }
+    for folder in [scratch.licence_folder(), remote.clone()] {
+        let text = fs::read_to_string(folder.join(format!("{SERIAL}.lic"))).unwrap();
+        let verified = command(&[
+            "licence",
+            "verify",
+            folder.join(format!("{SERIAL}.lic")).to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+        let verified: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+        assert_eq!(verified["valid"], true, "{}: {verified}", folder.display());
+        assert_eq!(
+            verified["licence"]["sequence"],
+            2,
+            "{}: {text}",
+            folder.display()
+        );
+        let leftovers: Vec<_> = fs::read_dir(&folder)
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name())
+            .filter(|name| name.to_string_lossy().ends_with(".partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temp file stays: {leftovers:?}");
+    }
+    assert!(
+        wait_for(Duration::from_secs(2), || {
+            let now = status();
+            now["licence"]["sequence"] == 2 && bridge(&now) == "running"
+        })
+        .is_some(),
+        "the new licence is in force and the bridge runs: {}",
+        status()
+    );
+    let shown = command(&["licence", "show"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("users (25)") || shown.contains("users"),
+        "{shown}"
+    );
+    assert!(shown.contains("2028-12-31"), "{shown}");
+}
