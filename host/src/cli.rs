@@ -132,6 +132,20 @@ enum LicenceCommand {
         /// The licence file.
         file: PathBuf,
     },
+    /// Ask the back office for a newer licence now (the licence updater plugin of the
+    /// running engine downloads, verifies and installs it) and print the outcome.
+    CheckUpdate,
+    /// The folders the latest licence could not be installed in, and why.
+    Failed {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Write the licence that could not be installed into DIR, verified, to copy it by
+    /// hand into the folder that failed.
+    SaveFailed {
+        /// The folder to write `<serial>.lic` into.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +213,9 @@ pub fn run() -> Result<ExitCode> {
         Command::Licence(LicenceCommand::Install { file }) => {
             licence_install(&paths, &settings, &file)
         }
+        Command::Licence(LicenceCommand::CheckUpdate) => licence_check_update(),
+        Command::Licence(LicenceCommand::Failed { output }) => licence_failed(&paths, output.json),
+        Command::Licence(LicenceCommand::SaveFailed { dir }) => licence_save_failed(&paths, &dir),
         Command::Entitlement(EntitlementCommand::Check { release_date }) => {
             entitlement_check(&paths, &settings, release_date)
         }
@@ -801,4 +818,123 @@ fn test_connection(paths: &Paths, settings: &Settings, as_json: bool) -> Result<
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The licence updater's kept state (its settings file).
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+struct UpdaterKept {
+    #[serde(default)]
+    failed: Vec<FailedTarget>,
+    #[serde(default)]
+    licence: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
+struct FailedTarget {
+    folder: String,
+    reason: String,
+}
+
+fn updater_kept(paths: &Paths) -> Result<UpdaterKept> {
+    let file = paths
+        .config_dir
+        .join("plugins")
+        .join("licence-updater.json");
+    match fs::read_to_string(&file) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not the licence updater's state", file.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(UpdaterKept::default()),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", file.display())),
+    }
+}
+
+fn licence_failed(paths: &Paths, as_json: bool) -> Result<ExitCode> {
+    let kept = updater_kept(paths)?;
+    emit(as_json, json!({ "failed": kept.failed }), || {
+        if kept.failed.is_empty() {
+            return "No folder failed: the latest licence is installed everywhere.\n".to_string();
+        }
+        let mut text = "Failed to update licence on:\n".to_string();
+        for target in &kept.failed {
+            text.push_str(&format!("  {}: {}\n", target.folder, target.reason));
+        }
+        text.push_str("Save the licence with `remote-service licence save-failed DIR` and copy it there by hand.\n");
+        text
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn licence_save_failed(paths: &Paths, dir: &std::path::Path) -> Result<ExitCode> {
+    let kept = updater_kept(paths)?;
+    let Some(text) = kept.licence else {
+        eprintln!(
+            "no licence is waiting to be copied by hand: every folder has the latest licence"
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let keys = TrustedKeys::load(&paths.system_dir);
+    let licence = licence::verify_licence(text.as_bytes(), &keys)
+        .context("the kept licence does not verify; nothing was written")?;
+    let name = format!("{}.lic", licence.payload.serial_number);
+    crate::atomic_file::write_atomically(
+        dir,
+        &name,
+        text.as_bytes(),
+        crate::atomic_file::Access::Shared,
+    )
+    .with_context(|| format!("cannot write {}", dir.join(&name).display()))?;
+    println!(
+        "{} written (sequence {}): copy it into {}",
+        dir.join(&name).display(),
+        licence.payload.sequence,
+        kept.failed
+            .iter()
+            .map(|target| target.folder.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn licence_check_update() -> Result<ExitCode> {
+    let Some(client) = running_engine() else {
+        eprintln!("Remote Service is not running: the licence updater runs in the engine; start it with `remote-service daemon` or `remote-service tray`");
+        return Ok(ExitCode::FAILURE);
+    };
+    let updater = |client: &Client| -> Result<Option<PluginInfo>> {
+        Ok(client
+            .get::<Vec<PluginInfo>>("/v1/plugins")?
+            .into_iter()
+            .find(|plugin| plugin.id == "licence-updater"))
+    };
+    let before = match updater(&client)? {
+        Some(plugin) if plugin.state == crate::plugins::PluginState::Running => plugin.detail,
+        Some(plugin) => {
+            eprintln!("the licence updater does not run: {}", plugin.detail);
+            return Ok(ExitCode::FAILURE);
+        }
+        None => {
+            eprintln!("the licence updater plugin is not installed");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    client.post("/v1/plugins/licence-updater/menu/check-now/click")?;
+    // The plugin checks on its own thread and publishes its status line (which says when
+    // it checked) when done.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(plugin) = updater(&client)? {
+            if plugin.detail != before {
+                println!("{}", plugin.detail);
+                return Ok(if plugin.status.as_deref() == Some("ok") {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+        }
+    }
+    eprintln!("the licence updater did not finish its check within 30 s");
+    Ok(ExitCode::FAILURE)
 }

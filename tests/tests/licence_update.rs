@@ -128,3 +128,118 @@ fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s(
     );
     assert!(shown.contains("2028-12-31"), "{shown}");
 }
+
+#[test]
+fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_returns() {
+    let scratch = Scratch::new();
+    let mut backoffice =
+        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
+    backoffice.start();
+    let command = |args: &[&str]| {
+        let mut command = scratch.command(args);
+        command.env("REMOTE_SERVICE_SECRETS", "file");
+        command
+    };
+    let run =
+        |args: &[&str]| -> remote_service_tests::Run { command(args).output().unwrap().into() };
+    configure_installation(&backoffice, &scratch, command);
+    // The remote licence server's share is not mounted: its DroppedLicense folder is not there.
+    let remote = scratch.root().join("remote-fls/DroppedLicense");
+    run(&[
+        "config",
+        "set",
+        "licence.remote_folder",
+        remote.to_str().unwrap(),
+    ])
+    .success();
+    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+    let events = EventStream::follow(&scratch.socket());
+    assert!(
+        wait_for(Duration::from_secs(10), || run(&["status", "--json"])
+            .json()["connection"]["state"]
+            == "green")
+        .is_some()
+    );
+
+    backoffice.issue_licence(SERIAL, "auto-licence-update,users=12", "2028-06-30");
+    let failed_notice = loop {
+        let event = events.next(Duration::from_secs(5), "the failed-folder notice");
+        if event["event"] == "notice" && event["summary"] == "Licence could not be updated" {
+            break event;
+        }
+    };
+    let body = failed_notice["body"].as_str().unwrap();
+    assert!(
+        body.starts_with(&format!(
+            "Licence could not be updated on: {}",
+            remote.display()
+        )),
+        "{body}"
+    );
+    assert!(body.contains("not there"), "{body}");
+    assert_eq!(failed_notice["actions"][0][0], "save");
+
+    let listed = run(&["licence", "failed", "--json"]).json();
+    assert_eq!(listed["failed"][0]["folder"], remote.to_str().unwrap());
+    let text = run(&["licence", "failed"]);
+    assert!(
+        text.success().starts_with("Failed to update licence on:"),
+        "{}",
+        text.stdout
+    );
+    let updater_detail = || {
+        run(&["plugins", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|plugin| plugin["id"] == "licence-updater")
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        updater_detail().starts_with("Failed to update licence on:"),
+        "{}",
+        updater_detail()
+    );
+    // The local folder has it, in force.
+    assert!(
+        wait_for(Duration::from_secs(2), || run(&["status", "--json"]).json()
+            ["licence"]["sequence"]
+            == 2)
+        .is_some()
+    );
+
+    let by_hand = scratch.root().join("by-hand");
+    fs::create_dir_all(&by_hand).unwrap();
+    let saved = run(&["licence", "save-failed", by_hand.to_str().unwrap()]);
+    assert!(saved.success().contains("copy it into"), "{}", saved.stdout);
+    let file = by_hand.join(format!("{SERIAL}.lic"));
+    let verified = run(&["licence", "verify", file.to_str().unwrap(), "--json"]).json();
+    assert_eq!(verified["valid"], true);
+    assert_eq!(verified["licence"]["sequence"], 2);
+
+    // The share is back: the next check installs the licence there and clears the entry.
+    fs::create_dir_all(&remote).unwrap();
+    let check = run(&["licence", "check-update"]);
+    assert!(
+        check.success().starts_with("licence sequence 2 installed"),
+        "{}",
+        check.stdout
+    );
+    assert_eq!(
+        fs::read(remote.join(format!("{SERIAL}.lic"))).unwrap(),
+        fs::read(scratch.licence_folder().join(format!("{SERIAL}.lic"))).unwrap()
+    );
+    assert_eq!(
+        run(&["licence", "failed", "--json"]).json()["failed"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        run(&["licence", "save-failed", by_hand.to_str().unwrap()]).code,
+        Some(1),
+        "nothing waits to be copied any more"
+    );
+}

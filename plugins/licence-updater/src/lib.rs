@@ -14,9 +14,32 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use remote_service_plugin_api::{
-    capability, export_plugin, Host, HostEvent, Manifest, MenuItem, Notice, Plugin, PluginError,
-    PluginState, PluginStatus,
+    capability, export_plugin, Host, HostEvent, Manifest, MenuItem, Notice, NoticeAction, Plugin,
+    PluginError, PluginState, PluginStatus,
 };
+use serde::{Deserialize, Serialize};
+
+/// What the plugin keeps in its settings file (`plugins/licence-updater.json`), which
+/// `remote-service licence failed` and `licence save-failed` read too.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Kept {
+    /// The folders the last licence could not be installed in, with why.
+    #[serde(default)]
+    failed: Vec<FailedTarget>,
+    /// The verified licence file those folders should have, while any failed.
+    #[serde(default)]
+    licence: Option<String>,
+}
+
+/// A folder the licence could not be installed in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FailedTarget {
+    folder: String,
+    reason: String,
+}
+
+/// The notice button that saves the licence file where the user can copy it by hand.
+const SAVE_ACTION: &str = "save";
 
 /// The menu item that checks for a new licence at once.
 const CHECK_NOW: &str = "check-now";
@@ -28,6 +51,8 @@ enum Reason {
     Announced,
     /// The user asked: say the outcome even when nothing changed.
     Asked,
+    /// The user asked to save the licence that could not be installed.
+    Save,
 }
 
 /// The running plugin: checks run on a thread of its own, so that the host's calls
@@ -57,7 +82,9 @@ impl Plugin for LicenceUpdater {
             .name("licence updater".into())
             .spawn(move || {
                 for reason in requests {
-                    let line = check(&host, reason);
+                    let mut line = check(&host, reason);
+                    // Says when, so that each check shows as a change.
+                    line.line = format!("{} (checked at {})", line.line, clock_time()).into();
                     *worker_status.lock().unwrap_or_else(|p| p.into_inner()) = line.clone();
                     host.publish_status(line);
                 }
@@ -71,8 +98,12 @@ impl Plugin for LicenceUpdater {
     }
 
     fn on_event(&mut self, event: &HostEvent) -> Result<(), PluginError> {
-        if let HostEvent::LicenceAvailable { .. } = event {
-            self.queue(Reason::Announced);
+        match event {
+            HostEvent::LicenceAvailable { .. } => self.queue(Reason::Announced),
+            HostEvent::NoticeAction { action_id, .. } if action_id.as_str() == SAVE_ACTION => {
+                self.queue(Reason::Save)
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -116,8 +147,59 @@ impl LicenceUpdater {
     }
 }
 
-/// One check: download, verify, install, report, tell. Returns the status line.
+/// Saves the kept licence into the user's home folder, for a failed target to be updated
+/// by hand.
+fn save_for_the_user(host: &Host) -> PluginStatus {
+    let kept: Kept = host.settings().unwrap_or_default();
+    let Some(text) = kept.licence else {
+        host.notify(Notice::new(
+            "licence-saved",
+            "Licence update",
+            "There is no licence waiting to be copied by hand.",
+        ));
+        return PluginStatus::ok("no licence waiting to be copied");
+    };
+    let home = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let payload = host.licence_payload().unwrap_or_default();
+    let name = format!(
+        "{}.lic",
+        changes::serial_number(&payload).unwrap_or_else(|| "licence".into())
+    );
+    match install::install(&home, &name, text.as_bytes()) {
+        Ok(()) => {
+            let path = home.join(&name);
+            host.notify(Notice::new(
+                "licence-saved",
+                "Licence saved",
+                format!("Saved to {}: copy it into the DroppedLicense folder that could not be updated.", path.display()),
+            ));
+            PluginStatus::new(
+                PluginState::ATTENTION,
+                format!("licence saved to {} for copying by hand", path.display()),
+            )
+        }
+        Err(reason) => {
+            host.notify(Notice::new(
+                "licence-saved",
+                "Licence not saved",
+                format!("{}: {reason}", home.display()),
+            ));
+            PluginStatus::new(
+                PluginState::ERROR,
+                format!("cannot save the licence: {reason}"),
+            )
+        }
+    }
+}
+
+/// One check: download, verify, install where missing, report, tell. Returns the status
+/// line.
 fn check(host: &Host, reason: Reason) -> PluginStatus {
+    if reason == Reason::Save {
+        return save_for_the_user(host);
+    }
     let tell = |summary: &str, body: &str| {
         if reason == Reason::Asked {
             host.notify(Notice::new("check-update", summary, body));
@@ -147,11 +229,11 @@ fn check(host: &Host, reason: Reason) -> PluginStatus {
         }
     }
     let before = host.licence_payload();
-    let payload = match host.check_licence(&text) {
-        Ok(payload) => payload,
+    let (payload, is_new) = match host.check_licence(&text) {
+        Ok(payload) => (payload, true),
+        // The licence in force: the folders must still all hold it (one may have failed).
         Err(error) if error.message.contains("in force already") => {
-            tell("Licence update", "The licence is up to date.");
-            return PluginStatus::ok("the licence is up to date");
+            (before.clone().unwrap_or_default(), false)
         }
         Err(error) => {
             let line = format!("the downloaded licence was refused: {}", error.message);
@@ -161,61 +243,106 @@ fn check(host: &Host, reason: Reason) -> PluginStatus {
         }
     };
     let serial = changes::serial_number(&payload).unwrap_or_else(|| "licence".to_string());
+    let file_name = format!("{serial}.lic");
     let (local, remote) = host.licence_folders();
     let mut targets = vec![local];
     targets.extend(remote);
     let mut results = Vec::new();
+    let mut installed_now = 0;
     for folder in &targets {
-        let outcome = install::install(
-            std::path::Path::new(folder),
-            &format!("{serial}.lic"),
-            text.as_bytes(),
-        );
-        if let Err(reason) = &outcome {
-            host.notify(Notice::new(
-                format!("install-failed:{folder}"),
-                "Licence could not be updated",
-                format!("Licence could not be updated on: {folder}. {reason}"),
-            ));
+        let path = std::path::Path::new(folder).join(&file_name);
+        if std::fs::read(&path).is_ok_and(|bytes| bytes == text.as_bytes()) {
+            results.push((folder.clone(), Ok(())));
+            continue;
+        }
+        let outcome = install::install(std::path::Path::new(folder), &file_name, text.as_bytes());
+        match &outcome {
+            Ok(()) => installed_now += 1,
+            Err(reason) => host.notify(Notice {
+                actions: vec![NoticeAction {
+                    id: SAVE_ACTION.into(),
+                    label: "Save licence file…".into(),
+                }]
+                .into(),
+                ..Notice::new(
+                    format!("install-failed:{folder}"),
+                    "Licence could not be updated",
+                    format!("Licence could not be updated on: {folder}. {reason}"),
+                )
+            }),
         }
         results.push((folder.clone(), outcome));
     }
-    report(host, &payload, &results);
-    let installed = results
+    let failed: Vec<FailedTarget> = results
         .iter()
-        .filter(|(_, outcome)| outcome.is_ok())
-        .count();
-    if installed == 0 {
-        return PluginStatus::new(
-            PluginState::ERROR,
-            "the new licence could not be installed in any folder",
-        );
-    }
-    let what_changed = changes::describe(before.as_deref(), &payload);
-    if !what_changed.is_empty() {
-        host.notify(Notice::new(
-            "licence-installed",
-            "New licence installed",
-            what_changed.join("\n"),
+        .filter_map(|(folder, outcome)| {
+            outcome.as_ref().err().map(|reason| FailedTarget {
+                folder: folder.clone(),
+                reason: reason.clone(),
+            })
+        })
+        .collect();
+    let kept = Kept {
+        licence: (!failed.is_empty()).then(|| text.clone()),
+        failed: failed.clone(),
+    };
+    if let Err(error) = host.save_settings(&kept) {
+        host.warn(&format!(
+            "cannot keep the failed folders: {}",
+            error.message
         ));
-    } else {
+    }
+    if installed_now > 0 || !failed.is_empty() {
+        report(host, &payload, &results);
+    }
+    if is_new {
+        let what_changed = changes::describe(before.as_deref(), &payload);
+        if !what_changed.is_empty() {
+            host.notify(Notice::new(
+                "licence-installed",
+                "New licence installed",
+                what_changed.join("\n"),
+            ));
+        } else {
+            tell(
+                "Licence update",
+                "A new licence was installed; it changes no feature.",
+            );
+        }
+    } else if installed_now > 0 {
         tell(
             "Licence update",
-            "A new licence was installed; it changes no feature.",
+            "The licence was installed in the folders that missed it.",
+        );
+    } else {
+        tell("Licence update", "The licence is up to date.");
+    }
+    if !failed.is_empty() {
+        let folders: Vec<&str> = failed.iter().map(|target| target.folder.as_str()).collect();
+        return PluginStatus::new(
+            PluginState::ATTENTION,
+            format!("Failed to update licence on: {}", folders.join(", ")),
         );
     }
-    let failed = results.len() - installed;
-    if failed > 0 {
-        PluginStatus::new(
-            PluginState::ATTENTION,
-            format!("licence installed; {failed} folder(s) could not be updated"),
-        )
-    } else {
-        PluginStatus::ok(format!(
-            "licence sequence {} installed",
-            changes::sequence(&payload).unwrap_or_default()
-        ))
-    }
+    PluginStatus::ok(format!(
+        "licence sequence {} installed",
+        changes::sequence(&payload).unwrap_or_default()
+    ))
+}
+
+/// The time of day in UTC, `HH:MM:SS`.
+fn clock_time() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_secs())
+        .unwrap_or_default()
+        % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 /// Tells the back office how each target went (`POST /v1/licence/reports`).
