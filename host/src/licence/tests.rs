@@ -480,3 +480,83 @@ fn the_watcher_notices_a_folder_that_appears_later() {
         .recv_timeout(Duration::from_secs(1))
         .expect("then it is watched");
 }
+
+/// What the licence updater may install, given the licence in force (sequence 3 of
+/// RS-1): every bad download is refused with its reason.
+#[test]
+fn a_downloaded_licence_is_checked_against_the_keys_and_the_licence_in_force() {
+    use crate::plugins::host_services::check_licence;
+    let signer = Signer::new();
+    let stranger = Signer::new();
+    let in_force = verify_licence(
+        &signer.sign(&payload("RS-1", 3, &["users"])),
+        &signer.keys(),
+    )
+    .unwrap();
+    let stranger_id = stranger.key_id();
+    let cases: Vec<(&str, Vec<u8>, Result<u64, &str>)> = vec![
+        ("newer", signer.sign(&payload("RS-1", 4, &["users"])), Ok(4)),
+        (
+            "forged",
+            {
+                let mut bytes = signer.sign(&payload("RS-1", 4, &["users"]));
+                // One byte of the base64 payload changed: the signature no longer holds.
+                bytes[45] = if bytes[45] == b'A' { b'B' } else { b'A' };
+                bytes
+            },
+            Err("signature"),
+        ),
+        (
+            "unknown key",
+            stranger.sign(&payload("RS-1", 4, &["users"])),
+            Err(&stranger_id),
+        ),
+        (
+            "truncated",
+            signer.sign(&payload("RS-1", 4, &["users"]))[..120].to_vec(),
+            Err("licence is truncated"),
+        ),
+        (
+            "garbage",
+            b"{\"error\": \"not a licence\"}".to_vec(),
+            Err("not a remote service licence"),
+        ),
+        (
+            "downgrade",
+            signer.sign(&payload("RS-1", 2, &["users"])),
+            Err("lower than the 3 in force"),
+        ),
+        (
+            "same sequence, other content",
+            signer.sign(&payload("RS-1", 3, &["users", "remote-assistance"])),
+            Err("reuses sequence 3 with other contents"),
+        ),
+        (
+            "the same licence",
+            signer.sign(&payload("RS-1", 3, &["users"])),
+            Err("in force already"),
+        ),
+        (
+            "another serial",
+            signer.sign(&payload("RS-2", 9, &["users"])),
+            Err("for serial number RS-2, this installation is RS-1"),
+        ),
+    ];
+    for (name, bytes, expect) in cases {
+        match (
+            check_licence(&bytes, &signer.keys(), Some(&in_force)),
+            expect,
+        ) {
+            (Ok(licence), Ok(sequence)) => assert_eq!(licence.payload.sequence, sequence, "{name}"),
+            (Err(reason), Err(fragment)) => {
+                assert!(
+                    reason.contains(fragment),
+                    "{name}: {reason:?} lacks {fragment:?}"
+                )
+            }
+            (got, expected) => panic!("{name}: got {got:?}, expected {expected:?}"),
+        }
+    }
+    // Without a licence in force, any verified licence may be installed.
+    assert!(check_licence(&signer.sign(&payload("RS-2", 1, &[])), &signer.keys(), None).is_ok());
+}
