@@ -243,3 +243,56 @@ fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_r
         "nothing waits to be copied any more"
     );
 }
+
+/// The time `offset` (a `date -d` phrase like `+10 days`) from now, RFC 3339 in UTC.
+fn utc(offset: &str) -> String {
+    let output = std::process::Command::new("date")
+        .args(["-u", "-d", offset, "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_licence_expiring_within_a_month_and_an_expired_one_are_announced() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let _daemon = scratch.start_daemon();
+    let events = EventStream::follow(&scratch.socket());
+    let notice = |key: &str| loop {
+        let event = events.next(Duration::from_secs(5), key);
+        if event["event"] == "notice" && event["key"] == key {
+            break event;
+        }
+    };
+
+    let expires = utc("+10 days");
+    let soon = remote_service_tests::PayloadBuilder::new("RS-EXP-1", 1)
+        .feature("auto-licence-update")
+        .licence_expires_at(&expires)
+        .maintenance_through("2030-12-31")
+        .issued_at(&utc("-1 day"));
+    let file = scratch.licence_file(&key, &soon, "soon.lic");
+    fs::copy(file, scratch.licence_folder().join("RS-EXP-1.lic")).unwrap();
+    let expiring = notice("licence-expiring");
+    assert_eq!(expiring["summary"], "Licence expires soon");
+    assert_eq!(
+        expiring["body"],
+        format!("The licence expires on {}.", &expires[..10])
+    );
+
+    let expired_at = utc("-2 days");
+    let expired = remote_service_tests::PayloadBuilder::new("RS-EXP-1", 2)
+        .feature("auto-licence-update")
+        .licence_expires_at(&expired_at)
+        .maintenance_through("2030-12-31")
+        .issued_at(&utc("-30 days"));
+    let file = scratch.licence_file(&key, &expired, "expired.lic");
+    fs::copy(file, scratch.licence_folder().join("RS-EXP-1.lic")).unwrap();
+    let shown = notice("licence-expired");
+    assert_eq!(shown["urgency"], "critical");
+    assert!(shown["body"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("The licence expired on {}.", &expired_at[..10])));
+}

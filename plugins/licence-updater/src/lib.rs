@@ -7,6 +7,7 @@
 //! Licence option: `auto-licence-update`.
 
 mod changes;
+mod expiry;
 mod install;
 
 use std::sync::mpsc::{self, Sender};
@@ -29,6 +30,13 @@ struct Kept {
     /// The verified licence file those folders should have, while any failed.
     #[serde(default)]
     licence: Option<String>,
+    /// The latest "now" of an expiry check (Unix seconds): the clock turned back does not
+    /// move it back.
+    #[serde(default)]
+    last_run: Option<i64>,
+    /// Which expiry notice was shown on which day.
+    #[serde(default)]
+    shown: std::collections::BTreeMap<String, String>,
 }
 
 /// A folder the licence could not be installed in.
@@ -53,6 +61,8 @@ enum Reason {
     Asked,
     /// The user asked to save the licence that could not be installed.
     Save,
+    /// Time to look at the expiry dates (at start, when the licence changes, daily).
+    Expiry,
 }
 
 /// The running plugin: checks run on a thread of its own, so that the host's calls
@@ -81,7 +91,17 @@ impl Plugin for LicenceUpdater {
         let worker = thread::Builder::new()
             .name("licence updater".into())
             .spawn(move || {
-                for reason in requests {
+                loop {
+                    // An expiry check at start, then at least once a day.
+                    let reason = match requests.recv_timeout(std::time::Duration::from_secs(3600)) {
+                        Ok(reason) => reason,
+                        Err(mpsc::RecvTimeoutError::Timeout) => Reason::Expiry,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    };
+                    if reason == Reason::Expiry {
+                        expiry_check(&host);
+                        continue;
+                    }
                     let mut line = check(&host, reason);
                     // Says when, so that each check shows as a change.
                     line.line = format!("{} (checked at {})", line.line, clock_time()).into();
@@ -90,6 +110,7 @@ impl Plugin for LicenceUpdater {
                 }
             })
             .map_err(|error| PluginError::new("thread", error.to_string()))?;
+        let _ = checks.send(Reason::Expiry);
         Ok(LicenceUpdater {
             checks: Some(checks),
             status,
@@ -100,6 +121,7 @@ impl Plugin for LicenceUpdater {
     fn on_event(&mut self, event: &HostEvent) -> Result<(), PluginError> {
         match event {
             HostEvent::LicenceAvailable { .. } => self.queue(Reason::Announced),
+            HostEvent::LicenceChanged => self.queue(Reason::Expiry),
             HostEvent::NoticeAction { action_id, .. } if action_id.as_str() == SAVE_ACTION => {
                 self.queue(Reason::Save)
             }
@@ -282,10 +304,9 @@ fn check(host: &Host, reason: Reason) -> PluginStatus {
             })
         })
         .collect();
-    let kept = Kept {
-        licence: (!failed.is_empty()).then(|| text.clone()),
-        failed: failed.clone(),
-    };
+    let mut kept: Kept = host.settings().unwrap_or_default();
+    kept.licence = (!failed.is_empty()).then(|| text.clone());
+    kept.failed = failed.clone();
     if let Err(error) = host.save_settings(&kept) {
         host.warn(&format!(
             "cannot keep the failed folders: {}",
@@ -328,6 +349,32 @@ fn check(host: &Host, reason: Reason) -> PluginStatus {
         "licence sequence {} installed",
         changes::sequence(&payload).unwrap_or_default()
     ))
+}
+
+/// Shows the expiry notices that are due (at most once a day each).
+fn expiry_check(host: &Host) {
+    let Some(payload) = host
+        .licence_payload()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    else {
+        return;
+    };
+    let mut kept: Kept = host.settings().unwrap_or_default();
+    let now = expiry::now(time::OffsetDateTime::now_utc(), kept.last_run, &payload);
+    kept.last_run = Some(now.unix_timestamp());
+    for notice in expiry::due(&payload, now, &mut kept.shown) {
+        let mut shown = Notice::new(notice.key, notice.summary, notice.body);
+        if notice.critical {
+            shown.urgency = remote_service_plugin_api::Urgency::CRITICAL;
+        }
+        host.notify(shown);
+    }
+    if let Err(error) = host.save_settings(&kept) {
+        host.warn(&format!(
+            "cannot keep the expiry check's state: {}",
+            error.message
+        ));
+    }
 }
 
 /// The time of day in UTC, `HH:MM:SS`.
