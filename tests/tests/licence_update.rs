@@ -296,3 +296,65 @@ fn a_licence_expiring_within_a_month_and_an_expired_one_are_announced() {
         .unwrap()
         .starts_with(&format!("The licence expired on {}.", &expired_at[..10])));
 }
+
+#[test]
+fn an_install_killed_at_any_moment_leaves_the_old_or_the_new_licence_whole() {
+    let scratch = Scratch::new();
+    let mut backoffice =
+        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
+    backoffice.start();
+    let command = |args: &[&str]| {
+        let mut command = scratch.command(args);
+        command.env("REMOTE_SERVICE_SECRETS", "file");
+        command
+    };
+    configure_installation(&backoffice, &scratch, command);
+    let file = scratch.licence_folder().join(format!("{SERIAL}.lic"));
+    let runs = 30;
+    let (mut old, mut new, mut corrupt) = (0, 0, 0);
+    for run in 0..runs {
+        let before = fs::read(&file).unwrap();
+        // A newer licence waits at the back office; the engine fetches it as soon as its
+        // session starts, and is killed (SIGKILL) somewhere in that work.
+        backoffice.issue_licence(
+            SERIAL,
+            &format!("auto-licence-update,users={}", 11 + run),
+            "2028-12-31",
+        );
+        let mut daemon = command(&["daemon"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(40 + (run as u64 * 7) % 120));
+        daemon.kill().unwrap();
+        daemon.wait().unwrap();
+        let after = fs::read(&file).unwrap();
+        let verified = command(&["licence", "verify", file.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        let verified: serde_json::Value =
+            serde_json::from_slice(&verified.stdout).unwrap_or_default();
+        if verified["valid"] != true {
+            corrupt += 1;
+        } else if after == before {
+            old += 1;
+        } else {
+            new += 1;
+        }
+        let strangers: Vec<String> = fs::read_dir(scratch.licence_folder())
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.') && name != &format!("{SERIAL}.lic"))
+            .collect();
+        assert!(strangers.is_empty(), "run {run}: {strangers:?}");
+        // The engine's socket of the killed daemon is stale: the next one replaces it.
+    }
+    eprintln!("SIGKILL during install: {runs} runs, {old} old, {new} new, {corrupt} corrupt");
+    assert_eq!(corrupt, 0);
+    assert!(
+        new > 0,
+        "some runs got as far as installing ({old} old, {new} new)"
+    );
+}

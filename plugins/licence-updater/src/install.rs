@@ -44,6 +44,7 @@ fn install_once(
             io::Error::from(io::ErrorKind::NotFound),
         ));
     }
+    remove_leftovers(folder, file_name);
     let temp = folder.join(format!(".{file_name}.{}.partial", std::process::id()));
     let result = (|| {
         let mut file = fs::OpenOptions::new()
@@ -78,6 +79,20 @@ fn install_once(
     result
 }
 
+/// Removes temp files an install killed half way left (`.<file_name>.<pid>.partial`): the
+/// licence server ignores them, but they are nobody's.
+fn remove_leftovers(folder: &Path, file_name: &str) {
+    let prefix = format!(".{file_name}.");
+    if let Ok(entries) = fs::read_dir(folder) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".partial") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +101,8 @@ mod tests {
     fn a_licence_replaces_the_old_one_whole() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("RS-1.lic"), "old").unwrap();
+        // Left by an install that was killed half way.
+        fs::write(dir.path().join(".RS-1.lic.4242.partial"), "half").unwrap();
         install(dir.path(), "RS-1.lic", b"new licence").unwrap();
         assert_eq!(
             fs::read_to_string(dir.path().join("RS-1.lic")).unwrap(),
