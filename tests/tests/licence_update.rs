@@ -358,3 +358,126 @@ fn an_install_killed_at_any_moment_leaves_the_old_or_the_new_licence_whole() {
         "some runs got as far as installing ({old} old, {new} new)"
     );
 }
+
+/// A tmpfs mounted at `at` with `options` (this test runs as root, as CI does); unmounted
+/// when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &std::path::Path, options: &str) -> Mount {
+        fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount");
+        assert!(
+            status.success(),
+            "mount -t tmpfs -o {options} (the test needs root)"
+        );
+        Mount(at.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_and_a_read_only_share_are_reported_and_the_old_licence_stays() {
+    let scratch = Scratch::new();
+    let mut backoffice =
+        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
+    backoffice.start();
+    let command = |args: &[&str]| {
+        let mut command = scratch.command(args);
+        command.env("REMOTE_SERVICE_SECRETS", "file");
+        command
+    };
+    let run =
+        |args: &[&str]| -> remote_service_tests::Run { command(args).output().unwrap().into() };
+    configure_installation(&backoffice, &scratch, command);
+    let installed = fs::read(scratch.licence_folder().join(format!("{SERIAL}.lic"))).unwrap();
+
+    // The remote share: read-only, holding the licence of before.
+    let remote = scratch.root().join("remote");
+    let read_only = Mount::tmpfs(&remote, "size=64k");
+    fs::write(remote.join(format!("{SERIAL}.lic")), &installed).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&remote)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    run(&[
+        "config",
+        "set",
+        "licence.remote_folder",
+        remote.to_str().unwrap(),
+    ])
+    .success();
+    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+    let events = EventStream::follow(&scratch.socket());
+    assert!(
+        wait_for(Duration::from_secs(10), || run(&["status", "--json"])
+            .json()["connection"]["state"]
+            == "green")
+        .is_some()
+    );
+    backoffice.issue_licence(SERIAL, "auto-licence-update,users=30", "2028-12-31");
+    let failed = loop {
+        let event = events.next(Duration::from_secs(5), "the read-only share's notice");
+        if event["event"] == "notice" && event["summary"] == "Licence could not be updated" {
+            break event;
+        }
+    };
+    assert!(
+        failed["body"]
+            .as_str()
+            .unwrap()
+            .contains("Read-only file system"),
+        "{failed}"
+    );
+    assert_eq!(
+        fs::read(remote.join(format!("{SERIAL}.lic"))).unwrap(),
+        installed,
+        "the old licence stays"
+    );
+    drop(read_only);
+
+    // The share is now a full disk: the install fails for want of space, the old file stays.
+    let full = Mount::tmpfs(&remote, "size=16k");
+    fs::write(remote.join(format!("{SERIAL}.lic")), &installed).unwrap();
+    let mut filler = 0;
+    while fs::write(remote.join(format!("filler-{filler}")), vec![0u8; 4096]).is_ok() {
+        filler += 1;
+    }
+    // Fill the last bytes too.
+    let _ = fs::write(remote.join("filler-last"), vec![0u8; 1]);
+    let check = run(&["licence", "check-update"]);
+    assert_eq!(check.code, Some(1), "{}{}", check.stdout, check.stderr);
+
+    assert!(
+        check.stdout.starts_with("Failed to update licence on:"),
+        "{}{}",
+        check.stdout,
+        check.stderr
+    );
+    let listed = run(&["licence", "failed", "--json"]).json();
+    let reason = listed["failed"][0]["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("No space left on device"), "{reason}");
+    assert_eq!(
+        fs::read(remote.join(format!("{SERIAL}.lic"))).unwrap(),
+        installed,
+        "the old licence stays"
+    );
+    let partials: Vec<_> = fs::read_dir(&remote)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(partials.is_empty(), "no temp file stays");
+    drop(full);
+}

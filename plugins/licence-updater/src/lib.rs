@@ -91,6 +91,7 @@ impl Plugin for LicenceUpdater {
         let worker = thread::Builder::new()
             .name("licence updater".into())
             .spawn(move || {
+                let mut checks_done: u64 = 0;
                 loop {
                     // An expiry check at start, then at least once a day.
                     let reason = match requests.recv_timeout(std::time::Duration::from_secs(3600)) {
@@ -103,8 +104,10 @@ impl Plugin for LicenceUpdater {
                         continue;
                     }
                     let mut line = check(&host, reason);
-                    // Says when, so that each check shows as a change.
-                    line.line = format!("{} (checked at {})", line.line, clock_time()).into();
+                    // Says which check and when, so that each check shows as a change.
+                    checks_done += 1;
+                    line.line =
+                        format!("{} (check {checks_done}, at {})", line.line, clock_time()).into();
                     *worker_status.lock().unwrap_or_else(|p| p.into_inner()) = line.clone();
                     host.publish_status(line);
                 }
