@@ -330,6 +330,14 @@ impl EventStream {
         self.next_timed(timeout, what).1
     }
 
+    /// The next event within `timeout`, if one comes.
+    pub fn try_next(&self, timeout: Duration) -> Option<serde_json::Value> {
+        self.events
+            .recv_timeout(timeout)
+            .ok()
+            .map(|(_, event)| event)
+    }
+
     /// The next event and when it arrived.
     pub fn next_timed(
         &self,

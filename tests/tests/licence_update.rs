@@ -122,11 +122,35 @@ fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s(
     );
     let shown = command(&["licence", "show"]).output().unwrap();
     let shown = String::from_utf8_lossy(&shown.stdout);
-    assert!(
-        shown.contains("users (25)") || shown.contains("users"),
-        "{shown}"
-    );
+    assert!(shown.contains("users (25)"), "{shown}");
     assert!(shown.contains("2028-12-31"), "{shown}");
+
+    // A re-issue that changes nothing at feature level is installed without a balloon.
+    backoffice.issue_licence(
+        SERIAL,
+        "auto-licence-update,users=25,remote-assistance",
+        "2028-12-31",
+    );
+    let reissued = Instant::now();
+    loop {
+        let event = events.next(Duration::from_secs(5), "the re-issued licence in force");
+        assert!(
+            !(event["event"] == "notice" && event["key"] == "licence-installed"),
+            "no balloon for a re-issue without changes: {event}"
+        );
+        if event["event"] == "status" && event["status"]["licence"]["sequence"] == 3 {
+            break;
+        }
+    }
+    // Nothing else follows for a moment either.
+    while reissued.elapsed() < Duration::from_secs(1) {
+        if let Some(event) = events.try_next(Duration::from_millis(100)) {
+            assert!(
+                !(event["event"] == "notice" && event["key"] == "licence-installed"),
+                "no balloon for a re-issue without changes: {event}"
+            );
+        }
+    }
 }
 
 #[test]
