@@ -12,8 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use remote_service_tests::backoffice::{configure_installation, BackofficeServer, Transport};
-use remote_service_tests::{EventStream, Scratch};
+use remote_service_tests::backoffice::Installation;
+use remote_service_tests::EventStream;
 
 const ROUNDS: usize = 20;
 
@@ -37,28 +37,19 @@ fn summary(name: &str, mut times: Vec<Duration>) {
 }
 
 fn main() {
-    let scratch = Scratch::new();
-    let mut backoffice =
-        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-    backoffice.start();
-    let command = |args: &[&str]| {
-        let mut command = scratch.command(args);
-        command.env("REMOTE_SERVICE_SECRETS", "file");
-        command
-    };
-    configure_installation(&backoffice, &scratch, command);
-    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
-    let events = EventStream::follow(&scratch.socket());
+    let mut installation = Installation::new();
+    let _daemon = installation.daemon();
+    let events = EventStream::follow(&installation.scratch.socket());
     next_light(&events, "green");
 
     let (mut down, mut up) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let killed = Instant::now();
-        backoffice.kill();
+        installation.backoffice.kill();
         down.push(next_light(&events, "orange").duration_since(killed));
         // A moment down, as a restart takes.
         std::thread::sleep(Duration::from_millis(300));
-        backoffice.start();
+        installation.backoffice.start();
         let back = Instant::now();
         up.push(next_light(&events, "green").duration_since(back));
     }

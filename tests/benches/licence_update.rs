@@ -12,26 +12,17 @@ use std::fs;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use remote_service_tests::backoffice::{
-    configure_installation, BackofficeServer, Transport, SERIAL,
-};
-use remote_service_tests::{EventStream, Scratch};
+use remote_service_tests::backoffice::{Installation, SERIAL};
+use remote_service_tests::EventStream;
 
 fn main() {
-    let scratch = Scratch::new();
-    let mut backoffice =
-        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-    backoffice.start();
-    let command = |args: &[&str]| {
-        let mut command = scratch.command(args);
-        command.env("REMOTE_SERVICE_SECRETS", "file");
-        command
-    };
-    configure_installation(&backoffice, &scratch, command);
+    let installation = Installation::new();
+    let (scratch, backoffice) = (&installation.scratch, &installation.backoffice);
+    let command = |args: &[&str]| installation.command(args);
 
     let mut times = Vec::new();
     {
-        let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+        let _daemon = installation.daemon();
         let events = EventStream::follow(&scratch.socket());
         let sequence_now =
             |event: &serde_json::Value| event["status"]["licence"]["sequence"].as_u64();

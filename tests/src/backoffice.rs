@@ -349,3 +349,76 @@ pub fn configure_installation(
     writeln!(secret.stdin.take().unwrap(), "{VERIFICATION_CODE}").unwrap();
     assert!(secret.wait().unwrap().success(), "config set-secret");
 }
+
+/// An installation connected to its own back office, for the end-to-end tests of what
+/// travels between them: a scratch installation configured by [`configure_installation`]
+/// with its code in the secrets file (`REMOTE_SERVICE_SECRETS=file`; the keyring is the
+/// connection tests' subject), and the back office running on loopback.
+pub struct Installation {
+    /// The installation.
+    pub scratch: crate::Scratch,
+    /// Its back office.
+    pub backoffice: BackofficeServer,
+}
+
+impl Installation {
+    /// A configured installation and its running back office (no engine yet).
+    pub fn new() -> Installation {
+        let scratch = crate::Scratch::new();
+        let mut backoffice =
+            BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
+        backoffice.start();
+        let installation = Installation {
+            scratch,
+            backoffice,
+        };
+        configure_installation(&installation.backoffice, &installation.scratch, |args| {
+            installation.command(args)
+        });
+        installation
+    }
+
+    /// `remote-service ARGS` in this installation.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.scratch.command(args);
+        command.env("REMOTE_SERVICE_SECRETS", "file");
+        command
+    }
+
+    /// Runs `remote-service ARGS` to completion.
+    pub fn run(&self, args: &[&str]) -> crate::Run {
+        self.command(args)
+            .output()
+            .expect("run remote-service")
+            .into()
+    }
+
+    /// Starts the engine (`remote-service daemon`).
+    pub fn daemon(&self) -> crate::Daemon {
+        crate::Scratch::spawn_daemon(self.command(&["daemon"]))
+    }
+
+    /// `remote-service status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.command(&["status", "--json"]).output().unwrap().stdout)
+            .unwrap_or_default()
+    }
+
+    /// Waits until the light is green.
+    pub fn wait_until_green(&self) {
+        let green = crate::wait_for(std::time::Duration::from_secs(10), || {
+            self.status()["connection"]["state"] == "green"
+        });
+        assert!(
+            green.is_some(),
+            "the installation connects: {}",
+            self.status()
+        );
+    }
+}
+
+impl Default for Installation {
+    fn default() -> Self {
+        Installation::new()
+    }
+}

@@ -5,23 +5,14 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use remote_service_tests::backoffice::{
-    configure_installation, BackofficeServer, Transport, SERIAL,
-};
+use remote_service_tests::backoffice::{Installation, SERIAL};
 use remote_service_tests::{wait_for, EventStream, Scratch};
 
 #[test]
 fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s() {
-    let scratch = Scratch::new();
-    let mut backoffice =
-        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-    backoffice.start();
-    let command = |args: &[&str]| {
-        let mut command = scratch.command(args);
-        command.env("REMOTE_SERVICE_SECRETS", "file");
-        command
-    };
-    configure_installation(&backoffice, &scratch, command);
+    let installation = Installation::new();
+    let (scratch, backoffice) = (&installation.scratch, &installation.backoffice);
+    let command = |args: &[&str]| installation.command(args);
     let remote = scratch.root().join("remote-fls/DroppedLicense");
     fs::create_dir_all(&remote).unwrap();
     assert!(command(&[
@@ -33,19 +24,10 @@ fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s(
     .status()
     .unwrap()
     .success());
-    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+    let _daemon = installation.daemon();
     let events = EventStream::follow(&scratch.socket());
-    let status = || -> serde_json::Value {
-        serde_json::from_slice(&command(&["status", "--json"]).output().unwrap().stdout)
-            .unwrap_or_default()
-    };
-    assert!(
-        wait_for(Duration::from_secs(10), || status()["connection"]["state"]
-            == "green")
-        .is_some(),
-        "the installation connects: {}",
-        status()
-    );
+    let status = || installation.status();
+    installation.wait_until_green();
     let bridge = |status: &serde_json::Value| {
         status["plugins"]
             .as_array()
@@ -155,18 +137,9 @@ fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s(
 
 #[test]
 fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_returns() {
-    let scratch = Scratch::new();
-    let mut backoffice =
-        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-    backoffice.start();
-    let command = |args: &[&str]| {
-        let mut command = scratch.command(args);
-        command.env("REMOTE_SERVICE_SECRETS", "file");
-        command
-    };
-    let run =
-        |args: &[&str]| -> remote_service_tests::Run { command(args).output().unwrap().into() };
-    configure_installation(&backoffice, &scratch, command);
+    let installation = Installation::new();
+    let (scratch, backoffice) = (&installation.scratch, &installation.backoffice);
+    let run = |args: &[&str]| installation.run(args);
     // The remote licence server's share is not mounted: its DroppedLicense folder is not there.
     let remote = scratch.root().join("remote-fls/DroppedLicense");
     run(&[
@@ -176,14 +149,9 @@ fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_r
         remote.to_str().unwrap(),
     ])
     .success();
-    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+    let _daemon = installation.daemon();
     let events = EventStream::follow(&scratch.socket());
-    assert!(
-        wait_for(Duration::from_secs(10), || run(&["status", "--json"])
-            .json()["connection"]["state"]
-            == "green")
-        .is_some()
-    );
+    installation.wait_until_green();
 
     backoffice.issue_licence(SERIAL, "auto-licence-update,users=12", "2028-06-30");
     let failed_notice = loop {
@@ -323,16 +291,9 @@ fn a_licence_expiring_within_a_month_and_an_expired_one_are_announced() {
 
 #[test]
 fn an_install_killed_at_any_moment_leaves_the_old_or_the_new_licence_whole() {
-    let scratch = Scratch::new();
-    let mut backoffice =
-        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-    backoffice.start();
-    let command = |args: &[&str]| {
-        let mut command = scratch.command(args);
-        command.env("REMOTE_SERVICE_SECRETS", "file");
-        command
-    };
-    configure_installation(&backoffice, &scratch, command);
+    let installation = Installation::new();
+    let (scratch, backoffice) = (&installation.scratch, &installation.backoffice);
+    let command = |args: &[&str]| installation.command(args);
     let file = scratch.licence_folder().join(format!("{SERIAL}.lic"));
     let runs = 30;
     let (mut old, mut new, mut corrupt) = (0, 0, 0);
@@ -411,18 +372,9 @@ impl Drop for Mount {
 
 #[test]
 fn a_full_disk_and_a_read_only_share_are_reported_and_the_old_licence_stays() {
-    let scratch = Scratch::new();
-    let mut backoffice =
-        BackofficeServer::create(&scratch.root().join("backoffice"), Transport::Http);
-    backoffice.start();
-    let command = |args: &[&str]| {
-        let mut command = scratch.command(args);
-        command.env("REMOTE_SERVICE_SECRETS", "file");
-        command
-    };
-    let run =
-        |args: &[&str]| -> remote_service_tests::Run { command(args).output().unwrap().into() };
-    configure_installation(&backoffice, &scratch, command);
+    let installation = Installation::new();
+    let (scratch, backoffice) = (&installation.scratch, &installation.backoffice);
+    let run = |args: &[&str]| installation.run(args);
     let installed = fs::read(scratch.licence_folder().join(format!("{SERIAL}.lic"))).unwrap();
 
     // The remote share: read-only, holding the licence of before.
@@ -442,14 +394,9 @@ fn a_full_disk_and_a_read_only_share_are_reported_and_the_old_licence_stays() {
         remote.to_str().unwrap(),
     ])
     .success();
-    let _daemon = Scratch::spawn_daemon(command(&["daemon"]));
+    let _daemon = installation.daemon();
     let events = EventStream::follow(&scratch.socket());
-    assert!(
-        wait_for(Duration::from_secs(10), || run(&["status", "--json"])
-            .json()["connection"]["state"]
-            == "green")
-        .is_some()
-    );
+    installation.wait_until_green();
     backoffice.issue_licence(SERIAL, "auto-licence-update,users=30", "2028-12-31");
     let failed = loop {
         let event = events.next(Duration::from_secs(5), "the read-only share's notice");

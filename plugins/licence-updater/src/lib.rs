@@ -319,7 +319,9 @@ fn check(host: &Host, reason: Reason) -> PluginStatus {
     if installed_now > 0 || !failed.is_empty() {
         report(host, &payload, &results);
     }
-    if is_new {
+    // A licence the folders already hold was installed by an earlier check (the host has
+    // not put it in force yet): announcing it again would be a second balloon.
+    if is_new && installed_now > 0 {
         let what_changed = changes::describe(before.as_deref(), &payload);
         if !what_changed.is_empty() {
             host.notify(Notice::new(
