@@ -422,3 +422,122 @@ impl Default for Installation {
         Installation::new()
     }
 }
+
+/// What a [`FaultyLink`] does to the back office's licence download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenceFault {
+    /// 500 with an error page.
+    ServerError,
+    /// 200 with JSON that is not a licence.
+    Garbage,
+    /// 200 announcing the whole file, sending half, then closing (the back office died
+    /// mid-transfer).
+    HalfThenClosed,
+}
+
+/// A reverse proxy between an installation and its back office that passes everything but
+/// `GET /v1/licence`, which it answers with a fault: the network faults and broken back
+/// offices the licence updater must survive. The rest is the real back office.
+pub struct FaultyLink {
+    /// `http://127.0.0.1:PORT`, the URL to give the installation.
+    pub url: String,
+    // Dropping it stops the proxy's thread.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FaultyLink {
+    /// Starts it in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str, fault: LicenceFault) -> FaultyLink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let accepting = async {
+                    loop {
+                        let Ok((client, _)) = listener.accept().await else {
+                            return;
+                        };
+                        let upstream = upstream.clone();
+                        tokio::spawn(async move {
+                            let service = hyper::service::service_fn(move |request| {
+                                faulty_answer(request, upstream.clone(), fault)
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(hyper_util::rt::TokioIo::new(client), service)
+                                .await;
+                        });
+                    }
+                };
+                tokio::select! {
+                    _ = accepting => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        FaultyLink { url, _stop: stop }
+    }
+}
+
+type ProxyBody = http_body_util::combinators::BoxBody<hyper::body::Bytes, hyper::Error>;
+
+/// Each request on its own: the licence download gets the fault, anything else goes to the
+/// real back office on a connection of its own (so event streams pass through too).
+async fn faulty_answer(
+    request: hyper::Request<hyper::body::Incoming>,
+    upstream: String,
+    fault: LicenceFault,
+) -> Result<hyper::Response<ProxyBody>, std::io::Error> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    let whole = |status: u16, body: &'static str| {
+        hyper::Response::builder()
+            .status(status)
+            .body(
+                Full::new(Bytes::from(body))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            )
+            .unwrap()
+    };
+    if request.uri().path() == "/v1/licence" {
+        return Ok(match fault {
+            LicenceFault::ServerError => whole(500, "<h1>server error</h1>\n"),
+            LicenceFault::Garbage => whole(200, "{\"error\": \"not a licence\"}\n"),
+            LicenceFault::HalfThenClosed => {
+                // Half a licence under a length of the whole: the connection closes before
+                // the announced length.
+                let mut response = whole(
+                    200,
+                    "-----BEGIN REMOTE SERVICE LICENCE-----\neyJmb3JtYXQiOjEs",
+                );
+                response.headers_mut().insert(
+                    "content-length",
+                    hyper::header::HeaderValue::from_static("900"),
+                );
+                response
+            }
+        });
+    }
+    let stream = tokio::net::TcpStream::connect(&upstream).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(std::io::Error::other)?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(response.map(|body| body.boxed()))
+}

@@ -452,3 +452,61 @@ fn a_full_disk_and_a_read_only_share_are_reported_and_the_old_licence_stays() {
     assert!(partials.is_empty(), "no temp file stays");
     drop(full);
 }
+
+#[test]
+fn a_broken_download_keeps_the_installed_licence_and_says_why() {
+    use remote_service_tests::backoffice::{FaultyLink, LicenceFault};
+    let installation = Installation::new();
+    let file = installation
+        .scratch
+        .licence_folder()
+        .join(format!("{SERIAL}.lic"));
+    let installed = fs::read(&file).unwrap();
+    let _daemon = installation.daemon();
+    installation.wait_until_green();
+    // A newer licence waits; every download of it breaks on the way.
+    installation
+        .backoffice
+        .issue_licence(SERIAL, "auto-licence-update,users=40", "2028-12-31");
+    let cases = [
+        (LicenceFault::ServerError, "answered HTTP 500"),
+        (LicenceFault::Garbage, "not a remote service licence"),
+        (LicenceFault::HalfThenClosed, "cannot reach the back office"),
+    ];
+    for (fault, fragment) in cases {
+        let link = FaultyLink::start(installation.backoffice.url(), fault);
+        installation
+            .run(&["config", "set", "backoffice_url", &link.url])
+            .success();
+        installation.wait_until_green();
+        let check = installation.run(&["licence", "check-update"]);
+        assert_eq!(check.code, Some(1), "{fault:?}: {}", check.stdout);
+        assert!(
+            check.stdout.contains(fragment),
+            "{fault:?}: {}",
+            check.stdout
+        );
+        assert_eq!(
+            fs::read(&file).unwrap(),
+            installed,
+            "{fault:?}: the installed licence stays"
+        );
+        assert_eq!(installation.status()["licence"]["sequence"], 1, "{fault:?}");
+    }
+    // Straight to the back office again: the licence arrives whole.
+    installation
+        .run(&[
+            "config",
+            "set",
+            "backoffice_url",
+            installation.backoffice.url(),
+        ])
+        .success();
+    installation.wait_until_green();
+    let check = installation.run(&["licence", "check-update"]);
+    assert!(
+        check.success().starts_with("licence sequence 2 installed"),
+        "{}",
+        check.stdout
+    );
+}
