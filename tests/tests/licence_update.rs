@@ -522,3 +522,84 @@ fn a_broken_download_keeps_the_installed_licence_and_says_why() {
         installation.status()
     );
 }
+
+#[test]
+fn the_tray_shows_the_new_licence_balloon_and_offers_to_save_a_licence_a_folder_missed() {
+    use remote_service_tests::desktop::Desktop;
+    let installation = Installation::new();
+    let scratch = &installation.scratch;
+    // A remote share that is not mounted.
+    let remote = scratch.root().join("share/DroppedLicense");
+    installation
+        .run(&[
+            "config",
+            "set",
+            "licence.remote_folder",
+            remote.to_str().unwrap(),
+        ])
+        .success();
+    fs::create_dir_all(scratch.root().join("home")).unwrap();
+    let desktop = Desktop::start();
+    let mut tray = scratch.tray_command(&desktop);
+    tray.env("REMOTE_SERVICE_SECRETS", "file")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut tray = tray.spawn().unwrap();
+    let item = desktop
+        .wait_for_item(Duration::from_secs(5))
+        .expect("the tray item");
+    installation.wait_until_green();
+
+    installation.backoffice.issue_licence(
+        SERIAL,
+        "auto-licence-update,users=25,remote-assistance",
+        "2028-12-31",
+    );
+    let balloon = desktop
+        .wait_for_notification(Duration::from_secs(5), |notice| {
+            notice.summary == "New licence installed"
+        })
+        .expect("the new licence's balloon");
+    assert_eq!(
+        balloon.body,
+        "Users: 10 → 25\nRemote assistance is now licensed\nMaintenance extended to 2028-12-31"
+    );
+    let failed = desktop
+        .wait_for_notification(Duration::from_secs(5), |notice| {
+            notice.summary == "Licence could not be updated"
+        })
+        .expect("the failed folder's notice");
+    assert!(
+        failed.body.contains(remote.to_str().unwrap()),
+        "{}",
+        failed.body
+    );
+
+    let save = "Save licence file for a folder that failed…";
+    assert!(
+        item.wait_until(Duration::from_secs(5), |item| item
+            .menu()
+            .find(save)
+            .is_some()),
+        "the menu offers to save the licence: {:?}",
+        item.menu().labels()
+    );
+    item.click(save);
+    let saved = desktop
+        .wait_for_notification(Duration::from_secs(5), |notice| {
+            notice.summary == "Licence saved"
+        })
+        .expect("the saved notice");
+    let file = scratch.root().join("home").join(format!("{SERIAL}.lic"));
+    assert!(
+        saved.body.contains(file.to_str().unwrap()),
+        "{}",
+        saved.body
+    );
+    let verified = installation
+        .run(&["licence", "verify", file.to_str().unwrap(), "--json"])
+        .json();
+    assert_eq!(verified["licence"]["sequence"], 2);
+    let _ = tray.kill();
+    let _ = tray.wait();
+}

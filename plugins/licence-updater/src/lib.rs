@@ -51,6 +51,9 @@ const SAVE_ACTION: &str = "save";
 
 /// The menu item that checks for a new licence at once.
 const CHECK_NOW: &str = "check-now";
+/// The menu item, while a folder could not be updated, that saves the licence for copying
+/// by hand.
+const SAVE_NOW: &str = "save-failed";
 
 /// Why a check runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,8 @@ enum Reason {
 pub struct LicenceUpdater {
     checks: Option<Sender<Reason>>,
     status: Arc<Mutex<PluginStatus>>,
+    /// Whether a folder could not be updated (the save item shows then).
+    failed: Arc<std::sync::atomic::AtomicBool>,
     worker: Option<thread::JoinHandle<()>>,
 }
 
@@ -88,6 +93,9 @@ impl Plugin for LicenceUpdater {
         let status = Arc::new(Mutex::new(PluginStatus::ok("waiting for the back office")));
         let (checks, requests) = mpsc::channel::<Reason>();
         let worker_status = status.clone();
+        let kept: Kept = host.settings().unwrap_or_default();
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(!kept.failed.is_empty()));
+        let worker_failed = failed.clone();
         let worker = thread::Builder::new()
             .name("licence updater".into())
             .spawn(move || {
@@ -104,6 +112,11 @@ impl Plugin for LicenceUpdater {
                         continue;
                     }
                     let mut line = check(&host, reason);
+                    let kept: Kept = host.settings().unwrap_or_default();
+                    worker_failed.store(
+                        !kept.failed.is_empty(),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     // Says which check and when, so that each check shows as a change.
                     checks_done += 1;
                     line.line =
@@ -117,6 +130,7 @@ impl Plugin for LicenceUpdater {
         Ok(LicenceUpdater {
             checks: Some(checks),
             status,
+            failed,
             worker: Some(worker),
         })
     }
@@ -134,17 +148,27 @@ impl Plugin for LicenceUpdater {
     }
 
     fn menu_items(&mut self) -> Vec<MenuItem> {
-        vec![MenuItem::new(CHECK_NOW, "Check for licence update now")]
+        let mut items = vec![MenuItem::new(CHECK_NOW, "Check for licence update now")];
+        if self.failed.load(std::sync::atomic::Ordering::Relaxed) {
+            items.push(MenuItem::new(
+                SAVE_NOW,
+                "Save licence file for a folder that failed…",
+            ));
+        }
+        items
     }
 
     fn on_menu_click(&mut self, item_id: &str) -> Result<(), PluginError> {
-        if item_id != CHECK_NOW {
-            return Err(PluginError::new(
-                "unknown-menu-item",
-                format!("no menu item {item_id:?}"),
-            ));
+        match item_id {
+            CHECK_NOW => self.queue(Reason::Asked),
+            SAVE_NOW => self.queue(Reason::Save),
+            _ => {
+                return Err(PluginError::new(
+                    "unknown-menu-item",
+                    format!("no menu item {item_id:?}"),
+                ))
+            }
         }
-        self.queue(Reason::Asked);
         Ok(())
     }
 
