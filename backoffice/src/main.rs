@@ -163,6 +163,14 @@ enum LicenceCommand {
         #[command(flatten)]
         db: Db,
     },
+    /// What the installation of a serial number reported of its licence installs, one JSON
+    /// object per line (licence, folder, ok or the error, when), oldest first.
+    Reports {
+        /// The serial number.
+        serial: String,
+        #[command(flatten)]
+        db: Db,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -279,6 +287,12 @@ fn run(cli: Cli) -> Result<()> {
                 public.display(),
                 secret.display()
             );
+            Ok(())
+        }
+        Command::Licence(LicenceCommand::Reports { serial, db }) => {
+            for report in store::install_reports(&store::open(&db.db)?, &serial)? {
+                println!("{report}");
+            }
             Ok(())
         }
         Command::Licence(LicenceCommand::Issue {

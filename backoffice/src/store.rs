@@ -345,6 +345,24 @@ pub fn helpdesk_user(db: &Connection, user: &str) -> Result<Option<(String, Stri
         .optional()?)
 }
 
+/// The install reports of a serial number, oldest first, as JSON objects.
+pub fn install_reports(db: &Connection, serial: &str) -> Result<Vec<serde_json::Value>> {
+    let mut statement = db.prepare(
+        "SELECT licence_id, sequence, folder, ok, error, reported_at FROM install_reports WHERE serial = ?1 ORDER BY id",
+    )?;
+    let rows = statement.query_map(params![serial], |row| {
+        Ok(serde_json::json!({
+            "licence_id": row.get::<_, String>(0)?,
+            "sequence": row.get::<_, i64>(1)?,
+            "folder": row.get::<_, String>(2)?,
+            "ok": row.get::<_, bool>(3)?,
+            "error": row.get::<_, Option<String>>(4)?,
+            "reported_at": row.get::<_, String>(5)?,
+        }))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Records an install report, one row per target folder.
 pub fn add_install_report(
     db: &Connection,

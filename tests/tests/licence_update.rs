@@ -106,6 +106,27 @@ fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s(
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.contains("users (25)"), "{shown}");
     assert!(shown.contains("2028-12-31"), "{shown}");
+    // The back office heard how each folder went.
+    let reports = backoffice.admin_db(&["licence", "reports", SERIAL], None);
+    let reports: Vec<serde_json::Value> = reports
+        .success()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let folders: Vec<(&str, bool)> = reports
+        .iter()
+        .filter(|report| report["sequence"] == 2)
+        .map(|report| (report["folder"].as_str().unwrap(), report["ok"] == true))
+        .collect();
+    let local = scratch.licence_folder();
+    assert_eq!(
+        folders,
+        vec![
+            (local.to_str().unwrap(), true),
+            (remote.to_str().unwrap(), true)
+        ],
+        "{reports:?}"
+    );
 
     // A re-issue that changes nothing at feature level is installed without a balloon.
     backoffice.issue_licence(
@@ -169,6 +190,25 @@ fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_r
         "{body}"
     );
     assert!(body.contains("not there"), "{body}");
+    let reported = wait_for(Duration::from_secs(2), || {
+        backoffice
+            .admin_db(&["licence", "reports", SERIAL], None)
+            .success()
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .any(|report| {
+                report["folder"] == remote.to_str().unwrap()
+                    && report["ok"] == false
+                    && report["error"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("not there")
+            })
+    });
+    assert!(
+        reported.is_some(),
+        "the back office hears which folder failed and why"
+    );
     assert_eq!(failed_notice["actions"][0][0], "save");
 
     let listed = run(&["licence", "failed", "--json"]).json();
