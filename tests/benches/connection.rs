@@ -18,12 +18,11 @@ use remote_service_tests::EventStream;
 const ROUNDS: usize = 20;
 
 fn next_light(events: &EventStream, state: &str) -> Instant {
-    loop {
-        let (at, event) = events.next_timed(Duration::from_secs(20), state);
-        if event["event"] == "status" && event["status"]["connection"]["state"] == state {
-            return at;
-        }
-    }
+    events
+        .next_matching(Duration::from_secs(20), state, |event| {
+            event["event"] == "status" && event["status"]["connection"]["state"] == state
+        })
+        .0
 }
 
 fn summary(name: &str, mut times: Vec<Duration>) {

@@ -330,6 +330,24 @@ impl EventStream {
         self.next_timed(timeout, what).1
     }
 
+    /// The first event for which `wanted` holds, skipping the others, and when it arrived;
+    /// a panic naming `what` when none comes within `limit` in all.
+    pub fn next_matching(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut wanted: impl FnMut(&serde_json::Value) -> bool,
+    ) -> (std::time::Instant, serde_json::Value) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (at, event) = self.next_timed(left, what);
+            if wanted(&event) {
+                return (at, event);
+            }
+        }
+    }
+
     /// The next event within `timeout`, if one comes.
     pub fn try_next(&self, timeout: Duration) -> Option<serde_json::Value> {
         self.events

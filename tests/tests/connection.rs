@@ -126,14 +126,11 @@ impl Setup {
 
 /// The next status event whose light is `state`, and when it came.
 fn next_light(events: &EventStream, state: &str, limit: Duration) -> Instant {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (at, event) = events.next_timed(left, &format!("the light turning {state}"));
-        if event["event"] == "status" && event["status"]["connection"]["state"] == state {
-            return at;
-        }
-    }
+    events
+        .next_matching(limit, &format!("the light turning {state}"), |event| {
+            event["event"] == "status" && event["status"]["connection"]["state"] == state
+        })
+        .0
 }
 
 #[test]

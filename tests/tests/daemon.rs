@@ -183,12 +183,10 @@ fn a_plugin_menu_item_clicked_through_the_api_raises_the_plugins_notice() {
     );
     assert_eq!(code, "204");
     // The plugin's status changes too (its check ran): the notice is among the events.
-    let notice = loop {
-        let event = events.next(Duration::from_secs(2), "the notice within 2 s");
-        if event["event"] == "notice" {
-            break event;
-        }
-    };
+    let (_, notice) =
+        events.next_matching(Duration::from_secs(2), "the notice within 2 s", |event| {
+            event["event"] == "notice"
+        });
     assert_eq!(notice["plugin"], "licence-updater");
     assert_eq!(notice["summary"], "Licence update");
     assert_eq!(

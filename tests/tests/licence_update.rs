@@ -47,13 +47,11 @@ fn an_issued_licence_is_installed_locally_and_remotely_and_announced_within_2_s(
         "auto-licence-update,users=25,remote-assistance",
         "2028-12-31",
     );
-    let notice = loop {
-        let left = Duration::from_secs(5).saturating_sub(issued.elapsed());
-        let event = events.next(left, "the licence updater's notice");
-        if event["event"] == "notice" && event["key"] == "licence-installed" {
-            break event;
-        }
-    };
+    let (_, notice) = events.next_matching(
+        Duration::from_secs(5),
+        "the licence updater's notice",
+        |event| event["event"] == "notice" && event["key"] == "licence-installed",
+    );
     let announced = issued.elapsed();
     assert!(
         announced < Duration::from_secs(2),
@@ -175,12 +173,11 @@ fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_r
     installation.wait_until_green();
 
     backoffice.issue_licence(SERIAL, "auto-licence-update,users=12", "2028-06-30");
-    let failed_notice = loop {
-        let event = events.next(Duration::from_secs(5), "the failed-folder notice");
-        if event["event"] == "notice" && event["summary"] == "Licence could not be updated" {
-            break event;
-        }
-    };
+    let (_, failed_notice) = events.next_matching(
+        Duration::from_secs(5),
+        "the failed-folder notice",
+        |event| event["event"] == "notice" && event["summary"] == "Licence could not be updated",
+    );
     let body = failed_notice["body"].as_str().unwrap();
     assert!(
         body.starts_with(&format!(
@@ -291,11 +288,12 @@ fn a_licence_expiring_within_a_month_and_an_expired_one_are_announced() {
     let key = scratch.trusted_key("vendor");
     let _daemon = scratch.start_daemon();
     let events = EventStream::follow(&scratch.socket());
-    let notice = |key: &str| loop {
-        let event = events.next(Duration::from_secs(5), key);
-        if event["event"] == "notice" && event["key"] == key {
-            break event;
-        }
+    let notice = |key: &str| {
+        events
+            .next_matching(Duration::from_secs(5), key, |event| {
+                event["event"] == "notice" && event["key"] == key
+            })
+            .1
     };
 
     let expires = utc("+10 days");
@@ -438,12 +436,11 @@ fn a_full_disk_and_a_read_only_share_are_reported_and_the_old_licence_stays() {
     let events = EventStream::follow(&scratch.socket());
     installation.wait_until_green();
     backoffice.issue_licence(SERIAL, "auto-licence-update,users=30", "2028-12-31");
-    let failed = loop {
-        let event = events.next(Duration::from_secs(5), "the read-only share's notice");
-        if event["event"] == "notice" && event["summary"] == "Licence could not be updated" {
-            break event;
-        }
-    };
+    let (_, failed) = events.next_matching(
+        Duration::from_secs(5),
+        "the read-only share's notice",
+        |event| event["event"] == "notice" && event["summary"] == "Licence could not be updated",
+    );
     assert!(
         failed["body"]
             .as_str()
