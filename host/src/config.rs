@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::settings::{Settings, DEFAULT_BACKOFFICE_URL};
+use crate::settings::Settings;
 
 /// The secrets, set with `config set-secret NAME` (standard input), never with `config set`.
 pub const SECRET_KEYS: [&str; 2] = ["verification_code", "proxy_password"];
@@ -259,11 +259,6 @@ fn check_ca_file(value: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// The default back office, for documentation.
-pub fn default_backoffice_url() -> &'static str {
-    DEFAULT_BACKOFFICE_URL
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,7 +348,7 @@ mod tests {
         assert_eq!(settings, Settings::default());
         assert_eq!(
             get(&settings, "backoffice_url").unwrap().as_deref(),
-            Some(default_backoffice_url())
+            Some(crate::settings::DEFAULT_BACKOFFICE_URL)
         );
     }
 }

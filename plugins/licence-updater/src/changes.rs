@@ -2,11 +2,6 @@
 
 use serde_json::Value;
 
-/// A string as a JSON string literal.
-pub fn json_string(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
-}
-
 fn parse(payload: &str) -> Option<Value> {
     serde_json::from_str(payload).ok()
 }
@@ -151,6 +146,5 @@ mod tests {
         );
         assert_eq!(serial_number(&old).as_deref(), Some("RS-1"));
         assert_eq!(sequence(&old), Some(2));
-        assert_eq!(json_string("a\"b"), r#""a\"b""#);
     }
 }

@@ -423,23 +423,19 @@ fn clock_time() -> String {
 
 /// Tells the back office how each target went (`POST /v1/licence/reports`).
 fn report(host: &Host, payload: &str, results: &[(String, Result<(), String>)]) {
-    let targets: Vec<String> = results
+    let targets: Vec<serde_json::Value> = results
         .iter()
         .map(|(folder, outcome)| match outcome {
-            Ok(()) => format!(r#"{{"folder":{},"ok":true}}"#, changes::json_string(folder)),
-            Err(reason) => format!(
-                r#"{{"folder":{},"ok":false,"error":{}}}"#,
-                changes::json_string(folder),
-                changes::json_string(reason)
-            ),
+            Ok(()) => serde_json::json!({"folder": folder, "ok": true}),
+            Err(reason) => serde_json::json!({"folder": folder, "ok": false, "error": reason}),
         })
         .collect();
-    let body = format!(
-        r#"{{"licence_id":{},"sequence":{},"targets":[{}]}}"#,
-        changes::json_string(&changes::licence_id(payload).unwrap_or_default()),
-        changes::sequence(payload).unwrap_or_default(),
-        targets.join(",")
-    );
+    let body = serde_json::json!({
+        "licence_id": changes::licence_id(payload).unwrap_or_default(),
+        "sequence": changes::sequence(payload).unwrap_or_default(),
+        "targets": targets,
+    })
+    .to_string();
     if let Err(error) = host.backoffice_request("POST", "/v1/licence/reports", &body) {
         host.warn(&format!(
             "cannot report the install to the back office: {}",
