@@ -3,12 +3,11 @@
 //! `remote-service-licence-v1 <licence_id> <sequence>`.
 
 use std::fs;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use base64::Engine as _;
-use serde::Serialize;
+pub use remote_service_licence_format::Feature;
+use remote_service_licence_format::{LicencePayload, Party, FORMAT};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
@@ -60,17 +59,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// A licensed option from the command line: `code` or `code=count`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Feature {
-    /// The option's code.
-    pub code: String,
-    /// The count, for counted options.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
-}
-
-/// Reads `CODE[=COUNT],…`.
+/// Reads the licensed options of the command line: `CODE[=COUNT],…`.
 pub fn parse_features(text: &str) -> Result<Vec<Feature>, String> {
     let mut features: Vec<Feature> = Vec::new();
     for part in text
@@ -107,28 +96,6 @@ pub fn parse_features(text: &str) -> Result<Vec<Feature>, String> {
     Ok(features)
 }
 
-#[derive(Serialize)]
-struct Party<'a> {
-    id: &'a str,
-    name: &'a str,
-}
-
-/// The payload, in the field order of `docs/licence-format.md`.
-#[derive(Serialize)]
-struct Payload<'a> {
-    format: u32,
-    licence_id: &'a str,
-    serial_number: &'a str,
-    sequence: u64,
-    issued_at: &'a str,
-    organisation: Party<'a>,
-    product: Party<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    licence_expires_at: Option<&'a str>,
-    maintenance_through: &'a str,
-    features: &'a [Feature],
-}
-
 /// What a licence grants.
 pub struct LicenceTerms {
     /// The options.
@@ -156,16 +123,8 @@ pub fn issue_licence(
     terms: &LicenceTerms,
     secret_key_file: &Path,
 ) -> Result<Issued> {
-    let text = fs::read_to_string(secret_key_file)
+    let secret_key = fs::read_to_string(secret_key_file)
         .with_context(|| format!("cannot read {}", secret_key_file.display()))?;
-    let secret = minisign::SecretKeyBox::from_string(&text)
-        .and_then(|secret_box| secret_box.into_unencrypted_secret_key())
-        .map_err(|error| {
-            anyhow!(
-                "{} is not an unencrypted minisign secret key: {error}",
-                secret_key_file.display()
-            )
-        })?;
     let Serial {
         organisation_id,
         product_id,
@@ -179,50 +138,42 @@ pub fn issue_licence(
         ..
     } = store::organisation(db, &organisation_id)?
         .ok_or_else(|| anyhow!("the organisation {organisation_id} of {serial} is gone"))?;
-    let now = OffsetDateTime::now_utc()
+    let issued_at = OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .expect("zero nanoseconds");
-    let issued_at = now.format(&Rfc3339)?;
-    let expires = terms
-        .expires
-        .map(|time| time.to_offset(time::UtcOffset::UTC).format(&Rfc3339))
-        .transpose()?;
-    let maintenance_through = terms
-        .maintenance_through
-        .format(time::macros::format_description!("[year]-[month]-[day]"))?;
     // The sequence and the row are taken in one transaction, so that two admins issuing at
     // once never produce the same sequence.
     let transaction = db.unchecked_transaction()?;
     let sequence = store::latest_sequence(&transaction, serial)?.unwrap_or(0) + 1;
     let licence_id = format!("LIC-{serial}-{sequence}");
-    let payload = serde_json::to_vec(&Payload {
-        format: 1,
-        licence_id: &licence_id,
-        serial_number: serial,
+    let payload = LicencePayload {
+        format: FORMAT,
+        licence_id: licence_id.clone(),
+        serial_number: serial.to_string(),
         sequence,
-        issued_at: &issued_at,
+        issued_at,
         organisation: Party {
-            id: &organisation_id,
-            name: &organisation_name,
+            id: organisation_id,
+            name: organisation_name,
         },
         product: Party {
-            id: &product_id,
-            name: &product_name,
+            id: product_id,
+            name: product_name,
         },
-        licence_expires_at: expires.as_deref(),
-        maintenance_through: &maintenance_through,
-        features: &terms.features,
-    })?;
-    let trusted_comment = format!("remote-service-licence-v1 {licence_id} {sequence}");
-    let signature = minisign::sign(
-        None,
-        &secret,
-        Cursor::new(&payload),
-        Some(&trusted_comment),
-        Some("remote service licence"),
+        licence_expires_at: terms
+            .expires
+            .map(|time| time.to_offset(time::UtcOffset::UTC)),
+        maintenance_through: terms.maintenance_through,
+        features: terms.features.clone(),
+    };
+    let payload_json = serde_json::to_vec(&payload)?;
+    let text = remote_service_licence_format::sign(
+        &secret_key,
+        &payload_json,
+        &remote_service_licence_format::trusted_comment(&licence_id, sequence),
     )
-    .map_err(|error| anyhow!("cannot sign: {error}"))?;
-    let text = armour(&payload, &signature.into_string());
+    .with_context(|| format!("cannot sign with {}", secret_key_file.display()))?;
+    let issued_at = issued_at.format(&Rfc3339)?;
     store::add_licence(
         &transaction,
         serial,
@@ -237,20 +188,6 @@ pub fn issue_licence(
         sequence,
         licence_id,
     })
-}
-
-/// The licence file around a payload and its signature.
-pub fn armour(payload: &[u8], signature: &str) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
-    let mut text = "-----BEGIN REMOTE SERVICE LICENCE-----\n".to_string();
-    for chunk in encoded.as_bytes().chunks(64) {
-        text.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        text.push('\n');
-    }
-    text.push_str("-----END REMOTE SERVICE LICENCE-----\n");
-    text.push_str(signature.trim_end());
-    text.push('\n');
-    text
 }
 
 #[cfg(test)]
@@ -274,63 +211,17 @@ mod tests {
         }
     }
 
-    /// The payload as the engine reads it: a copy of `host/src/licence/payload.rs`
-    /// (strict, unknown fields refused), kept here so that the back office is not built
-    /// against the engine.
-    mod engine {
-        use serde::Deserialize;
-        use time::{Date, OffsetDateTime};
-
-        time::serde::format_description!(plain_date, Date, "[year]-[month]-[day]");
-
-        #[derive(Debug, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct LicencePayload {
-            pub format: u32,
-            pub licence_id: String,
-            pub serial_number: String,
-            pub sequence: u64,
-            #[serde(with = "time::serde::rfc3339")]
-            pub issued_at: OffsetDateTime,
-            pub organisation: Party,
-            pub product: Party,
-            #[serde(default, with = "time::serde::rfc3339::option")]
-            pub licence_expires_at: Option<OffsetDateTime>,
-            #[serde(with = "plain_date")]
-            pub maintenance_through: Date,
-            pub features: Vec<Feature>,
-        }
-
-        #[derive(Debug, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct Party {
-            pub id: String,
-            pub name: String,
-        }
-
-        #[derive(Debug, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct Feature {
-            pub code: String,
-            #[serde(default)]
-            pub count: Option<u64>,
-        }
-    }
-
-    /// Splits a licence file into its payload and its minisign signature.
+    /// Splits a licence file into its payload and its minisign signature, as the engine
+    /// does, and checks the armour's line length.
     fn unarmour(text: &str) -> (Vec<u8>, String) {
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "-----BEGIN REMOTE SERVICE LICENCE-----");
         let end = lines
             .iter()
-            .position(|line| *line == "-----END REMOTE SERVICE LICENCE-----")
+            .position(|line| *line == remote_service_licence_format::END)
             .expect("an END line");
         assert!(lines[1..end].iter().all(|line| line.len() <= 64));
-        let payload = base64::engine::general_purpose::STANDARD
-            .decode(lines[1..end].concat())
-            .unwrap();
-        assert_eq!(lines.len(), end + 5, "four signature lines: {text}");
-        (payload, lines[end + 1..].join("\n") + "\n")
+        let armoured = remote_service_licence_format::split(text.as_bytes()).unwrap();
+        (armoured.payload, armoured.signature)
     }
 
     #[test]
@@ -384,7 +275,7 @@ mod tests {
             minisign::verify(
                 &public_key,
                 &signature,
-                Cursor::new(&payload),
+                std::io::Cursor::new(&payload),
                 true,
                 false,
                 false,
@@ -395,7 +286,7 @@ mod tests {
             assert!(minisign::verify(
                 &public_key,
                 &signature,
-                Cursor::new(&tampered),
+                std::io::Cursor::new(&tampered),
                 true,
                 false,
                 false
@@ -410,7 +301,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#""issued_at":""#) && text.contains(r#"Z","organisation""#));
-        let read: engine::LicencePayload = serde_json::from_slice(&payload).unwrap();
+        let comment = format!("remote-service-licence-v1 {} {}", second.licence_id, 2);
+        let (read, _) = remote_service_licence_format::read_payload(payload, &comment).unwrap();
         assert_eq!(read.format, 1);
         assert_eq!(read.serial_number, "RS-1001");
         assert_eq!(read.sequence, 2);

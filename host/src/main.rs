@@ -1,9 +1,16 @@
-//! The `remote-service` binary: see `remote-service --help`.
+//! The `remote-service` binary: the command line, the tray, the windows and the daemon —
+//! front-ends over an engine's local API (see `remote-service --help` and
+//! `docs/ARCHITECTURE.md`).
+
+mod cli;
+mod daemon;
+mod tray;
+mod windows;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match remote_service::cli::run() {
+    match cli::run() {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -32,9 +32,10 @@ pub struct PluginMod {
     /// Starts the plugin with the host object it talks to; called on the plugin's worker
     /// thread.
     ///
-    /// This is the last field of the 1.0 prefix: minor versions append new fields only
-    /// after it, and the host reads them as optional (a plugin built against an older
-    /// minor version does not have them).
+    /// This is the last field of the 1.0 prefix. The module is frozen as it was in 1.1:
+    /// abi_stable refuses a library whose prefix types have fewer fields than the loader's,
+    /// so a field added here would make every older plugin unloadable. A minor version
+    /// adds a module of its own instead (see [`crate::v1_2`]).
     #[sabi(last_prefix_field)]
     pub start: extern "C" fn(host: HostBox) -> RResult<PluginBox, PluginError>,
 }
@@ -64,9 +65,10 @@ pub trait FfiPlugin {
 
     /// Stops the plugin: it ends its work and threads; the host calls nothing after it.
     ///
-    /// This is the last method of the 1.0 prefix: minor versions append new methods only
-    /// after it, each with a default body, so that a host can call them on a plugin built
-    /// against an older minor version.
+    /// This is the last method of the 1.0 prefix. The trait is frozen as it was in 1.1
+    /// (a method added here would make every older plugin unloadable: abi_stable refuses a
+    /// library whose vtables are shorter than the loader's); a minor version adds its own
+    /// module instead (see [`crate::v1_2`]).
     #[sabi(last_prefix_field)]
     fn stop(&mut self) -> RResult<(), PluginError>;
 }
@@ -96,9 +98,11 @@ pub trait FfiHost: Clone + Send + Sync + 'static {
     /// Tells the host the plugin's state changed, so that the menu and the command line
     /// show it without asking.
     ///
-    /// This is the last method of the 1.0 prefix: minor versions append new methods only
-    /// after it, each with a default body, so that a plugin built against a newer minor
-    /// version still runs in an older host.
+    /// This is the last method of the 1.0 prefix; 1.1 appended the three below, with
+    /// default bodies. The trait is frozen as it was in 1.1 (a method added now would make
+    /// every 1.1 plugin unloadable: abi_stable refuses a library whose vtables are shorter
+    /// than the loader's); a minor version adds its own module instead (see
+    /// [`crate::v1_2`]).
     #[sabi(last_prefix_field)]
     fn publish_status(&self, status: PluginStatus);
 
@@ -114,7 +118,7 @@ pub trait FfiHost: Clone + Send + Sync + 'static {
     ) -> RResult<BackofficeAnswer, PluginError> {
         let _ = (method, path, body);
         RResult::RErr(PluginError::new(
-            "unsupported",
+            PluginError::UNSUPPORTED,
             "this Remote Service is too old to reach the back office for a plugin",
         ))
     }
@@ -125,7 +129,7 @@ pub trait FfiHost: Clone + Send + Sync + 'static {
     fn check_licence(&self, text: RStr<'_>) -> RResult<RString, PluginError> {
         let _ = text;
         RResult::RErr(PluginError::new(
-            "unsupported",
+            PluginError::UNSUPPORTED,
             "this Remote Service is too old to check licences for a plugin",
         ))
     }

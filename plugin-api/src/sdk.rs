@@ -5,16 +5,18 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
-use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RBox, RResult, RStr, RString, RVec};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use abi_stable::sabi_trait::TD_CanDowncast;
 
 use crate::ffi::{FfiPlugin, FfiPlugin_TO, HostBox, PluginBox, PluginMod, PluginMod_Ref};
 use crate::types::{
     HostEvent, HostEvent_NE, LogLevel, MenuItem, Notice, PanicStrategy, PluginError,
     PluginManifest, PluginStatus,
 };
+use crate::v1_2::{self, Host1_2Box, LicenceInstalled};
 
 /// A plugin's description, in plain Rust types; [`export_plugin!`](crate::export_plugin)
 /// turns it into the ABI's [`PluginManifest`].
@@ -70,19 +72,103 @@ pub trait Plugin: Sized + 'static {
     fn stop(&mut self) -> Result<(), PluginError> {
         Ok(())
     }
+
+    /// Since 1.2. A front-end asks the plugin to run `command` and waits for the outcome.
+    /// Return at once: hand the command to the plugin's own thread, which answers with
+    /// [`Command::finish`] when done. An error returned here refuses the command (an
+    /// unknown name, a bad argument); the plugin keeps running.
+    fn on_command(&mut self, command: Command) -> Result<(), PluginError> {
+        Err(PluginError::new(
+            "unknown-command",
+            format!("no command {:?} in this plugin", command.name()),
+        ))
+    }
 }
 
-/// The host, as a plugin sees it. Cheap to clone; may be used from any thread.
+/// Since 1.2. A command a front-end sent the plugin ([`Plugin::on_command`]), and the way to
+/// answer it. May be moved to another thread; answering consumes it, so it is answered at
+/// most once. A command dropped without an answer is answered "the plugin did not say".
+pub struct Command {
+    name: String,
+    argument: String,
+    reply: Option<(Host, u64)>,
+}
+
+impl Command {
+    /// The command's name (`check-update`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its argument, in the command's own terms; empty when it takes none.
+    pub fn argument(&self) -> &str {
+        &self.argument
+    }
+
+    /// Answers: what was done, in words for the user, or why it failed.
+    pub fn finish(mut self, outcome: Result<String, PluginError>) {
+        if let Some((host, id)) = self.reply.take() {
+            host.finish_command(id, outcome);
+        }
+    }
+}
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        if let Some((host, id)) = self.reply.take() {
+            host.finish_command(
+                id,
+                Err(PluginError::new(
+                    "no-answer",
+                    format!(
+                        "the plugin dropped the command {:?} without an answer",
+                        self.name
+                    ),
+                )),
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Command")
+            .field("name", &self.name)
+            .field("argument", &self.argument)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host, as a plugin sees it. Cheap to clone; may be used from any thread. Calls a
+/// host of an older minor version does not have answer "unsupported" (or, for what only
+/// informs the host, do nothing).
 #[derive(Clone)]
 pub struct Host {
     inner: HostBox,
+    /// The host's 1.2 object, when the host is 1.2 or later.
+    v1_2: Option<Host1_2Box>,
 }
 
 impl Host {
-    /// Wraps the host object handed to [`PluginMod::start`]. Plugins get a [`Host`] from
-    /// [`Plugin::start`] and do not need this.
-    pub fn from_ffi(inner: HostBox) -> Self {
-        Host { inner }
+    /// Wraps the host objects handed to [`PluginMod::start`] (and, from a 1.2 host, to
+    /// [`v1_2::Extension::start`]). Plugins get a [`Host`] from [`Plugin::start`] and do
+    /// not need this.
+    pub fn from_ffi(inner: HostBox, v1_2: Option<Host1_2Box>) -> Self {
+        Host { inner, v1_2 }
+    }
+
+    fn finish_command(&self, id: u64, outcome: Result<String, PluginError>) {
+        if let Some(host) = &self.v1_2 {
+            host.finish_command(id, outcome.map(RString::from).into());
+        }
+    }
+
+    fn older_host(call: &str) -> PluginError {
+        PluginError::new(
+            PluginError::UNSUPPORTED,
+            format!("this Remote Service is too old for {call} (it has plugin API 1.1)"),
+        )
     }
 
     /// Writes a line into the host's log.
@@ -185,6 +271,36 @@ impl Host {
             folders.remote.into_option().map(RString::into_string),
         )
     }
+
+    /// Since 1.2. Publishes `details` (serialised as JSON, in the plugin's documented
+    /// shape) for the front-ends; replaces what was published before.
+    pub fn publish_details<T: Serialize>(&self, details: &T) -> Result<(), PluginError> {
+        let json = serde_json::to_string(details).map_err(|error| {
+            PluginError::new("details", format!("cannot encode the details: {error}"))
+        })?;
+        let host = self
+            .v1_2
+            .as_ref()
+            .ok_or_else(|| Host::older_host("published details"))?;
+        host.publish_details(RStr::from_str(&json));
+        Ok(())
+    }
+
+    /// Since 1.2. Has the host verify the licence file `text` and install it into `folder`
+    /// as `<serial>.lic`, atomically and without following links (unless the folder holds
+    /// exactly this file already).
+    pub fn install_licence(
+        &self,
+        folder: &str,
+        text: &str,
+    ) -> Result<LicenceInstalled, PluginError> {
+        let host = self
+            .v1_2
+            .as_ref()
+            .ok_or_else(|| Host::older_host("installing licences"))?;
+        host.install_licence(RStr::from_str(folder), RStr::from_str(text))
+            .into_result()
+    }
 }
 
 /// The root module for plugin type `P`; used by [`export_plugin!`](crate::export_plugin).
@@ -193,6 +309,16 @@ pub fn root_module<P: Plugin>() -> PluginMod_Ref {
     PluginMod {
         manifest: ffi_manifest::<P>,
         start: ffi_start::<P>,
+    }
+    .leak_into_prefix()
+}
+
+/// The 1.2 module for plugin type `P`; used by [`export_plugin!`](crate::export_plugin).
+#[doc(hidden)]
+pub fn extension_1_2<P: Plugin>() -> v1_2::Extension_Ref {
+    v1_2::Extension {
+        start: ffi_start_1_2::<P>,
+        on_command: ffi_on_command::<P>,
     }
     .leak_into_prefix()
 }
@@ -246,53 +372,89 @@ extern "C" fn ffi_manifest<P: Plugin>() -> RResult<PluginManifest, PluginError> 
 }
 
 extern "C" fn ffi_start<P: Plugin>(host: HostBox) -> RResult<PluginBox, PluginError> {
+    guard(|| start::<P>(Host::from_ffi(host, None)))
+}
+
+extern "C" fn ffi_start_1_2<P: Plugin>(
+    host: HostBox,
+    host_1_2: Host1_2Box,
+) -> RResult<PluginBox, PluginError> {
+    guard(|| start::<P>(Host::from_ffi(host, Some(host_1_2))))
+}
+
+fn start<P: Plugin>(host: Host) -> Result<PluginBox, PluginError> {
+    // Each plugin library has its own copy of the standard library, so this hook sees this
+    // plugin's panics only: their message and place go into the host's log instead of the
+    // host's standard error.
+    let panic_log = host.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let place = info
+            .location()
+            .map(|location| location.to_string())
+            .unwrap_or_default();
+        let message = panic_text(info.payload());
+        panic_log.log(LogLevel::ERROR, &format!("panic at {place}: {message}"));
+    }));
+    let plugin = P::start(host.clone())?;
+    // Downcastable (within this library only): the 1.2 module's calls take the plugin
+    // object back and find the plugin in it.
+    Ok(FfiPlugin_TO::from_ptr(
+        RBox::new(Adapter { plugin, host }),
+        TD_CanDowncast,
+    ))
+}
+
+extern "C" fn ffi_on_command<P: Plugin>(
+    plugin: &mut PluginBox,
+    id: u64,
+    name: RStr<'_>,
+    argument: RStr<'_>,
+) -> RResult<(), PluginError> {
     guard(|| {
-        let host = Host::from_ffi(host);
-        // Each plugin library has its own copy of the standard library, so this hook sees
-        // this plugin's panics only: their message and place go into the host's log
-        // instead of the host's standard error.
-        let panic_log = host.clone();
-        std::panic::set_hook(Box::new(move |info| {
-            let place = info
-                .location()
-                .map(|location| location.to_string())
-                .unwrap_or_default();
-            let message = panic_text(info.payload());
-            panic_log.log(LogLevel::ERROR, &format!("panic at {place}: {message}"));
-        }));
-        let plugin = P::start(host)?;
-        Ok(FfiPlugin_TO::from_ptr(
-            RBox::new(Adapter(plugin)),
-            TD_Opaque,
-        ))
+        let adapter = plugin
+            .obj
+            .downcast_as_mut::<Adapter<P>>()
+            .map_err(|_| PluginError::new("wrong-object", "the object is not this plugin's"))?;
+        let command = Command {
+            name: name.as_str().to_string(),
+            argument: argument.as_str().to_string(),
+            reply: Some((adapter.host.clone(), id)),
+        };
+        // Refused (an error here): the command the plugin dropped answers "no answer" too,
+        // which the host ignores, having had the refusal first.
+        adapter.plugin.on_command(command)
     })
 }
 
 /// Implements the ABI's plugin object on top of an SDK plugin, guarding every call.
-struct Adapter<P>(P);
+struct Adapter<P> {
+    plugin: P,
+    /// For the answers to commands.
+    host: Host,
+}
 
 impl<P: Plugin> FfiPlugin for Adapter<P> {
     fn on_event(&mut self, event: &HostEvent_NE) -> RResult<(), PluginError> {
         match event.as_enum() {
-            Ok(event) => guard(|| self.0.on_event(event)),
+            Ok(event) => guard(|| self.plugin.on_event(event)),
             // An event of a newer host: this plugin cannot know what it means.
             Err(_) => RResult::ROk(()),
         }
     }
 
     fn menu_items(&mut self) -> RResult<RVec<MenuItem>, PluginError> {
-        guard(|| Ok(self.0.menu_items().into()))
+        guard(|| Ok(self.plugin.menu_items().into()))
     }
 
     fn on_menu_click(&mut self, item_id: RStr<'_>) -> RResult<(), PluginError> {
-        guard(|| self.0.on_menu_click(item_id.as_str()))
+        guard(|| self.plugin.on_menu_click(item_id.as_str()))
     }
 
     fn status(&mut self) -> RResult<PluginStatus, PluginError> {
-        guard(|| Ok(self.0.status()))
+        guard(|| Ok(self.plugin.status()))
     }
 
     fn stop(&mut self) -> RResult<(), PluginError> {
-        guard(|| self.0.stop())
+        guard(|| self.plugin.stop())
     }
 }

@@ -55,6 +55,10 @@ impl PluginError {
     /// Code of the error the SDK returns when the plugin panicked.
     pub const PANIC: &'static str = "panic";
 
+    /// Since 1.2. Code of the error that says the other side was built against an older
+    /// minor version of the API, which does not have the call.
+    pub const UNSUPPORTED: &'static str = "unsupported";
+
     /// An error with the given code and message.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         PluginError {

@@ -11,10 +11,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use remote_service::engine::{Engine, EngineEvent};
-use remote_service::paths::Paths;
-use remote_service::plugins::worker::Worker;
-use remote_service::settings::Settings;
+use remote_service_engine::engine::{Engine, EngineEvent, Parts};
+use remote_service_engine::paths::Paths;
+use remote_service_engine::plugins::worker::Worker;
+use remote_service_engine::settings::Settings;
 use remote_service_tests::{
     artifact, library_file_name, licence_kit, PayloadBuilder, REAL_PLUGINS,
 };
@@ -89,7 +89,7 @@ fn licence_pickups(root: &std::path::Path) {
         })
         .collect();
 
-    let mut engine = Engine::open(&paths, &Settings::default()).unwrap();
+    let mut engine = Engine::open(&paths, &Settings::default(), Parts::ALL).unwrap();
     engine.watch_licence_folder().unwrap();
     let target: PathBuf = paths.default_licence_folder().join("RS-BENCH.lic");
     let mut times = Vec::new();

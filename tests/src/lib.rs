@@ -284,6 +284,27 @@ impl Scratch {
         command
     }
 
+    /// `curl -X METHOD --unix-socket` to the per-user engine's local API, as a user would:
+    /// the answer's body and HTTP status code. `body`, when given, is sent as JSON.
+    pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (String, String) {
+        let mut curl = Command::new("curl");
+        curl.args(["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
+            .arg(self.socket())
+            .arg(format!("http://localhost{path}"));
+        if let Some(body) = body {
+            curl.args([
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                body,
+            ]);
+        }
+        let output = curl.output().expect("curl (Debian package curl)");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').expect("a status code line");
+        (body.to_string(), code.to_string())
+    }
+
     /// Runs the binary to completion.
     pub fn run(&self, args: &[&str]) -> Run {
         self.command(args)

@@ -2,11 +2,11 @@
 //! Test support only; the product never signs anything.
 
 use std::fs;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
-use remote_service::licence::key_id_text;
+use remote_service_licence_format::{key_id_text, trusted_comment, Feature, LicencePayload, Party};
+use time::format_description::well_known::Rfc3339;
 
 /// A key pair on disk.
 #[derive(Debug, Clone)]
@@ -63,29 +63,13 @@ pub fn sign_licence(secret_key: &Path, payload_json: &[u8]) -> Result<String> {
     let sequence = payload["sequence"]
         .as_u64()
         .context("the payload has no numeric sequence")?;
-    let text = fs::read_to_string(secret_key)
+    let key = fs::read_to_string(secret_key)
         .with_context(|| format!("cannot read {}", secret_key.display()))?;
-    let secret = minisign::SecretKeyBox::from_string(&text)
-        .and_then(|secret_box| secret_box.into_unencrypted_secret_key())
-        .map_err(|error| {
-            anyhow!(
-                "{} is not an unencrypted minisign secret key: {error}",
-                secret_key.display()
-            )
-        })?;
-    let trusted_comment = format!("remote-service-licence-v1 {licence_id} {sequence}");
-    let signature = minisign::sign(
-        None,
-        &secret,
-        Cursor::new(payload_json),
-        Some(&trusted_comment),
-        Some("remote service licence"),
-    )
-    .map_err(|error| anyhow!("cannot sign: {error}"))?;
-    Ok(armour(payload_json, &signature.into_string()))
+    remote_service_licence_format::sign(&key, payload_json, &trusted_comment(licence_id, sequence))
+        .with_context(|| format!("cannot sign with {}", secret_key.display()))
 }
 
-pub use remote_service::licence::armour;
+pub use remote_service_licence_format::armour;
 
 /// A licence payload for tests, with sensible defaults.
 #[derive(Debug, Clone)]
@@ -147,30 +131,47 @@ impl PayloadBuilder {
         format!("LIC-{}-{}", self.serial_number, self.sequence)
     }
 
+    /// The payload, as the format crate writes it.
+    pub fn payload(&self) -> LicencePayload {
+        let time = |text: &str| {
+            time::OffsetDateTime::parse(text, &Rfc3339)
+                .unwrap_or_else(|error| panic!("{text:?} is not an RFC 3339 time: {error}"))
+        };
+        LicencePayload {
+            format: remote_service_licence_format::FORMAT,
+            licence_id: self.licence_id(),
+            serial_number: self.serial_number.clone(),
+            sequence: self.sequence,
+            issued_at: time(&self.issued_at),
+            organisation: Party {
+                id: "ORG-DEMO".into(),
+                name: "Demo Print Shop".into(),
+            },
+            product: Party {
+                id: "prismadirect".into(),
+                name: "PRISMAdirect".into(),
+            },
+            licence_expires_at: self.licence_expires_at.as_deref().map(time),
+            maintenance_through: time::Date::parse(
+                &self.maintenance_through,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .unwrap_or_else(|error| {
+                panic!("{:?} is not a date: {error}", self.maintenance_through)
+            }),
+            features: self
+                .features
+                .iter()
+                .map(|(code, count)| Feature {
+                    code: code.clone(),
+                    count: *count,
+                })
+                .collect(),
+        }
+    }
+
     /// The payload JSON.
     pub fn to_json(&self) -> Vec<u8> {
-        let features: Vec<serde_json::Value> = self
-            .features
-            .iter()
-            .map(|(code, count)| match count {
-                Some(count) => serde_json::json!({"code": code, "count": count}),
-                None => serde_json::json!({"code": code}),
-            })
-            .collect();
-        let mut payload = serde_json::json!({
-            "format": 1,
-            "licence_id": self.licence_id(),
-            "serial_number": self.serial_number,
-            "sequence": self.sequence,
-            "issued_at": self.issued_at,
-            "organisation": {"id": "ORG-DEMO", "name": "Demo Print Shop"},
-            "product": {"id": "prismadirect", "name": "PRISMAdirect"},
-            "maintenance_through": self.maintenance_through,
-            "features": features,
-        });
-        if let Some(expires) = &self.licence_expires_at {
-            payload["licence_expires_at"] = serde_json::json!(expires);
-        }
-        serde_json::to_vec_pretty(&payload).expect("a JSON value serialises")
+        serde_json::to_vec_pretty(&self.payload()).expect("a payload serialises")
     }
 }

@@ -3,22 +3,13 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 
 use remote_service_tests::{EventStream, PayloadBuilder, Scratch};
 use serde_json::Value;
 
 fn curl(scratch: &Scratch, method: &str, path: &str) -> (String, String) {
-    let output = Command::new("curl")
-        .args(["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
-        .arg(scratch.socket())
-        .arg(format!("http://localhost{path}"))
-        .output()
-        .expect("curl (Debian package curl)");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').expect("a status code line");
-    (body.to_string(), code.to_string())
+    scratch.curl(method, path, None)
 }
 
 #[test]

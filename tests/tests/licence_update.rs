@@ -637,6 +637,35 @@ fn the_tray_shows_the_new_licence_balloon_and_offers_to_save_a_licence_a_folder_
         .run(&["licence", "verify", file.to_str().unwrap(), "--json"])
         .json();
     assert_eq!(verified["licence"]["sequence"], 2);
+
+    // The failed folder's notice has the button too: clicked on the notification server,
+    // it reaches the plugin through the tray and the engine (the notice's key holds the
+    // folder's path, slashes and all), and the licence is saved again.
+    fs::remove_file(&file).unwrap();
+    assert_eq!(
+        failed.actions,
+        vec![("save".to_string(), "Save licence file…".to_string())]
+    );
+    let shown_before = desktop.notifications().len();
+    desktop.invoke_action(failed.id, "save");
+    let saved_again = wait_for(Duration::from_secs(10), || {
+        desktop.notifications()[shown_before..]
+            .iter()
+            .any(|notice| {
+                notice.summary.starts_with("Licence saved")
+                    && notice.body.contains(file.to_str().unwrap())
+            })
+    });
+    assert!(
+        saved_again.is_some(),
+        "the notice's button saves the licence: {:?}",
+        &desktop.notifications()[shown_before..]
+    );
+    let verified = installation
+        .run(&["licence", "verify", file.to_str().unwrap(), "--json"])
+        .json();
+    assert_eq!(verified["valid"], true, "{verified:#}");
+    assert_eq!(verified["licence"]["sequence"], 2);
     let _ = tray.kill();
     let _ = tray.wait();
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::time::Duration;
 
 use crossbeam_channel::unbounded;
-use remote_service::plugins::{HostContext, PluginManager, PluginState};
+use remote_service_engine::plugins::{HostContext, PluginManager, PluginState};
 use remote_service_plugin_api::HostEvent;
 use remote_service_tests::Scratch;
 

@@ -65,7 +65,7 @@ fn the_three_plugins_load_and_wait_for_their_licence_options() {
     assert_eq!(listing.as_array().unwrap().len(), 3, "{listing:#}");
     check_real_plugins_unharmed(&listing);
     for id in ["proxy-detector", "licence-updater", "teamviewer-bridge"] {
-        assert_eq!(plugin(&listing, id)["api_version"], "1.1.0");
+        assert_eq!(plugin(&listing, id)["api_version"], "1.2.0");
         assert_eq!(plugin(&listing, id)["version"], "0.1.0");
     }
     assert_eq!(
@@ -87,7 +87,7 @@ fn the_three_plugins_load_and_wait_for_their_licence_options() {
     assert!(
         lines.iter().any(|line| line.starts_with("licence-updater")
             && line.contains("0.1.0")
-            && line.contains("1.1.0")
+            && line.contains("1.2.0")
             && line.contains("not-licensed")),
         "{}",
         table.stdout
@@ -227,7 +227,7 @@ fn a_plugin_built_against_a_changed_abi_is_refused_with_the_loader_errors() {
     let detail = refused["detail"].as_str().unwrap();
     assert!(
         detail.starts_with(
-            "built against an incompatible plugin ABI (this host has plugin API 1.1.0):"
+            "built against an incompatible plugin ABI (this host has plugin API 1.2.0):"
         ),
         "{detail}"
     );
@@ -396,4 +396,66 @@ fn a_licence_dropped_into_the_folder_starts_the_plugins_it_licenses_without_a_re
     check_state(&started["plugins"], "proxy-detector", "running", "");
     watch.kill().unwrap();
     watch.wait().unwrap();
+}
+
+/// A plugin built against plugin API 1.1.0 (the released crate, kept in
+/// `tests/fixtures/api-1-1-plugin/vendor`) loads in this host, runs, gets its clicks and
+/// reaches the host's 1.1 calls; a command, which 1.1 has not, is answered "unsupported"
+/// by the default body and the plugin goes on running.
+#[test]
+fn a_plugin_built_against_plugin_api_1_1_runs_in_this_host() {
+    let scratch = Scratch::new();
+    scratch.add_fixture_plugin("fixture_api_1_1_plugin", "old_api");
+    let _daemon = scratch.start_daemon();
+    let listing = plugins_json(&scratch);
+    check_state(
+        &listing,
+        "old-api",
+        "running",
+        "built against plugin API 1.1.0",
+    );
+    assert_eq!(plugin(&listing, "old-api")["api_version"], "1.1.0");
+    check_real_plugins_unharmed(&listing);
+
+    let status = scratch.run(&["status", "--json"]).json();
+    assert!(
+        status["menu"].as_array().unwrap().iter().any(|entry| entry
+            == &serde_json::json!({"plugin": "old-api", "id": "hello", "label": "Say hello (plugin API 1.1)", "enabled": true, "checked": null})),
+        "{:#}",
+        status["menu"]
+    );
+
+    let events = remote_service_tests::EventStream::follow(&scratch.socket());
+    events.next(Duration::from_secs(10), "the first event");
+    let (_, code) = scratch.curl("POST", "/v1/plugins/old-api/menu/hello/click", None);
+    assert_eq!(code, "204");
+    let (_, notice) =
+        events.next_matching(Duration::from_secs(10), "the plugin's notice", |event| {
+            event["event"] == "notice" && event["plugin"] == "old-api"
+        });
+    assert_eq!(notice["summary"], "Hello from plugin API 1.1");
+    assert_eq!(notice["body"], "hello clicked; no back office: no-session");
+
+    let (body, code) = scratch.curl(
+        "POST",
+        "/v1/plugins/old-api/commands/check-update",
+        Some("{}"),
+    );
+    assert_eq!(code, "200", "{body}");
+    let outcome: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(outcome["ok"], false, "{outcome:#}");
+    assert_eq!(outcome["code"], "unsupported", "{outcome:#}");
+    assert!(
+        outcome["message"]
+            .as_str()
+            .unwrap()
+            .contains("built against plugin API 1.1.0, which has no commands"),
+        "{outcome:#}"
+    );
+    check_state(
+        &plugins_json(&scratch),
+        "old-api",
+        "running",
+        "built against plugin API 1.1.0",
+    );
 }

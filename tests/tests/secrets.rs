@@ -1,4 +1,4 @@
-//! The engine's secret store (`remote_service::secrets`) against a real Secret Service:
+//! The engine's secret store (`remote_service_engine::secrets`) against a real Secret Service:
 //! gnome-keyring-daemon in the test's own D-Bus session (see `keyring.rs`), and the 0600
 //! file where that session has no Secret Service. The store is given the desktop's bus
 //! address explicitly, so the test process's environment stays as it is.
@@ -12,8 +12,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use remote_service::paths::Paths;
-use remote_service::secrets::{Backend, Secret, SecretStore};
+use remote_service_engine::paths::Paths;
+use remote_service_engine::secrets::{Backend, Secret, SecretStore};
 use remote_service_tests::desktop::Desktop;
 use remote_service_tests::keyring::{files_containing, Keyring};
 

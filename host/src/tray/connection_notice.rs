@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::api::Light;
+use remote_service_api::Light;
 
 /// How long the light must stay orange before the user hears of it.
 pub const GRACE: Duration = Duration::from_secs(60);

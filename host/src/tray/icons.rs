@@ -3,7 +3,7 @@
 
 use tray_icon::Icon;
 
-use crate::api::Light;
+use remote_service_api::Light;
 
 /// What the icon shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,9 @@ pub enum IconState {
     /// Grey ring with a bar.
     Disabled,
     /// Blue screen with a pointer: a remote session is active.
+    // Shown once remote assistance runs sessions (the remote-assistance issue); the icon
+    // is made and checked with the others already.
+    #[allow(dead_code)]
     RemoteSession,
 }
 

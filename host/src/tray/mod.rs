@@ -20,24 +20,21 @@ mod backend;
 mod platform;
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use remote_service_api::{ApiEvent, Client, Connection, Light, PluginState, Status, Urgency};
+use remote_service_engine::{Listen, Parts, Scope};
 use tray_icon::menu::MenuEvent;
 use winit::application::ApplicationHandler;
 use winit::event::{StartCause, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::window::WindowId;
 
-use crate::api::client::Client;
-use crate::api::{self, ApiEvent, Connection, Light, MenuEntry, Status};
-use crate::daemon::EmbeddedEngine;
-use crate::paths::Paths;
-use crate::plugins::PluginState;
-use crate::settings::Settings;
 use connection_notice::{ConnectionWatch, Moment};
 pub use icons::IconState;
 use notices::Notices;
@@ -59,14 +56,14 @@ const SEP: char = '\u{1f}';
 /// What reaches the tray's event loop.
 #[derive(Debug)]
 enum TrayEvent {
-    /// The engine's status and the plugins' menu items.
-    Update(Box<Status>, Vec<MenuEntry>),
+    /// The engine's status, with the plugins' menu items.
+    Update(Box<Status>),
     /// A plugin notice or a licence refusal, already in words.
     Notice {
         key: String,
         summary: String,
         body: String,
-        urgency: String,
+        urgency: Urgency,
     },
     /// A plugin notice with buttons: the answer goes back to the plugin.
     Question {
@@ -74,7 +71,7 @@ enum TrayEvent {
         key: String,
         summary: String,
         body: String,
-        urgency: String,
+        urgency: Urgency,
         actions: Vec<(String, String)>,
     },
     /// The engine stopped answering.
@@ -86,14 +83,14 @@ enum TrayEvent {
 }
 
 /// Runs the tray until Quit.
-pub fn run(paths: &Paths, settings: &Settings) -> Result<ExitCode> {
-    let socket = api::socket_path(false)?;
+pub fn run() -> Result<ExitCode> {
+    let socket = remote_service_api::socket_path(false);
     if !platform::has_display() {
         eprintln!("no display (DISPLAY and WAYLAND_DISPLAY are not set): running the engine without a tray");
-        return crate::daemon::run(paths, settings, &socket, crate::api::server::Audience::User);
+        return crate::daemon::run(Scope::User);
     }
     let _instance = single_instance(&socket)?;
-    let _embedded = if Client::new(&socket)?.get::<Status>("/v1/status").is_ok() {
+    let _embedded = if Client::running(&socket).is_some() {
         tracing::info!("the tray attaches to the engine on {}", socket.display());
         None
     } else {
@@ -101,12 +98,17 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<ExitCode> {
             "no engine runs: the tray starts its own on {}",
             socket.display()
         );
-        Some(EmbeddedEngine::start(paths, settings, &socket)?)
+        Some(remote_service_engine::start(
+            Scope::User,
+            Listen::Shared,
+            Parts::ALL,
+        )?)
     };
     if let Some(problem) = platform::tray_host_problem() {
         // A warning: on standard error and in the log.
         tracing::warn!("{problem}");
     }
+    let client = Arc::new(Client::new(&socket).context("cannot reach the engine")?);
 
     let event_loop = EventLoop::<TrayEvent>::with_user_event()
         .build()
@@ -116,9 +118,9 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<ExitCode> {
     MenuEvent::set_event_handler(Some(move |event| {
         let _ = menu_proxy.send_event(TrayEvent::Menu(event));
     }));
-    follow_engine(socket.clone(), proxy.clone());
+    follow_engine(client.clone(), proxy.clone());
     quit_on_stop_signal(proxy.clone());
-    let mut app = TrayApp::new(proxy, socket, paths.settings_file());
+    let mut app = TrayApp::new(proxy, client);
     event_loop
         .run_app(&mut app)
         .context("the tray's event loop failed")?;
@@ -145,68 +147,70 @@ fn single_instance(socket: &Path) -> Result<File> {
     }
 }
 
+/// What the tray does with one event of the engine's stream: `None` for the events whose
+/// effect the next status shows.
+fn tray_event(event: ApiEvent) -> Option<TrayEvent> {
+    Some(match event {
+        ApiEvent::Status { status } => TrayEvent::Update(status),
+        ApiEvent::Notice {
+            plugin,
+            key,
+            summary,
+            body,
+            urgency,
+            actions,
+        } if actions.is_empty() => TrayEvent::Notice {
+            key: format!("plugin:{plugin}:{key}"),
+            summary,
+            body,
+            urgency,
+        },
+        ApiEvent::Notice {
+            plugin,
+            key,
+            summary,
+            body,
+            urgency,
+            actions,
+        } => TrayEvent::Question {
+            plugin,
+            key,
+            summary,
+            body,
+            urgency,
+            actions,
+        },
+        ApiEvent::LicenceRefused { path, reason } => TrayEvent::Notice {
+            key: "licence-refused".into(),
+            summary: "Licence refused".into(),
+            body: format!(
+                "{}: {reason}. The licence in force stays.",
+                path.file_name()
+                    .map(|name| name.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+            urgency: Urgency::Normal,
+        },
+        ApiEvent::LicenceWarning { warning } => TrayEvent::Notice {
+            key: "licence-warning".into(),
+            summary: "Licence warning".into(),
+            body: warning,
+            urgency: Urgency::Normal,
+        },
+        ApiEvent::ConfigChanged => return None,
+    })
+}
+
 /// Follows the engine's event stream on a thread of its own and forwards what the tray
 /// shows; reconnects when the engine comes back.
-fn follow_engine(socket: PathBuf, proxy: EventLoopProxy<TrayEvent>) {
+fn follow_engine(client: Arc<Client>, proxy: EventLoopProxy<TrayEvent>) {
     let spawned = thread::Builder::new()
         .name("engine events".into())
         .spawn(move || loop {
-            if let Ok(client) = Client::new(&socket) {
-                if let Ok(events) = client.events() {
-                    for event in events {
-                        let Ok(event) = event else { break };
-                        let forwarded = match event {
-                            ApiEvent::Status { status } => {
-                                let menu =
-                                    client.get::<Vec<MenuEntry>>("/v1/menu").unwrap_or_default();
-                                TrayEvent::Update(status, menu)
-                            }
-                            ApiEvent::Notice {
-                                plugin,
-                                key,
-                                summary,
-                                body,
-                                urgency,
-                                actions,
-                            } => {
-                                if actions.is_empty() {
-                                    TrayEvent::Notice {
-                                        key: format!("plugin:{plugin}:{key}"),
-                                        summary,
-                                        body,
-                                        urgency,
-                                    }
-                                } else {
-                                    TrayEvent::Question {
-                                        plugin,
-                                        key,
-                                        summary,
-                                        body,
-                                        urgency,
-                                        actions,
-                                    }
-                                }
-                            }
-                            ApiEvent::LicenceRefused { path, reason } => TrayEvent::Notice {
-                                key: "licence-refused".into(),
-                                summary: "Licence refused".into(),
-                                body: format!(
-                                    "{}: {reason}. The licence in force stays.",
-                                    path.file_name()
-                                        .map(|name| name.to_string_lossy())
-                                        .unwrap_or_default()
-                                ),
-                                urgency: "normal".into(),
-                            },
-                            ApiEvent::LicenceWarning { warning } => TrayEvent::Notice {
-                                key: "licence-warning".into(),
-                                summary: "Licence warning".into(),
-                                body: warning,
-                                urgency: "normal".into(),
-                            },
-                            // The status event that follows shows what changed.
-                            ApiEvent::ConfigChanged => continue,
-                        };
+            if let Ok(events) = client.events() {
+                for event in events {
+                    let Ok(event) = event else { break };
+                    if let Some(forwarded) = tray_event(event) {
                         if proxy.send_event(forwarded).is_err() {
                             return;
                         }
@@ -223,58 +227,36 @@ fn follow_engine(socket: PathBuf, proxy: EventLoopProxy<TrayEvent>) {
     }
 }
 
-/// Posts to the engine; failures go to the log (the user clicked something the engine can no
+/// Runs `call` on a thread of its own (the engine may take a plugin's time limit to
+/// answer); a failure goes to the log (the user clicked something the engine can no
 /// longer do: the plugin faulted or the engine stopped, which the tray shows anyway).
-fn post_from_thread(socket: &Path, path: &str) {
-    let posted = Client::new(socket)
-        .map_err(anyhow::Error::from)
-        .and_then(|client| client.post(path).map_err(Into::into));
-    if let Err(error) = posted {
-        tracing::warn!("not delivered to the engine ({path}): {error:#}");
-    }
+fn deliver(
+    client: &Arc<Client>,
+    what: String,
+    call: impl FnOnce(&Client) -> Result<(), remote_service_api::ClientError> + Send + 'static,
+) {
+    let client = client.clone();
+    thread::spawn(move || {
+        if let Err(error) = call(&client) {
+            tracing::warn!("not delivered to the engine ({what}): {error:#}");
+        }
+    });
 }
 
 /// Runs `test-connection` in the engine and puts the outcome in words for a notice.
-fn test_connection_notice(socket: &Path) -> TrayEvent {
-    let report = Client::new(socket)
-        .map_err(anyhow::Error::from)
-        .and_then(|client| {
-            client
-                .exchange::<crate::connection::test::TestReport>(
-                    crate::api::client::Method::POST,
-                    "/v1/test-connection",
-                    None,
-                )
-                .map_err(Into::into)
-        });
-    let (summary, body, urgency) = match report {
-        Ok(report) if report.passed() => (
-            "Connection test passed",
-            report
-                .steps
-                .iter()
-                .map(|step| format!("{} {:.0} ms", step.name, step.milliseconds))
-                .collect::<Vec<_>>()
-                .join(", "),
-            "normal",
-        ),
-        Ok(report) => (
-            "Connection test failed",
-            report
-                .steps
-                .iter()
-                .find(|step| step.outcome == "fail")
-                .map(|step| format!("{}: {}", step.name, step.detail))
-                .unwrap_or_default(),
-            "normal",
-        ),
-        Err(error) => ("Connection test failed", format!("{error:#}"), "normal"),
+fn test_connection_notice(client: &Client) -> TrayEvent {
+    let (summary, body) = match client.test_connection() {
+        Ok(report) => {
+            let (summary, body) = report.notice();
+            (summary.to_string(), body)
+        }
+        Err(error) => ("Connection test failed".to_string(), format!("{error:#}")),
     };
     TrayEvent::Notice {
         key: "test-connection".into(),
-        summary: summary.into(),
+        summary,
         body,
-        urgency: urgency.into(),
+        urgency: Urgency::Normal,
     }
 }
 
@@ -288,7 +270,7 @@ fn quit_on_stop_signal(proxy: EventLoopProxy<TrayEvent>) {
                 .enable_all()
                 .build();
             if let Ok(runtime) = runtime {
-                runtime.block_on(crate::daemon::stop_signal());
+                runtime.block_on(remote_service_engine::stop_signal());
                 let _ = proxy.send_event(TrayEvent::Stop);
             }
         });
@@ -297,46 +279,22 @@ fn quit_on_stop_signal(proxy: EventLoopProxy<TrayEvent>) {
     }
 }
 
-/// The status in words, for the tooltip and the first menu row.
-pub fn status_words(connection: &Connection) -> String {
-    let state = match connection.state {
-        Light::Green => "Connected",
-        Light::Orange | Light::Grey => "Not connected",
-    };
-    match &connection.reason {
-        // Grey is not a failure: the reason alone says it (disabled, not running).
-        Some(reason) if connection.state == Light::Grey => {
-            let mut characters = reason.chars();
-            match characters.next() {
-                Some(first) => first.to_uppercase().chain(characters).collect(),
-                None => state.to_string(),
-            }
-        }
-        Some(reason) if connection.state == Light::Orange => format!("{state}: {reason}"),
-        _ => state.to_string(),
-    }
-}
-
 struct TrayApp {
     proxy: EventLoopProxy<TrayEvent>,
-    socket: PathBuf,
-    settings_file: PathBuf,
+    client: Arc<Client>,
     tray: Option<backend::Tray>,
     status: Option<Status>,
-    menu_entries: Vec<MenuEntry>,
     notices: Notices,
     connection_watch: ConnectionWatch,
 }
 
 impl TrayApp {
-    fn new(proxy: EventLoopProxy<TrayEvent>, socket: PathBuf, settings_file: PathBuf) -> TrayApp {
+    fn new(proxy: EventLoopProxy<TrayEvent>, client: Arc<Client>) -> TrayApp {
         TrayApp {
             proxy,
-            socket,
-            settings_file,
+            client,
             tray: None,
             status: None,
-            menu_entries: Vec::new(),
             notices: Notices::default(),
             connection_watch: ConnectionWatch::new(Moment::now()),
         }
@@ -345,10 +303,7 @@ impl TrayApp {
     fn connection(&self) -> Connection {
         match &self.status {
             Some(status) => status.connection.clone(),
-            None => Connection {
-                state: Light::Grey,
-                reason: Some("the Remote Service engine is not running".to_string()),
-            },
+            None => Connection::not_running(),
         }
     }
 
@@ -373,12 +328,17 @@ impl TrayApp {
         let mut menu = vec![
             MenuLine::Item {
                 id: STATUS_ROW.into(),
-                label: status_words(&connection),
+                label: connection.sentence(),
                 enabled: false,
             },
             MenuLine::Separator,
         ];
-        for entry in &self.menu_entries {
+        let menu_entries = self
+            .status
+            .as_ref()
+            .map(|status| status.menu.as_slice())
+            .unwrap_or_default();
+        for entry in menu_entries {
             let id = format!("plugin{SEP}{}{SEP}{}", entry.plugin, entry.id);
             let (label, enabled) = (entry.label.clone(), entry.enabled);
             menu.push(match entry.checked {
@@ -391,7 +351,7 @@ impl TrayApp {
                 None => MenuLine::Item { id, label, enabled },
             });
         }
-        if !self.menu_entries.is_empty() {
+        if !menu_entries.is_empty() {
             menu.push(MenuLine::Separator);
         }
         menu.push(item(TEST_CONNECTION, "Test connection"));
@@ -410,13 +370,13 @@ impl TrayApp {
         menu.push(item(QUIT, "Quit"));
         TrayView {
             icon: IconState::of(connection.state),
-            tooltip: format!("Remote Service: {}", status_words(&connection)),
+            tooltip: format!("Remote Service: {}", connection.sentence()),
             menu,
         }
     }
 
     /// Shows a new status: icon, tooltip, menu; and notices for plugins that just faulted.
-    fn show(&mut self, status: Option<Status>, menu_entries: Vec<MenuEntry>) {
+    fn show(&mut self, status: Option<Status>) {
         if let (Some(before), Some(now)) = (&self.status, &status) {
             for plugin in &now.plugins {
                 let was = before
@@ -425,22 +385,16 @@ impl TrayApp {
                     .find(|p| p.id == plugin.id)
                     .map(|p| p.state);
                 if plugin.state == PluginState::Faulted && was != Some(PluginState::Faulted) {
-                    let name = if plugin.display_name.is_empty() {
-                        &plugin.id
-                    } else {
-                        &plugin.display_name
-                    };
                     self.notices.show(
                         &format!("plugin-faulted:{}", plugin.id),
-                        &format!("{name} stopped working"),
+                        &format!("{} stopped working", plugin.name()),
                         &format!("{}. Remote Service goes on without it.", plugin.detail),
-                        "critical",
+                        Urgency::Critical,
                     );
                 }
             }
         }
         self.status = status;
-        self.menu_entries = menu_entries;
         let connection = self.connection();
         self.watch_connection(Some((connection.state, connection.reason.as_deref())));
         let view = self.view();
@@ -456,7 +410,7 @@ impl TrayApp {
                 "connection-lost",
                 "Connection to the remote service back office lost",
                 &format!("{reason}. Remote Service keeps trying to connect."),
-                "normal",
+                Urgency::Normal,
             );
         }
     }
@@ -466,10 +420,10 @@ impl TrayApp {
             QUIT => event_loop.exit(),
             SETTINGS => self.open_settings(),
             TEST_CONNECTION => {
-                let (socket, proxy) = (self.socket.clone(), self.proxy.clone());
+                let (client, proxy) = (self.client.clone(), self.proxy.clone());
                 // The test takes up to the request time limit per step: off the UI thread.
                 thread::spawn(move || {
-                    let _ = proxy.send_event(test_connection_notice(&socket));
+                    let _ = proxy.send_event(test_connection_notice(&client));
                 });
             }
             START_AT_LOGIN => {
@@ -479,11 +433,10 @@ impl TrayApp {
                         "start-at-login",
                         "Start at login",
                         &format!("{error:#}"),
-                        "normal",
+                        Urgency::Normal,
                     );
                 }
-                let (status, entries) = (self.status.clone(), self.menu_entries.clone());
-                self.show(status, entries);
+                self.show(self.status.clone());
             }
             ABOUT => self.about(),
             _ => {
@@ -491,39 +444,39 @@ impl TrayApp {
                 if let (Some("plugin"), Some(plugin), Some(item)) =
                     (parts.next(), parts.next(), parts.next())
                 {
-                    let socket = self.socket.clone();
-                    let path = format!("/v1/plugins/{plugin}/menu/{item}/click");
+                    let (plugin, item) = (plugin.to_string(), item.to_string());
                     // The plugin answers on its own thread; the tray does not wait for it.
-                    thread::spawn(move || post_from_thread(&socket, &path));
+                    deliver(
+                        &self.client,
+                        format!("{plugin}'s menu item {item}"),
+                        move |client| client.click(&plugin, &item),
+                    );
                 }
             }
         }
     }
 
-    /// Opens the settings file in the user's editor (the settings window comes later).
+    /// Opens the settings file in the user's editor (the settings window comes later); the
+    /// engine makes it when there is none yet.
     fn open_settings(&mut self) {
-        let file = &self.settings_file;
-        if !file.exists() {
-            let template = "# Remote Service settings. See README.md for the keys.\n";
-            if let Some(dir) = file.parent() {
-                let _ = fs::create_dir_all(dir);
-            }
-            if let Err(error) = fs::write(file, template) {
+        let file = match self.client.settings_file() {
+            Ok(view) => view.file,
+            Err(error) => {
                 self.notices.show(
                     "settings",
-                    "Cannot create the settings file",
-                    &format!("{}: {error}", file.display()),
-                    "normal",
+                    "Cannot open the settings",
+                    &format!("{error:#}"),
+                    Urgency::Normal,
                 );
                 return;
             }
-        }
-        if let Err(error) = std::process::Command::new("xdg-open").arg(file).spawn() {
+        };
+        if let Err(error) = std::process::Command::new("xdg-open").arg(&file).spawn() {
             self.notices.show(
                 "settings",
                 "Cannot open the settings",
                 &format!("xdg-open {}: {error}", file.display()),
-                "normal",
+                Urgency::Normal,
             );
         }
     }
@@ -542,7 +495,7 @@ impl TrayApp {
                 "about",
                 "Cannot show the About box",
                 &error.to_string(),
-                "normal",
+                Urgency::Normal,
             ),
         }
     }
@@ -579,10 +532,10 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: TrayEvent) {
         match event {
-            TrayEvent::Update(status, menu) => self.show(Some(*status), menu),
+            TrayEvent::Update(status) => self.show(Some(*status)),
             TrayEvent::EngineGone => {
                 if self.status.is_some() {
-                    self.show(None, Vec::new());
+                    self.show(None);
                 }
             }
             TrayEvent::Notice {
@@ -590,7 +543,7 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 summary,
                 body,
                 urgency,
-            } => self.notices.show(&key, &summary, &body, &urgency),
+            } => self.notices.show(&key, &summary, &body, urgency),
             TrayEvent::Question {
                 plugin,
                 key,
@@ -599,19 +552,20 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 urgency,
                 actions,
             } => {
-                let socket = self.socket.clone();
-                let path_of = move |action: &str| {
-                    format!("/v1/plugins/{plugin}/notices/{key}/actions/{action}")
-                };
+                let client = self.client.clone();
                 let notice_key = format!("question:{summary}");
                 self.notices.ask(
                     &notice_key,
                     &summary,
                     &body,
-                    &urgency,
+                    urgency,
                     &actions,
                     move |action| {
-                        post_from_thread(&socket, &path_of(&action));
+                        deliver(
+                            &client,
+                            format!("{plugin}'s notice {key}, button {action}"),
+                            move |client| client.answer_notice(&plugin, &key, &action),
+                        );
                     },
                 );
             }

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use notify_rust::{Notification, Urgency};
+use notify_rust::Notification;
+use remote_service_api::Urgency;
 
 /// Repeats closer together than this are merged into the notice shown.
 const MERGE_WINDOW: Duration = Duration::from_secs(60);
@@ -28,7 +29,7 @@ pub struct Notices {
 impl Notices {
     /// Shows a notice; one with the same `key` shown less than a minute ago is replaced
     /// and counted instead.
-    pub fn show(&mut self, key: &str, summary: &str, body: &str, urgency: &str) {
+    pub fn show(&mut self, key: &str, summary: &str, body: &str, urgency: Urgency) {
         self.ask(key, summary, body, urgency, &[], |_| {});
     }
 
@@ -40,7 +41,7 @@ impl Notices {
         key: &str,
         summary: &str,
         body: &str,
-        urgency: &str,
+        urgency: Urgency,
         actions: &[(String, String)],
         answered: impl FnOnce(String) + Send + 'static,
     ) {
@@ -61,9 +62,9 @@ impl Notices {
             .summary(&summary)
             .body(body)
             .urgency(match urgency {
-                "low" => Urgency::Low,
-                "critical" => Urgency::Critical,
-                _ => Urgency::Normal,
+                Urgency::Low => notify_rust::Urgency::Low,
+                Urgency::Normal => notify_rust::Urgency::Normal,
+                Urgency::Critical => notify_rust::Urgency::Critical,
             });
         if let Some(shown) = previous {
             notification.id(shown.id);

@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Result};
 use eframe::egui;
 
-use crate::api::client::Client;
-use crate::api::Status;
+use remote_service_api::{Client, Status};
 
 /// The window's title; panels and window lists show it.
 pub const TITLE: &str = "About Remote Service";
@@ -92,7 +91,7 @@ impl eframe::App for AboutApp {
 pub fn run(socket: &Path) -> Result<ExitCode> {
     let status = Client::new(socket)
         .ok()
-        .and_then(|client| client.get::<Status>("/v1/status").ok());
+        .and_then(|client| client.status().ok());
     let data = AboutData::from_status(status.as_ref());
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -116,7 +115,7 @@ mod tests {
     use egui_kittest::Harness;
 
     use super::*;
-    use crate::api::{Connection, FeatureSummary, LicenceSummary, Light, Named};
+    use remote_service_api::{Connection, FeatureSummary, LicenceSummary, Light, Named};
 
     fn status_with_licence() -> Status {
         Status {
@@ -150,6 +149,7 @@ mod tests {
             licence_folder: "/tmp".into(),
             plugins: Vec::new(),
             plugin_folder_problem: None,
+            menu: Vec::new(),
         }
     }
 

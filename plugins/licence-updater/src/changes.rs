@@ -6,13 +6,6 @@ fn parse(payload: &str) -> Option<Value> {
     serde_json::from_str(payload).ok()
 }
 
-/// The payload's serial number.
-pub fn serial_number(payload: &str) -> Option<String> {
-    parse(payload)?["serial_number"]
-        .as_str()
-        .map(str::to_string)
-}
-
 /// The payload's licence id.
 pub fn licence_id(payload: &str) -> Option<String> {
     parse(payload)?["licence_id"].as_str().map(str::to_string)
@@ -144,7 +137,7 @@ mod tests {
             &payload(r#"{"code":"users","count":10}"#, "2026-12-31"),
             &["Automatic licence update is no longer licensed"],
         );
-        assert_eq!(serial_number(&old).as_deref(), Some("RS-1"));
+        assert_eq!(licence_id(&old).as_deref(), Some("LIC-RS-1-2"));
         assert_eq!(sequence(&old), Some(2));
     }
 }

@@ -1,0 +1,67 @@
+//! The contract of the Remote Service engine's local API (`docs/local-api.md`): HTTP/1.1 and
+//! JSON on a Unix domain socket, served by the engine and used by the tray, the command line
+//! and the windows.
+//!
+//! This crate is the whole contract and nothing else: the wire types ([`Status`],
+//! [`ApiEvent`], [`ConfigView`], [`TestReport`], …), the endpoints ([`Endpoint`]: every
+//! method and path, built and parsed in one place, each segment percent-encoded), where the
+//! socket is ([`socket_path`]), and the one typed client ([`Client`]). It knows nothing of
+//! the engine: the engine depends on it, never the other way round.
+#![deny(missing_docs)]
+
+mod client;
+mod endpoint;
+mod event;
+mod report;
+mod socket;
+mod status;
+
+pub use client::{Client, ClientError, Events};
+pub use endpoint::{Endpoint, Unmatched};
+pub use event::{ApiEvent, Urgency};
+pub use report::{Step, StepOutcome, TestReport};
+pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};
+pub use status::{
+    CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder, FeatureSummary,
+    InstallOutcome, Installed, LicenceCheck, LicenceSummary, LicenceUpdaterDetails, Light,
+    MenuEntry, Named, PluginHealth, PluginInfo, PluginState, Status,
+};
+
+/// The body of `PUT /v1/config/{key}` and `PUT /v1/secrets/{name}`: `{"value": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Value {
+    /// The new value.
+    pub value: String,
+}
+
+/// The answer of `GET /v1/config/{key}`: `{"value": …}`, null when the setting is not set
+/// and has no default.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SettingValue {
+    /// The value.
+    pub value: Option<String>,
+}
+
+/// The body of a plugin command (`POST /v1/plugins/{plugin}/commands/{command}`):
+/// `{"argument": "…"}`, whose meaning is the command's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommandRequest {
+    /// The command's argument (a folder for `save-failed`), empty when it takes none.
+    #[serde(default)]
+    pub argument: String,
+}
+
+/// The body of `POST /v1/licence/verify` and `POST /v1/licence/install`: the licence file's
+/// text. The engine reads no file a caller names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LicenceText {
+    /// The licence file.
+    pub text: String,
+}
+
+/// An error answer: `{"error": "…"}`, with the HTTP status saying what kind.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorAnswer {
+    /// What went wrong, in words for the user.
+    pub error: String,
+}

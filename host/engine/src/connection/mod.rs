@@ -1,0 +1,552 @@
+//! The engine's connection to the remote service back office: the green and orange light.
+//!
+//! A thread of its own runs a small tokio runtime that opens a session, holds the event
+//! stream and sends heartbeats (`docs/protocol.md`). It tells the engine what the light is
+//! and what the back office announced; the engine tells it when the settings, the
+//! verification code or the licence (the serial number) changed.
+//!
+//! Light rules: disabled → grey, no connection at all; enabled → green while the session is
+//! up, orange with the reason otherwise. A stream that closes is reopened at once, so a
+//! back office that went away shows orange as soon as the reconnection fails. Retries back
+//! off exponentially with jitter: up to 0.8 s while nothing answers (so the light is green
+//! again within a second of the back office's return), up to 60 s when the back office
+//! answered no (credentials, serial, certificate, HTTP errors).
+
+pub mod backoffice;
+pub mod sse;
+pub mod test;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use remote_service_api::{Connection as LightState, Light};
+use serde::Deserialize;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use backoffice::{
+    check_backoffice_url, is_loopback, Backoffice, Credentials, Failure, FailureKind, Session,
+    VerificationCode,
+};
+
+use sse::SseReader;
+
+/// Everything the connection needs to know; a change of it (other than the licence
+/// sequence) reconnects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// The documents' "Enabled".
+    pub enabled: bool,
+    /// The back office URL.
+    pub url: String,
+    /// Extra trusted certificates.
+    pub ca_file: Option<PathBuf>,
+    /// The service organisation ID.
+    pub organisation_id: Option<String>,
+    /// The verification code, or why it cannot be read.
+    pub verification_code: Result<Option<VerificationCode>, String>,
+    /// The serial number of the licence in force.
+    pub serial_number: Option<String>,
+    /// The sequence of the licence in force (reported, not a reason to reconnect).
+    pub licence_sequence: Option<u64>,
+    /// The request time limit.
+    pub request_timeout: Duration,
+}
+
+impl ConnectionConfig {
+    fn same_connection(&self, other: &ConnectionConfig) -> bool {
+        ConnectionConfig {
+            licence_sequence: None,
+            ..self.clone()
+        } == ConnectionConfig {
+            licence_sequence: None,
+            ..other.clone()
+        }
+    }
+
+    /// What the connection cannot start without, as the light it shows.
+    pub fn missing_light(&self) -> Option<LightState> {
+        let orange = |reason: &str| {
+            Some(LightState {
+                state: Light::Orange,
+                reason: Some(reason.to_string()),
+            })
+        };
+        if !self.enabled {
+            return Some(LightState {
+                state: Light::Grey,
+                reason: Some(
+                    "disabled: there is no connection to the remote service back office"
+                        .to_string(),
+                ),
+            });
+        }
+        if self.organisation_id.is_none() {
+            return orange("the service organisation ID is not set (remote-service config set organisation_id ID)");
+        }
+        match &self.verification_code {
+            Err(problem) => return orange(&format!("cannot read the verification code: {problem}")),
+            Ok(None) => {
+                return orange("the verification code is not set (remote-service config set-secret verification_code)")
+            }
+            Ok(Some(_)) => {}
+        }
+        if self.serial_number.is_none() {
+            return orange("no licence is installed: the serial number comes from the licence");
+        }
+        None
+    }
+
+    /// The credentials, when all three are known.
+    pub fn credentials(&self) -> Option<Credentials> {
+        Some(Credentials {
+            organisation_id: self.organisation_id.clone()?,
+            verification_code: self.verification_code.clone().ok()??,
+            serial_number: self.serial_number.clone()?,
+        })
+    }
+}
+
+/// A session with the back office that plugins' requests go through: the client, the
+/// session, and the runtime the connection runs on.
+#[derive(Debug, Clone)]
+pub struct Link {
+    backoffice: Backoffice,
+    session: Session,
+    io: Handle,
+}
+
+impl Link {
+    /// A request over the session (see [`Backoffice::request`]); blocks the calling thread,
+    /// which must not be one of the runtime's, for at most the request time limit.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> Result<(u16, String), Failure> {
+        self.io
+            .block_on(self.backoffice.request(&self.session, method, path, body))
+    }
+}
+
+/// What the connection tells the engine.
+#[derive(Debug, Clone)]
+pub enum ConnectionUpdate {
+    /// The light changed.
+    Light(LightState),
+    /// A session is up (plugins may use it), or none is (`None`).
+    Session(Option<Link>),
+    /// The back office has a licence with a higher sequence for this serial.
+    LicenceAvailable {
+        /// Its identifier.
+        licence_id: String,
+        /// Its sequence.
+        sequence: u64,
+    },
+    /// A help-desk employee asked to connect.
+    AssistanceRequested {
+        /// The request, for the answer.
+        request_id: String,
+        /// Who asked.
+        help_desk_user: String,
+        /// What they wrote.
+        message: String,
+    },
+}
+
+/// The running connection, a task on the engine's runtime; dropping it ends the session
+/// and the task.
+pub struct Connection {
+    config: Option<watch::Sender<ConnectionConfig>>,
+    task: Option<JoinHandle<()>>,
+    io: Handle,
+}
+
+impl Connection {
+    /// Starts the connection on the runtime `io` with `config`; updates go to `updates`.
+    pub fn start(
+        config: ConnectionConfig,
+        updates: Sender<ConnectionUpdate>,
+        io: &Handle,
+    ) -> Connection {
+        let (sender, receiver) = watch::channel(config);
+        let task = io.spawn(run(receiver, updates));
+        Connection {
+            config: Some(sender),
+            task: Some(task),
+            io: io.clone(),
+        }
+    }
+
+    /// Applies new settings, code or licence.
+    pub fn reconfigure(&self, config: ConnectionConfig) {
+        if let Some(sender) = &self.config {
+            sender.send_if_modified(|current| {
+                let changed = *current != config;
+                *current = config;
+                changed
+            });
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Closing the channel tells the task to end its session and stop; the engine's
+        // thread waits for that, so that the help desk sees the installation offline at
+        // once. On one of the runtime's own threads waiting is not allowed: it only ends.
+        self.config = None;
+        if let Some(task) = self.task.take() {
+            if Handle::try_current().is_ok() {
+                task.abort();
+            } else {
+                let _ = self.io.block_on(task);
+            }
+        }
+    }
+}
+
+/// How a connection attempt ended.
+enum Outcome {
+    /// The engine stopped.
+    Stopped,
+    /// The settings changed: start over at once.
+    Reconfigured,
+    /// The settings do not allow a connection; wait for them to change.
+    NotPossible(LightState),
+    /// The session was up and ended: reconnect at once.
+    Lost,
+    /// The attempt failed.
+    Failed(Failure),
+}
+
+async fn run(mut config: watch::Receiver<ConnectionConfig>, updates: Sender<ConnectionUpdate>) {
+    let mut shown: Option<LightState> = None;
+    let mut show = |light: LightState| {
+        if shown.as_ref() != Some(&light) {
+            let _ = updates.send(ConnectionUpdate::Light(light.clone()));
+            shown = Some(light);
+        }
+    };
+    let mut attempt: u32 = 0;
+    loop {
+        let current = config.borrow_and_update().clone();
+        let outcome = hold(&current, &mut config, &updates, &mut show).await;
+        match outcome {
+            Outcome::Stopped => return,
+            Outcome::Reconfigured => attempt = 0,
+            Outcome::Lost => {
+                // Reconnect at once, but never in a tight loop with a back office that
+                // accepts and then drops every stream.
+                attempt = 0;
+                tokio::time::sleep(retry_delay(FailureKind::Unreachable, 0)).await;
+            }
+            Outcome::NotPossible(light) => {
+                attempt = 0;
+                show(light);
+                if config.changed().await.is_err() {
+                    return;
+                }
+            }
+            Outcome::Failed(failure) => {
+                tracing::info!("back office connection failed: {}", failure.reason);
+                show(LightState {
+                    state: Light::Orange,
+                    reason: Some(failure.reason.clone()),
+                });
+                let delay = retry_delay(failure.kind, attempt);
+                attempt = attempt.saturating_add(1);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    changed = config.changed() => {
+                        if changed.is_err() { return; }
+                        attempt = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The wait before attempt `attempt + 1`: exponential, capped, with jitter (a half to the
+/// whole of the step) so that installations do not come back all at once.
+pub fn retry_delay(kind: FailureKind, attempt: u32) -> Duration {
+    let (first, cap) = match kind {
+        // Capped below a second: the light must be green again within a second of the
+        // back office's return. A refused connection costs the back office nothing.
+        FailureKind::Unreachable => (Duration::from_millis(100), Duration::from_millis(800)),
+        FailureKind::SessionExpired => (Duration::ZERO, Duration::ZERO),
+        FailureKind::Refused => (Duration::from_secs(1), Duration::from_secs(60)),
+    };
+    let step = first.saturating_mul(1u32 << attempt.min(16)).min(cap);
+    step.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+#[derive(Deserialize)]
+struct LicenceAvailable {
+    licence_id: String,
+    sequence: u64,
+}
+
+#[derive(Deserialize)]
+struct AssistanceRequested {
+    request_id: String,
+    #[serde(default)]
+    help_desk_user: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// One session: open it, hold its stream, send heartbeats, until something ends it.
+async fn hold(
+    current: &ConnectionConfig,
+    config: &mut watch::Receiver<ConnectionConfig>,
+    updates: &Sender<ConnectionUpdate>,
+    show: &mut impl FnMut(LightState),
+) -> Outcome {
+    if let Some(light) = current.missing_light() {
+        return Outcome::NotPossible(light);
+    }
+    let Some(credentials) = current.credentials() else {
+        return Outcome::NotPossible(LightState {
+            state: Light::Orange,
+            reason: Some("the connection settings are incomplete".to_string()),
+        });
+    };
+    let backoffice = match Backoffice::new(
+        &current.url,
+        current.ca_file.as_deref(),
+        current.request_timeout,
+    ) {
+        Ok(backoffice) => backoffice,
+        Err(failure) => return Outcome::NotPossible(orange(failure.reason)),
+    };
+    let opened = async {
+        let session = backoffice
+            .create_session(&credentials, current.licence_sequence)
+            .await?;
+        let stream = backoffice.events(&session).await?;
+        Ok::<_, Failure>((session, stream))
+    };
+    let (session, mut stream) = tokio::select! {
+        opened = opened => match opened {
+            Ok(opened) => opened,
+            Err(failure) => return Outcome::Failed(failure),
+        },
+        changed = config.changed() => {
+            return if changed.is_err() { Outcome::Stopped } else { Outcome::Reconfigured };
+        }
+    };
+    let silence_limit = session.heartbeat_timeout();
+    let (heartbeat_results, mut heartbeat_failures) = tokio::sync::mpsc::channel(1);
+    let heartbeats = {
+        let backoffice = backoffice.clone();
+        let session = session.clone();
+        let sequence = config.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(session.heartbeat_interval());
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let licence_sequence = sequence.borrow().licence_sequence;
+                if let Err(failure) = backoffice.heartbeat(&session, licence_sequence).await {
+                    let _ = heartbeat_results.send(failure).await;
+                    return;
+                }
+            }
+        })
+    };
+    let _stop_heartbeats = AbortOnDrop(heartbeats);
+    let mut reader = SseReader::default();
+    let mut greeted = false;
+    let outcome = loop {
+        tokio::select! {
+            chunk = tokio::time::timeout(silence_limit, stream.chunk()) => {
+                let chunk = match chunk {
+                    Err(_) => break Outcome::Failed(Failure::unreachable(format!(
+                        "the back office stopped answering (nothing for {} s)",
+                        silence_limit.as_secs()
+                    ))),
+                    Ok(Ok(Some(chunk))) => chunk,
+                    Ok(Ok(None)) | Ok(Err(_)) if greeted => break Outcome::Lost,
+                    Ok(Ok(None)) => break Outcome::Failed(Failure::refused(
+                        "the back office closed the event stream before it started",
+                    )),
+                    Ok(Err(error)) => break Outcome::Failed(Failure::unreachable(format!(
+                        "the back office's event stream broke off: {error}"
+                    ))),
+                };
+                let events = match reader.push(&chunk) {
+                    Ok(events) => events,
+                    Err(problem) => break Outcome::Failed(Failure::refused(format!(
+                        "the back office's answer is not the Remote Service protocol: {problem}"
+                    ))),
+                };
+                for event in events {
+                    match event.name.as_str() {
+                        "hello" => {
+                            if !greeted {
+                                let _ = updates.send(ConnectionUpdate::Session(Some(Link {
+                                    backoffice: backoffice.clone(),
+                                    session: session.clone(),
+                                    io: Handle::current(),
+                                })));
+                            }
+                            greeted = true;
+                            show(LightState { state: Light::Green, reason: None });
+                        }
+                        "licence-available" => match serde_json::from_str::<LicenceAvailable>(&event.data) {
+                            Ok(available) => {
+                                let _ = updates.send(ConnectionUpdate::LicenceAvailable {
+                                    licence_id: available.licence_id,
+                                    sequence: available.sequence,
+                                });
+                            }
+                            Err(error) => tracing::warn!("the back office sent a licence-available event that cannot be read: {error}"),
+                        },
+                        "assistance-requested" => match serde_json::from_str::<AssistanceRequested>(&event.data) {
+                            Ok(request) => {
+                                let _ = updates.send(ConnectionUpdate::AssistanceRequested {
+                                    request_id: request.request_id,
+                                    help_desk_user: request.help_desk_user,
+                                    message: request.message,
+                                });
+                            }
+                            Err(error) => tracing::warn!("the back office sent an assistance-requested event that cannot be read: {error}"),
+                        },
+                        other => tracing::debug!("back office event {other} ignored"),
+                    }
+                }
+            }
+            failure = heartbeat_failures.recv() => {
+                match failure {
+                    Some(failure) if failure.kind == FailureKind::Refused => break Outcome::Failed(failure),
+                    Some(failure) => {
+                        tracing::info!("heartbeat failed: {}", failure.reason);
+                        break Outcome::Lost;
+                    }
+                    None => break Outcome::Lost,
+                }
+            }
+            changed = config.changed() => {
+                if changed.is_err() {
+                    break Outcome::Stopped;
+                }
+                if !config.borrow().same_connection(current) {
+                    break Outcome::Reconfigured;
+                }
+            }
+        }
+    };
+    if greeted {
+        let _ = updates.send(ConnectionUpdate::Session(None));
+    }
+    if matches!(outcome, Outcome::Stopped | Outcome::Reconfigured) {
+        drop(stream);
+        backoffice.end_session(&session).await;
+    }
+    outcome
+}
+
+fn orange(reason: String) -> LightState {
+    LightState {
+        state: Light::Orange,
+        reason: Some(reason),
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_to_their_cap_with_jitter() {
+        for attempt in 0..20 {
+            let unreachable = retry_delay(FailureKind::Unreachable, attempt);
+            assert!(
+                unreachable <= Duration::from_secs(1),
+                "{attempt}: {unreachable:?}"
+            );
+            let refused = retry_delay(FailureKind::Refused, attempt);
+            assert!(refused <= Duration::from_secs(60), "{attempt}: {refused:?}");
+            assert!(
+                refused >= Duration::from_millis(500),
+                "{attempt}: {refused:?}"
+            );
+        }
+        assert!(retry_delay(FailureKind::Unreachable, 0) <= Duration::from_millis(100));
+        assert!(retry_delay(FailureKind::Refused, 10) >= Duration::from_secs(30));
+        let jittered: std::collections::HashSet<Duration> = (0..20)
+            .map(|_| retry_delay(FailureKind::Refused, 3))
+            .collect();
+        assert!(jittered.len() > 1, "the delays must vary");
+    }
+
+    fn config() -> ConnectionConfig {
+        ConnectionConfig {
+            enabled: true,
+            url: "http://127.0.0.1:1".into(),
+            ca_file: None,
+            organisation_id: Some("ORG".into()),
+            verification_code: Ok(Some(VerificationCode::new("code".into()))),
+            serial_number: Some("RS-1".into()),
+            licence_sequence: Some(1),
+            request_timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn what_is_missing_shows_in_the_light() {
+        let check = |change: fn(&mut ConnectionConfig), light: Light, fragment: &str| {
+            let mut config = config();
+            change(&mut config);
+            let shown = config.missing_light().expect("something is missing");
+            assert_eq!(shown.state, light);
+            let reason = shown.reason.unwrap();
+            assert!(
+                reason.contains(fragment),
+                "{reason:?} does not contain {fragment:?}"
+            );
+        };
+        check(|config| config.enabled = false, Light::Grey, "disabled");
+        check(
+            |config| config.organisation_id = None,
+            Light::Orange,
+            "organisation ID",
+        );
+        check(
+            |config| config.verification_code = Ok(None),
+            Light::Orange,
+            "verification code is not set",
+        );
+        check(
+            |config| config.serial_number = None,
+            Light::Orange,
+            "no licence is installed",
+        );
+        assert_eq!(config().missing_light(), None);
+    }
+
+    #[test]
+    fn the_code_is_not_in_debug_output() {
+        let text = format!("{:?}", config());
+        assert!(!text.contains("\"code\""), "{text}");
+    }
+
+    #[test]
+    fn a_new_licence_sequence_keeps_the_connection() {
+        let mut other = config();
+        other.licence_sequence = Some(2);
+        assert!(config().same_connection(&other));
+        other.serial_number = Some("RS-2".into());
+        assert!(!config().same_connection(&other));
+    }
+}

@@ -1,0 +1,248 @@
+//! `remote-service test-connection`: each step to the back office on its own, with its
+//! time: name resolution, TCP, TLS, an HTTP exchange in the protocol, and authentication
+//! (`POST /v1/sessions/check`, which leaves a running session alone).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use remote_service_api::{Step, StepOutcome, TestReport};
+use tokio::net::TcpStream;
+use url::Url;
+
+use super::{Backoffice, ConnectionConfig};
+
+struct Steps {
+    steps: Vec<Step>,
+    failed: bool,
+}
+
+impl Steps {
+    fn record(&mut self, name: &str, started: Instant, result: Result<String, String>) -> bool {
+        let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
+        let (outcome, detail) = match result {
+            Ok(detail) => (StepOutcome::Pass, detail),
+            Err(detail) => {
+                self.failed = true;
+                (StepOutcome::Fail, detail)
+            }
+        };
+        self.steps.push(Step {
+            name: name.to_string(),
+            outcome,
+            detail,
+            milliseconds,
+        });
+        !self.failed
+    }
+
+    fn skip(&mut self, name: &str, detail: &str) {
+        self.steps.push(Step {
+            name: name.to_string(),
+            outcome: StepOutcome::Skipped,
+            detail: detail.to_string(),
+            milliseconds: 0.0,
+        });
+    }
+}
+
+/// Runs the test with the settings `config`.
+pub async fn test_connection(config: &ConnectionConfig) -> TestReport {
+    let mut steps = Steps {
+        steps: Vec::new(),
+        failed: false,
+    };
+    run_steps(config, &mut steps).await;
+    let names = ["DNS", "TCP", "TLS", "HTTP", "authentication"];
+    for name in names {
+        if !steps.steps.iter().any(|step| step.name == name) {
+            steps.skip(name, "not tried: an earlier step failed");
+        }
+    }
+    TestReport {
+        url: config.url.clone(),
+        steps: steps.steps,
+    }
+}
+
+async fn run_steps(config: &ConnectionConfig, steps: &mut Steps) {
+    let limit = config.request_timeout;
+    let started = Instant::now();
+    let url = match super::check_backoffice_url(&config.url)
+        .and_then(|url| Url::parse(&url).map_err(|error| error.to_string()))
+    {
+        Ok(url) => url,
+        Err(reason) => {
+            steps.record(
+                "DNS",
+                started,
+                Err(format!("the back office URL: {reason}")),
+            );
+            return;
+        }
+    };
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(443);
+
+    let started = Instant::now();
+    let addresses = match within(limit, tokio::net::lookup_host((host.as_str(), port))).await {
+        Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
+        Ok(Err(error)) => {
+            steps.record(
+                "DNS",
+                started,
+                Err(format!("cannot resolve {host}: {error}")),
+            );
+            return;
+        }
+        Err(()) => {
+            steps.record(
+                "DNS",
+                started,
+                Err(format!("no answer for {host} within {limit:?}")),
+            );
+            return;
+        }
+    };
+    let listed: Vec<String> = addresses
+        .iter()
+        .map(|address| address.ip().to_string())
+        .collect();
+    if !steps.record(
+        "DNS",
+        started,
+        Ok(format!("{host} is {}", listed.join(", "))),
+    ) {
+        return;
+    }
+
+    let started = Instant::now();
+    let mut tcp = None;
+    let mut problems = Vec::new();
+    for address in &addresses {
+        match within(limit, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
+                tcp = Some((stream, *address));
+                break;
+            }
+            Ok(Err(error)) => problems.push(format!("{address}: {error}")),
+            Err(()) => problems.push(format!("{address}: no answer within {limit:?}")),
+        }
+    }
+    let Some((stream, address)) = tcp else {
+        steps.record(
+            "TCP",
+            started,
+            Err(format!("cannot connect: {}", problems.join("; "))),
+        );
+        return;
+    };
+    if !steps.record("TCP", started, Ok(format!("connected to {address}"))) {
+        return;
+    }
+
+    if url.scheme() == "https" {
+        let started = Instant::now();
+        let tls = match super::tls::client_config(config.ca_file.as_deref()) {
+            Ok(tls) => tls,
+            Err(error) => {
+                steps.record("TLS", started, Err(error.to_string()));
+                return;
+            }
+        };
+        let server_name = match rustls::pki_types::ServerName::try_from(host.clone()) {
+            Ok(name) => name,
+            Err(error) => {
+                steps.record("TLS", started, Err(format!("{host}: {error}")));
+                return;
+            }
+        };
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+        let authority = format!("{host}:{port}");
+        let result = match within(limit, connector.connect(server_name, stream)).await {
+            Ok(Ok(session)) => {
+                let (_, connection) = session.get_ref();
+                Ok(format!(
+                    "{} with a trusted certificate for {host}",
+                    connection
+                        .protocol_version()
+                        .map(|version| format!("{version:?}").replace('_', "."))
+                        .unwrap_or_else(|| "TLS".to_string())
+                ))
+            }
+            Ok(Err(error)) => Err(
+                match error
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                {
+                    Some(tls_error) => super::backoffice::certificate_reason(tls_error, &authority),
+                    None => format!("TLS handshake with {authority} failed: {error}"),
+                },
+            ),
+            Err(()) => Err(format!("no TLS handshake within {limit:?}")),
+        };
+        if !steps.record("TLS", started, result) {
+            return;
+        }
+    } else {
+        drop(stream);
+        steps.skip("TLS", "plain http (allowed on a loopback address only)");
+    }
+
+    let started = Instant::now();
+    let backoffice = match Backoffice::new(&config.url, config.ca_file.as_deref(), limit) {
+        Ok(backoffice) => backoffice,
+        Err(failure) => {
+            steps.record("HTTP", started, Err(failure.reason));
+            return;
+        }
+    };
+    let Some(credentials) = config.credentials() else {
+        steps.record(
+            "HTTP",
+            started,
+            Ok("not tried without credentials".to_string()),
+        );
+        let missing = config
+            .missing_light()
+            .and_then(|light| light.reason)
+            .unwrap_or_else(|| "the credentials are incomplete".to_string());
+        steps.record("authentication", started, Err(missing));
+        return;
+    };
+    match backoffice.check(&credentials).await {
+        Ok(()) => {
+            steps.record(
+                "HTTP",
+                started,
+                Ok("the back office answers in protocol v1".to_string()),
+            );
+            steps.record(
+                "authentication",
+                started,
+                Ok(format!(
+                    "organisation {} and serial number {} accepted",
+                    credentials.organisation_id, credentials.serial_number
+                )),
+            );
+        }
+        Err(failure) if failure.credentials => {
+            steps.record(
+                "HTTP",
+                started,
+                Ok("the back office answers in protocol v1".to_string()),
+            );
+            steps.record("authentication", started, Err(failure.reason));
+        }
+        Err(failure) => {
+            steps.record("HTTP", started, Err(failure.reason));
+        }
+    }
+}
+
+async fn within<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Result<T, ()> {
+    tokio::time::timeout(limit, future).await.map_err(|_| ())
+}

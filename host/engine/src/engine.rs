@@ -1,0 +1,746 @@
+//! The engine: the licence store, the plugin host, the back office connection and the
+//! settings together. A licence that appears in the `DroppedLicense` folder is put in force
+//! and starts the plugins it licenses, without a restart. [`crate::service`] runs it on a
+//! thread of its own for the local API.
+
+use std::collections::HashMap;
+use std::fs;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{select, unbounded, Receiver};
+use remote_service_api::{
+    CommandOutcome, ConfigView, Connection as Light, Entitlement, FeatureSummary, InstallOutcome,
+    Installed, LicenceCheck, LicenceSummary, MenuEntry, Named, PluginInfo,
+};
+use remote_service_plugin_api::{HostEvent, Notice};
+use time::format_description::well_known::Rfc3339;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+use crate::connection::{Connection, ConnectionConfig, ConnectionUpdate, VerificationCode};
+use crate::licence::{
+    self, FolderWatcher, InstallOutcome as StoreOutcome, LicenceStore, Refusal, StoreConfig,
+    VerifiedLicence,
+};
+use crate::paths::Paths;
+use crate::plugins::manager::CommandRefused;
+use crate::plugins::{HostContext, PluginManager, PluginMessage};
+use crate::secrets::{Secret, SecretStore};
+use crate::settings::Settings;
+
+/// Something the engine's front-ends show.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// A new licence is in force.
+    LicenceChanged,
+    /// A licence file was refused; the licence in force stays.
+    LicenceRefused(Refusal),
+    /// A warning about a licence (a clock problem).
+    LicenceWarning(String),
+    /// A plugin changed state, status line, menu or details.
+    PluginsChanged,
+    /// A plugin raised a notice for the user.
+    Notice {
+        /// The plugin.
+        plugin_id: String,
+        /// The notice.
+        notice: Notice,
+    },
+    /// The settings or a secret changed.
+    ConfigChanged,
+}
+
+/// Where the licence store of these settings reads and keeps licences.
+pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
+    StoreConfig {
+        licence_folder: settings
+            .licence
+            .local_folder
+            .clone()
+            .unwrap_or_else(|| paths.default_licence_folder()),
+        system_dir: paths.system_dir.clone(),
+        state_dir: paths.state_dir.clone(),
+    }
+}
+
+/// What the back office connection needs: the settings, the verification code from the
+/// keyring and the serial number of the licence in force.
+pub fn connection_config(
+    settings: &Settings,
+    secrets: &SecretStore,
+    licence: Option<&VerifiedLicence>,
+) -> ConnectionConfig {
+    ConnectionConfig {
+        enabled: settings.enabled,
+        url: settings.backoffice_url().to_string(),
+        ca_file: settings.backoffice_ca_file.clone(),
+        organisation_id: settings.organisation_id.clone(),
+        verification_code: secrets
+            .get(Secret::VerificationCode)
+            .map(|code| code.map(|code| VerificationCode::new(code.to_string())))
+            .map_err(|error| error.to_string()),
+        serial_number: licence.map(|licence| licence.payload.serial_number.clone()),
+        licence_sequence: licence.map(|licence| licence.payload.sequence),
+        request_timeout: settings.connection.request_timeout(),
+    }
+}
+
+/// The settings by key and whether each secret is set (never its value, which is not
+/// even read).
+pub fn config_view(paths: &Paths, settings: &Settings, secrets: &SecretStore) -> ConfigView {
+    ConfigView {
+        file: paths.settings_file(),
+        settings: crate::config::entries(settings)
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+        secrets: Secret::ALL
+            .iter()
+            .map(|secret| {
+                let state = match secrets.is_set(*secret) {
+                    Ok(true) => "set".to_string(),
+                    Ok(false) => "not set".to_string(),
+                    Err(error) => format!("cannot be read: {error}"),
+                };
+                (secret.key().to_string(), state)
+            })
+            .collect(),
+        secret_store: secrets.backend(),
+    }
+}
+
+/// What the user needs to know of a verified licence.
+pub fn summary(licence: &VerifiedLicence) -> LicenceSummary {
+    let payload = &licence.payload;
+    let named = |party: &crate::licence::Party| Named {
+        id: party.id.clone(),
+        name: party.name.clone(),
+    };
+    LicenceSummary {
+        serial_number: payload.serial_number.clone(),
+        organisation: named(&payload.organisation),
+        product: named(&payload.product),
+        licence_id: payload.licence_id.clone(),
+        sequence: payload.sequence,
+        issued_at: payload.issued_at.format(&Rfc3339).unwrap_or_default(),
+        licence_expires_at: payload
+            .licence_expires_at
+            .map(|at| at.format(&Rfc3339).unwrap_or_default()),
+        maintenance_through: payload.maintenance_through.to_string(),
+        features: payload
+            .features
+            .iter()
+            .map(|feature| FeatureSummary {
+                code: feature.code.clone(),
+                count: feature.count,
+            })
+            .collect(),
+        key_id: licence.key_id.clone(),
+        warnings: licence.warnings.clone(),
+    }
+}
+
+/// Which parts of the engine run: a command of the command line that works without a
+/// running engine starts one with only what it needs, and does nothing else (a `config`
+/// command does not even read the licence folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// Read the licence folder and put the newest valid licence in force; without it the
+    /// licence in force is the kept copy of the last one.
+    pub read_licence_folder: bool,
+    /// Watch the licence folder for licences dropped into it.
+    pub watch_licence_folder: bool,
+    /// Load the plugins and start the licensed ones.
+    pub plugins: bool,
+    /// Connect to the back office (when enabled).
+    pub connect: bool,
+}
+
+impl Parts {
+    /// Everything: the daemon and the tray's embedded engine.
+    pub const ALL: Parts = Parts {
+        read_licence_folder: true,
+        watch_licence_folder: true,
+        plugins: true,
+        connect: true,
+    };
+    /// The licence store, the settings and the secrets.
+    pub const STORE: Parts = Parts {
+        read_licence_folder: true,
+        watch_licence_folder: false,
+        plugins: false,
+        connect: false,
+    };
+    /// The settings and the secrets.
+    pub const SETTINGS: Parts = Parts {
+        read_licence_folder: false,
+        watch_licence_folder: false,
+        plugins: false,
+        connect: false,
+    };
+}
+
+/// A command waiting for its plugin's answer.
+struct PendingCommand {
+    plugin: String,
+    reply: oneshot::Sender<CommandOutcome>,
+}
+
+/// A running engine.
+pub struct Engine {
+    store: LicenceStore,
+    plugins: PluginManager,
+    context: Arc<HostContext>,
+    messages: Receiver<PluginMessage>,
+    folder_changes: Receiver<()>,
+    watcher: Option<FolderWatcher>,
+    paths: Paths,
+    settings: Settings,
+    secrets: SecretStore,
+    connection: Option<Connection>,
+    connection_updates: Receiver<ConnectionUpdate>,
+    connection_sender: crossbeam_channel::Sender<ConnectionUpdate>,
+    light: Light,
+    commands: HashMap<u64, PendingCommand>,
+    next_command: u64,
+}
+
+impl Engine {
+    /// Opens the licence store (reading the licence folder, with `parts.read_licence_folder`)
+    /// and, with `parts.plugins`, loads the plugins and starts the licensed ones; the other
+    /// parts are started by the caller.
+    pub fn open(paths: &Paths, settings: &Settings, parts: Parts) -> Result<Engine> {
+        let config = store_config(paths, settings);
+        if settings.licence.local_folder.is_none() {
+            // The per-user default folder is ours to create, so that a licence can be
+            // copied into it by hand; a configured folder belongs to the licence server.
+            fs::create_dir_all(&config.licence_folder).with_context(|| {
+                format!(
+                    "cannot create the licence folder {}",
+                    config.licence_folder.display()
+                )
+            })?;
+        }
+        let mut store = LicenceStore::open(config);
+        if parts.read_licence_folder {
+            store.rescan();
+        }
+        let (message_sender, messages) = unbounded();
+        let context = HostContext::new(message_sender, paths.config_dir.join("plugins"));
+        context.set_licence(store.in_force().cloned().map(Arc::new));
+        context.set_trusted_keys(store.trusted_keys().clone());
+        context.set_licence_folders(
+            store.folder().to_path_buf(),
+            settings.licence.remote_folder.clone(),
+        );
+        let mut plugins = if parts.plugins {
+            PluginManager::load(
+                &paths.plugin_dir,
+                context.clone(),
+                settings.plugins.call_timeout(),
+            )
+        } else {
+            PluginManager::none(context.clone(), settings.plugins.call_timeout())
+        };
+        plugins.apply_licence();
+        let (_, folder_changes) = unbounded();
+        let (connection_sender, connection_updates) = unbounded();
+        Ok(Engine {
+            store,
+            plugins,
+            context,
+            messages,
+            folder_changes,
+            watcher: None,
+            paths: paths.clone(),
+            settings: settings.clone(),
+            secrets: SecretStore::open(paths),
+            connection: None,
+            connection_updates,
+            connection_sender,
+            light: Light {
+                state: remote_service_api::Light::Grey,
+                reason: Some("Remote Service is starting".to_string()),
+            },
+            commands: HashMap::new(),
+            next_command: 1,
+        })
+    }
+
+    /// Starts the connection to the back office on the runtime `io` (when enabled; the
+    /// light says why not).
+    pub fn connect(&mut self, io: &Handle) {
+        let config = self.connection_config();
+        if let Some(light) = config.missing_light() {
+            self.light = light;
+        }
+        self.connection = Some(Connection::start(
+            config,
+            self.connection_sender.clone(),
+            io,
+        ));
+    }
+
+    /// What the connection needs now: settings, the verification code, the licence.
+    pub fn connection_config(&self) -> ConnectionConfig {
+        connection_config(&self.settings, &self.secrets, self.store.in_force())
+    }
+
+    fn reconnect(&mut self) {
+        if self.connection.is_some() {
+            let config = self.connection_config();
+            if let Some(connection) = &self.connection {
+                connection.reconfigure(config);
+            }
+        }
+    }
+
+    /// The light: green, orange with the reason, or grey.
+    pub fn light(&self) -> &Light {
+        &self.light
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The settings by key, and which secrets are set.
+    pub fn config_view(&self) -> ConfigView {
+        config_view(&self.paths, &self.settings, &self.secrets)
+    }
+
+    /// Writes the settings file when there is none yet (to open it in an editor).
+    pub fn ensure_settings_file(&self) -> Result<ConfigView> {
+        let file = self.paths.settings_file();
+        if !file.exists() {
+            self.settings.save(&file)?;
+        }
+        Ok(self.config_view())
+    }
+
+    /// Sets (or with `None` resets) setting `key`, saves the file and applies it at once.
+    /// On a bad value or a failed save nothing changes.
+    pub fn set_config(&mut self, key: &str, value: Option<&str>) -> Result<Vec<EngineEvent>> {
+        let mut settings = self.settings.clone();
+        match value {
+            Some(value) => crate::config::set(&mut settings, key, value)?,
+            None => crate::config::unset(&mut settings, key)?,
+        }
+        if settings == self.settings {
+            return Ok(Vec::new());
+        }
+        settings.save(&self.paths.settings_file())?;
+        let folder_changed = settings.licence.local_folder != self.settings.licence.local_folder;
+        self.settings = settings;
+        self.context.set_licence_folders(
+            store_config(&self.paths, &self.settings).licence_folder,
+            self.settings.licence.remote_folder.clone(),
+        );
+        let mut events = vec![EngineEvent::ConfigChanged];
+        if folder_changed {
+            events.extend(self.reopen_licence_folder()?);
+        }
+        self.reconnect();
+        Ok(events)
+    }
+
+    /// Stores (or with `None` removes) a secret in the keyring and applies it at once.
+    pub fn set_secret(&mut self, key: &str, value: Option<&str>) -> Result<Vec<EngineEvent>> {
+        let secret = Secret::from_key(key).ok_or_else(|| {
+            anyhow::anyhow!(
+                "unknown secret {key:?}; the secrets are: {}",
+                crate::config::SECRET_KEYS.join(", ")
+            )
+        })?;
+        match value {
+            Some(value) => self.secrets.set(secret, value)?,
+            None => self.secrets.delete(secret)?,
+        }
+        self.reconnect();
+        Ok(vec![EngineEvent::ConfigChanged])
+    }
+
+    /// The licence folder setting changed: read the new folder and watch it instead.
+    fn reopen_licence_folder(&mut self) -> Result<Vec<EngineEvent>> {
+        let config = store_config(&self.paths, &self.settings);
+        self.store = LicenceStore::open(config);
+        let watching = self.watcher.is_some();
+        self.watcher = None;
+        let mut events = if watching {
+            self.watch_licence_folder()?;
+            Vec::new()
+        } else {
+            self.licence_folder_changed()
+        };
+        // The store starts from the kept copy: tell everyone what is in force now.
+        events.extend(self.licence_now_in_force());
+        Ok(events)
+    }
+
+    /// Applies what the connection reported.
+    pub fn connection_update(&mut self, update: ConnectionUpdate) -> Vec<EngineEvent> {
+        match update {
+            ConnectionUpdate::Light(light) => {
+                if light.state != self.light.state {
+                    tracing::info!(
+                        "back office connection: {:?}{}",
+                        light.state,
+                        light
+                            .reason
+                            .as_deref()
+                            .map(|reason| format!(" ({reason})"))
+                            .unwrap_or_default()
+                    );
+                }
+                self.light = light;
+            }
+            ConnectionUpdate::Session(link) => self.context.set_backoffice(link),
+            ConnectionUpdate::LicenceAvailable {
+                licence_id,
+                sequence,
+            } => {
+                tracing::info!(
+                    "the back office has licence {licence_id} (sequence {sequence}) for this installation"
+                );
+                self.plugins.broadcast(&HostEvent::LicenceAvailable {
+                    licence_id: licence_id.into(),
+                    sequence,
+                });
+            }
+            ConnectionUpdate::AssistanceRequested {
+                request_id,
+                help_desk_user,
+                ..
+            } => {
+                tracing::info!(
+                    "the help desk ({help_desk_user}) asked for remote assistance (request {request_id})"
+                );
+            }
+        }
+        // Reported through the status.
+        Vec::new()
+    }
+
+    /// Starts watching the licence folder, so that [`Engine::next_events`] reports licences
+    /// dropped into it.
+    pub fn watch_licence_folder(&mut self) -> Result<()> {
+        let (sender, receiver) = unbounded();
+        self.watcher = Some(FolderWatcher::start(self.store.folder(), sender)?);
+        self.folder_changes = receiver;
+        // A file dropped between opening the store and starting the watcher is not lost.
+        self.licence_folder_changed();
+        Ok(())
+    }
+
+    /// What the engine waits on: licence folder changes, plugin messages and the back
+    /// office connection. They change when the licence folder setting does: take them
+    /// again after every call that may change settings.
+    pub fn inputs(
+        &self,
+    ) -> (
+        Receiver<()>,
+        Receiver<PluginMessage>,
+        Receiver<ConnectionUpdate>,
+    ) {
+        (
+            self.folder_changes.clone(),
+            self.messages.clone(),
+            self.connection_updates.clone(),
+        )
+    }
+
+    /// The licence folder.
+    pub fn licence_folder(&self) -> &std::path::Path {
+        self.store.folder()
+    }
+
+    /// The menu items of the running plugins, as they last gave them.
+    pub fn menu(&self) -> Vec<MenuEntry> {
+        self.plugins.menu()
+    }
+
+    /// Tells plugin `plugin_id` its menu item `item_id` was clicked; false when the plugin
+    /// does not run or failed on it (then it is faulted).
+    pub fn click(&mut self, plugin_id: &str, item_id: &str) -> bool {
+        self.plugins.click(plugin_id, item_id)
+    }
+
+    /// Tells plugin `plugin_id` the user clicked the button `action_id` of its notice
+    /// `notice_key`; false when the plugin does not run or failed on it.
+    pub fn notice_action(&mut self, plugin_id: &str, notice_key: &str, action_id: &str) -> bool {
+        let event = HostEvent::NoticeAction {
+            notice_key: notice_key.into(),
+            action_id: action_id.into(),
+        };
+        self.plugins.send_event(plugin_id, event)
+    }
+
+    /// Hands plugin `plugin_id` its command `name`; `reply` gets the plugin's outcome when
+    /// it answers, or at once when it refuses. Dropped unanswered when the plugin stops.
+    pub fn command(
+        &mut self,
+        plugin_id: &str,
+        name: &str,
+        argument: &str,
+        reply: oneshot::Sender<CommandOutcome>,
+    ) {
+        let id = self.next_command;
+        self.next_command += 1;
+        // Registered before the plugin hears of it: its answer may come before the call
+        // returns.
+        self.commands.insert(
+            id,
+            PendingCommand {
+                plugin: plugin_id.to_string(),
+                reply,
+            },
+        );
+        let refused = match self.plugins.command(plugin_id, id, name, argument) {
+            Ok(()) => return,
+            Err(CommandRefused::NotRunning(plugin)) => CommandOutcome {
+                ok: false,
+                message: format!("plugin {plugin} is not running"),
+                code: Some("not-running".to_string()),
+            },
+            Err(CommandRefused::ByPlugin(error)) => CommandOutcome {
+                ok: false,
+                message: error.message.to_string(),
+                code: Some(error.code.to_string()),
+            },
+            Err(CommandRefused::Faulted(reason)) => CommandOutcome {
+                ok: false,
+                message: format!("plugin {plugin_id} faulted: {reason}"),
+                code: Some("faulted".to_string()),
+            },
+        };
+        if let Some(pending) = self.commands.remove(&id) {
+            let _ = pending.reply.send(refused);
+        }
+    }
+
+    /// Forgets the commands whose plugin stopped or faulted before it answered (their
+    /// callers hear that it stopped).
+    pub fn drop_orphaned_commands(&mut self) {
+        let plugins = &self.plugins;
+        self.commands
+            .retain(|_, pending| plugins.is_running(&pending.plugin));
+    }
+
+    /// The plugins and their states.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.plugins.infos()
+    }
+
+    /// Why the plugin folder gave no plugins, if it could not be used.
+    pub fn plugin_folder_problem(&self) -> Option<&str> {
+        self.plugins.folder_problem()
+    }
+
+    /// The licence in force.
+    pub fn licence(&self) -> Option<&VerifiedLicence> {
+        self.store.in_force()
+    }
+
+    /// Verifies a licence file's text with the trusted keys.
+    pub fn verify_licence(&self, text: &str) -> LicenceCheck {
+        match licence::verify_licence(text.as_bytes(), self.store.trusted_keys()) {
+            Ok(licence) => LicenceCheck {
+                valid: true,
+                licence: Some(summary(&licence)),
+                reason: None,
+            },
+            Err(error) => LicenceCheck {
+                valid: false,
+                licence: None,
+                reason: Some(error.to_string()),
+            },
+        }
+    }
+
+    /// Verifies a licence file's text, installs it into the licence folder and puts it in
+    /// force; the error says why not (the licence in force stays).
+    pub fn install_licence(&mut self, text: &str) -> Result<(Installed, Vec<EngineEvent>), String> {
+        let outcome = self
+            .store
+            .install(text.as_bytes())
+            .map_err(|error| error.to_string())?;
+        let (outcome, path, events) = match outcome {
+            StoreOutcome::Installed { path } => {
+                (InstallOutcome::Installed, path, self.licence_now_in_force())
+            }
+            StoreOutcome::AlreadyInForce { path } => {
+                (InstallOutcome::AlreadyInForce, path, Vec::new())
+            }
+        };
+        let licence = self
+            .store
+            .in_force()
+            .map(summary)
+            .ok_or("the installed licence is not in force")?;
+        Ok((
+            Installed {
+                outcome,
+                path,
+                licence,
+            },
+            events,
+        ))
+    }
+
+    /// Whether the licence in force entitles to an update released on `release_date`
+    /// (`YYYY-MM-DD`); never looks at the clock.
+    pub fn entitlement(&self, release_date: &str) -> Result<Entitlement, String> {
+        let date = time::Date::parse(
+            release_date,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| format!("{release_date:?} is not a date of the form YYYY-MM-DD"))?;
+        let Some(licence) = self.store.in_force() else {
+            return Ok(Entitlement {
+                entitled: false,
+                release_date: release_date.to_string(),
+                maintenance_through: None,
+                message: format!(
+                    "not entitled: no valid licence is installed in {}, so no maintenance covers the release of {date}",
+                    self.store.folder().display()
+                ),
+            });
+        };
+        let maintenance_through = licence.payload.maintenance_through;
+        let (entitled, message) = match licence::check_entitlement(licence, date) {
+            Ok(()) => (
+                true,
+                format!(
+                    "entitled: maintenance through {maintenance_through} covers the release of {date}"
+                ),
+            ),
+            Err(not_entitled) => (false, format!("not entitled: {not_entitled}")),
+        };
+        Ok(Entitlement {
+            entitled,
+            release_date: release_date.to_string(),
+            maintenance_through: Some(maintenance_through.to_string()),
+            message,
+        })
+    }
+
+    /// Waits for the next thing that happened in the licence folder or the plugins and
+    /// returns what the user should see of it (the engine without its service thread: the
+    /// benchmarks).
+    pub fn next_events(&mut self) -> Vec<EngineEvent> {
+        select! {
+            recv(self.folder_changes) -> change => match change {
+                Ok(()) => self.licence_folder_changed(),
+                // The watcher is gone: nothing more will come from the folder.
+                Err(_) => { self.folder_changes = crossbeam_channel::never(); Vec::new() }
+            },
+            recv(self.messages) -> message => match message {
+                Ok(message) => self.plugin_message(message),
+                Err(_) => Vec::new(),
+            },
+        }
+    }
+
+    /// Reads the licence folder again (it changed) and applies what it found.
+    pub fn licence_folder_changed(&mut self) -> Vec<EngineEvent> {
+        let outcome = self.store.rescan();
+        let mut events: Vec<EngineEvent> = outcome
+            .refused
+            .into_iter()
+            .map(EngineEvent::LicenceRefused)
+            .collect();
+        events.extend(
+            outcome
+                .warnings
+                .into_iter()
+                .map(EngineEvent::LicenceWarning),
+        );
+        if outcome.changed {
+            events.extend(self.licence_now_in_force());
+        }
+        events
+    }
+
+    /// Another licence is in force: the plugins see it and start or stop with it, and the
+    /// back office hears of its serial number and sequence.
+    fn licence_now_in_force(&mut self) -> Vec<EngineEvent> {
+        self.context
+            .set_licence(self.store.in_force().cloned().map(Arc::new));
+        let mut events = vec![EngineEvent::LicenceChanged];
+        if self.plugins.apply_licence() {
+            events.push(EngineEvent::PluginsChanged);
+        }
+        self.reconnect();
+        events
+    }
+
+    /// Applies a message a plugin sent.
+    pub fn plugin_message(&mut self, message: PluginMessage) -> Vec<EngineEvent> {
+        match message {
+            PluginMessage::Status { plugin_id, status } => {
+                if self.plugins.published_status(&plugin_id, status) {
+                    vec![EngineEvent::PluginsChanged]
+                } else {
+                    Vec::new()
+                }
+            }
+            PluginMessage::Notice { plugin_id, notice } => {
+                if self.plugins.is_running(&plugin_id) {
+                    vec![EngineEvent::Notice { plugin_id, notice }]
+                } else {
+                    Vec::new()
+                }
+            }
+            PluginMessage::Details { plugin_id, details } => {
+                if self.plugins.published_details(&plugin_id, details) {
+                    vec![EngineEvent::PluginsChanged]
+                } else {
+                    Vec::new()
+                }
+            }
+            PluginMessage::CommandFinished {
+                plugin_id,
+                id,
+                outcome,
+            } => {
+                let known = self
+                    .commands
+                    .get(&id)
+                    .is_some_and(|pending| pending.plugin == plugin_id);
+                if let Some(pending) = known.then(|| self.commands.remove(&id)).flatten() {
+                    let _ = pending.reply.send(match outcome {
+                        Ok(message) => CommandOutcome {
+                            ok: true,
+                            message,
+                            code: None,
+                        },
+                        Err(error) => CommandOutcome {
+                            ok: false,
+                            message: error.message.to_string(),
+                            code: Some(error.code.to_string()),
+                        },
+                    });
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Stops every plugin.
+    pub fn shutdown(&mut self) {
+        // Ends the back office session first, so the help desk sees the installation
+        // offline at once.
+        self.connection = None;
+        self.watcher = None;
+        self.commands.clear();
+        self.plugins.stop_all();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,135 @@
+//! The public keys a licence may be signed with: built into the binary, plus minisign
+//! `*.pub` files in the system configuration folder.
+
+use std::fs;
+use std::path::Path;
+
+use base64::Engine as _;
+use minisign_verify::PublicKey;
+
+use remote_service_licence_format::key_id_text;
+
+/// The vendor's keys built into the binary: (file name, contents).
+const BUILT_IN: &[(&str, &str)] = &[(
+    "vendor-2026.pub",
+    include_str!("../../keys/vendor-2026.pub"),
+)];
+
+/// One trusted key.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The key id as minisign prints it.
+    pub id: String,
+    /// Where it came from (`built-in vendor-2026.pub` or the file's path).
+    pub source: String,
+    /// The key.
+    pub key: PublicKey,
+}
+
+/// The set of trusted keys.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedKeys {
+    keys: Vec<TrustedKey>,
+}
+
+impl TrustedKeys {
+    /// The built-in keys plus every `*.pub` file in `system_dir` (a missing folder is
+    /// fine; a file that is not a minisign public key is skipped with a warning naming it).
+    pub fn load(system_dir: &Path) -> TrustedKeys {
+        let mut keys = TrustedKeys::default();
+        for (name, text) in BUILT_IN {
+            match parse_public_key(text) {
+                Ok((id, key)) => keys.keys.push(TrustedKey {
+                    id,
+                    source: format!("built-in {name}"),
+                    key,
+                }),
+                Err(reason) => tracing::error!("built-in key {name} is unusable: {reason}"),
+            }
+        }
+        let Ok(entries) = fs::read_dir(system_dir) else {
+            return keys;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "pub"))
+            .collect();
+        files.sort();
+        for path in files {
+            let parsed = fs::read_to_string(&path)
+                .map_err(|error| error.to_string())
+                .and_then(|text| parse_public_key(&text));
+            match parsed {
+                Ok((id, key)) => keys.keys.push(TrustedKey {
+                    id,
+                    source: path.display().to_string(),
+                    key,
+                }),
+                Err(reason) => {
+                    tracing::warn!("trusted key file {} skipped: {reason}", path.display())
+                }
+            }
+        }
+        keys
+    }
+
+    /// The ids of the trusted keys.
+    pub fn ids(&self) -> Vec<String> {
+        self.keys.iter().map(|key| key.id.clone()).collect()
+    }
+
+    /// The key with id `id`.
+    pub fn get(&self, id: &str) -> Option<&TrustedKey> {
+        self.keys.iter().find(|key| key.id == id)
+    }
+}
+
+/// Reads a minisign public key file: its id and the key.
+fn parse_public_key(text: &str) -> Result<(String, PublicKey), String> {
+    let key =
+        PublicKey::decode(text).map_err(|error| format!("not a minisign public key: {error}"))?;
+    let line = text.lines().nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(line.trim())
+        .map_err(|_| "not a minisign public key: the key line is not base64".to_string())?;
+    Ok((key_id_text(&bytes[2..10]), key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_vendor_key_is_built_in() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            TrustedKeys::load(&dir.path().join("missing")).ids(),
+            vec!["7CE99D1D729C426B"]
+        );
+    }
+
+    #[test]
+    fn pub_files_of_the_system_folder_are_trusted_and_bad_ones_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        fs::write(
+            dir.path().join("demo.pub"),
+            pair.pk.to_box().unwrap().into_string(),
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("broken.pub"),
+            "untrusted comment: x\nnot a key\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("ignored.txt"), "x").unwrap();
+        let keys = TrustedKeys::load(dir.path());
+        let expected_id = key_id_text(pair.pk.keynum());
+        assert_eq!(
+            keys.ids(),
+            vec!["7CE99D1D729C426B".to_string(), expected_id.clone()]
+        );
+        assert!(keys.get(&expected_id).unwrap().source.ends_with("demo.pub"));
+    }
+}

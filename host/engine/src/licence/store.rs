@@ -1,0 +1,267 @@
+//! The licence in force, and the rules for replacing it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{
+    install_file_atomically, refusal, verify_licence, InstallError, LicenceError, TrustedKeys,
+    VerifiedLicence,
+};
+
+/// The copy of the licence in force, in the state folder.
+const IN_FORCE_COPY: &str = "licence-in-force.lic";
+
+/// Where the store reads and keeps licences.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The `DroppedLicense` folder the licence is read from and installed into.
+    pub licence_folder: PathBuf,
+    /// The system configuration folder with extra trusted keys.
+    pub system_dir: PathBuf,
+    /// Where the copy of the licence in force is kept.
+    pub state_dir: PathBuf,
+}
+
+/// A licence file that was refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a scan of the folder found.
+#[derive(Debug, Default)]
+pub struct ScanOutcome {
+    /// Whether another licence is in force now.
+    pub changed: bool,
+    /// Files refused (each reported once for the same content).
+    pub refused: Vec<Refusal>,
+    /// Warnings about the licence now in force.
+    pub warnings: Vec<String>,
+}
+
+/// What [`LicenceStore::install`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstallOutcome {
+    /// The licence is in force now, as this file.
+    Installed {
+        /// The installed file.
+        path: PathBuf,
+    },
+    /// The same licence was already in force.
+    AlreadyInForce {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// How a verified licence compares with the one in force.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It would replace the licence in force.
+    Newer,
+    /// It is the licence in force.
+    Same,
+}
+
+/// The licence in force and the folder it comes from.
+#[derive(Debug)]
+pub struct LicenceStore {
+    config: StoreConfig,
+    keys: TrustedKeys,
+    in_force: Option<VerifiedLicence>,
+    /// The content of each file when it was last judged, so that a file is judged (and a
+    /// refusal reported) once per content.
+    judged: HashMap<PathBuf, Vec<u8>>,
+}
+
+impl LicenceStore {
+    /// The trusted keys.
+    pub fn trusted_keys(&self) -> &TrustedKeys {
+        &self.keys
+    }
+
+    /// Loads the trusted keys and the copy of the licence in force. Call
+    /// [`LicenceStore::rescan`] to read the folder.
+    pub fn open(config: StoreConfig) -> LicenceStore {
+        let keys = TrustedKeys::load(&config.system_dir);
+        let copy = config.state_dir.join(IN_FORCE_COPY);
+        let in_force = match fs::read(&copy) {
+            Ok(bytes) => match verify_licence(&bytes, &keys) {
+                Ok(licence) => Some(licence),
+                Err(error) => {
+                    tracing::warn!(
+                        "the copy of the licence in force {} is not usable: {error}",
+                        copy.display()
+                    );
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        LicenceStore {
+            config,
+            keys,
+            in_force,
+            judged: HashMap::new(),
+        }
+    }
+
+    /// The licence in force.
+    pub fn in_force(&self) -> Option<&VerifiedLicence> {
+        self.in_force.as_ref()
+    }
+
+    /// The licence folder.
+    pub fn folder(&self) -> &Path {
+        &self.config.licence_folder
+    }
+
+    /// Reads every `*.lic` file of the folder that changed since it was last judged and
+    /// puts the newest valid licence in force.
+    pub fn rescan(&mut self) -> ScanOutcome {
+        let mut outcome = ScanOutcome::default();
+        let files = licence_files(&self.config.licence_folder);
+        self.judged.retain(|path, _| files.contains(path));
+        let mut candidates = Vec::new();
+        for path in files {
+            let Ok(bytes) = fs::read(&path) else { continue };
+            if self.judged.get(&path) == Some(&bytes) {
+                continue;
+            }
+            self.judged.insert(path.clone(), bytes.clone());
+            match verify_licence(&bytes, &self.keys) {
+                Ok(licence) => candidates.push((path, licence)),
+                Err(error) => outcome.refused.push(refusal(path, error)),
+            }
+        }
+        // The newest first: it is the one that may replace the licence in force, and the
+        // others are judged against the licence in force afterwards.
+        candidates.sort_by_key(|(_, licence)| std::cmp::Reverse(licence.payload.sequence));
+        for (path, licence) in candidates {
+            match judge(&licence, self.in_force.as_ref()) {
+                Ok(Verdict::Same) => {}
+                Ok(Verdict::Newer) => {
+                    outcome.warnings.extend(licence.warnings.iter().cloned());
+                    self.put_in_force(licence);
+                    outcome.changed = true;
+                }
+                Err(error) => outcome.refused.push(refusal(path, error)),
+            }
+        }
+        for refused in &outcome.refused {
+            tracing::warn!(
+                "licence file {} refused: {}",
+                refused.path.display(),
+                refused.reason
+            );
+        }
+        outcome
+    }
+
+    /// Verifies a licence, checks it against the licence in force, installs it into the
+    /// folder atomically and puts it in force.
+    pub fn install(&mut self, bytes: &[u8]) -> Result<InstallOutcome, InstallError> {
+        let licence = verify_licence(bytes, &self.keys)?;
+        let verdict = judge(&licence, self.in_force.as_ref())?;
+        let folder = self.config.licence_folder.clone();
+        let file_name = licence.file_name();
+        let path = folder.join(&file_name);
+        if verdict == Verdict::Same {
+            let on_disk = fs::read(&path).unwrap_or_default();
+            let in_force_bytes = self
+                .in_force
+                .as_ref()
+                .map(|licence| licence.bytes.as_slice());
+            if on_disk == bytes || Some(on_disk.as_slice()) == in_force_bytes {
+                return Ok(InstallOutcome::AlreadyInForce { path });
+            }
+        }
+        fs::create_dir_all(&folder).map_err(|error| InstallError::Io {
+            folder: folder.clone(),
+            file_name: file_name.clone(),
+            reason: format!("cannot create the folder: {error}"),
+        })?;
+        let path = install_file_atomically(&folder, &file_name, bytes)?;
+        self.judged.insert(path.clone(), bytes.to_vec());
+        if verdict == Verdict::Same {
+            // The licence in force was missing from the folder: it is there again.
+            return Ok(InstallOutcome::AlreadyInForce { path });
+        }
+        self.put_in_force(licence);
+        tracing::info!("licence installed as {}", path.display());
+        Ok(InstallOutcome::Installed { path })
+    }
+
+    fn put_in_force(&mut self, licence: VerifiedLicence) {
+        let state_dir = &self.config.state_dir;
+        let saved = fs::create_dir_all(state_dir)
+            .map_err(|error| error.to_string())
+            .and_then(|()| {
+                install_file_atomically(state_dir, IN_FORCE_COPY, &licence.bytes)
+                    .map_err(|error| error.to_string())
+            });
+        if let Err(error) = saved {
+            // The licence is still in force for this run; only the protection against a
+            // downgrade while not running is weaker until the copy can be written.
+            tracing::warn!("cannot keep a copy of the licence in force: {error}");
+        }
+        self.in_force = Some(licence);
+    }
+}
+
+/// How `licence` (verified) compares with the licence in force: the rules every licence
+/// must pass before it is installed, whoever brings it (the folder, `licence install`, the
+/// licence updater).
+pub fn judge(
+    licence: &VerifiedLicence,
+    in_force: Option<&VerifiedLicence>,
+) -> Result<Verdict, LicenceError> {
+    let Some(current) = in_force else {
+        return Ok(Verdict::Newer);
+    };
+    let (offered, installed) = (&licence.payload, &current.payload);
+    if offered.serial_number != installed.serial_number {
+        return Err(LicenceError::OtherSerial {
+            offered: offered.serial_number.clone(),
+            installed: installed.serial_number.clone(),
+        });
+    }
+    if offered.sequence < installed.sequence {
+        return Err(LicenceError::Downgrade {
+            offered: offered.sequence,
+            installed: installed.sequence,
+        });
+    }
+    if offered.sequence == installed.sequence {
+        // Signatures are randomised, so the same payload signed twice differs in bytes:
+        // the payload is what must be the same.
+        return if licence.payload_json == current.payload_json {
+            Ok(Verdict::Same)
+        } else {
+            Err(LicenceError::SameSequenceOtherContent(offered.sequence))
+        };
+    }
+    Ok(Verdict::Newer)
+}
+
+/// The `*.lic` files of `folder` (not hidden ones), sorted.
+fn licence_files(folder: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            !name.starts_with('.') && name.ends_with(".lic") && entry.path().is_file()
+        })
+        .map(|entry| entry.path())
+        .collect();
+    files.sort();
+    files
+}

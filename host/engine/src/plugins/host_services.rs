@@ -1,0 +1,307 @@
+//! The host object a plugin talks to: the host's side of [`FfiHost`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use abi_stable::std_types::{ROption, RResult, RStr, RString};
+use crossbeam_channel::Sender;
+use remote_service_plugin_api::v1_2::{FfiHost1_2, LicenceInstalled};
+use remote_service_plugin_api::{
+    BackofficeAnswer, FfiHost, LicenceFolders, LogLevel, Notice, PluginError, PluginStatus,
+};
+
+use crate::atomic_file::{write_atomically, Access};
+use crate::connection::Link;
+use crate::licence::{check_for_install, install_into, TrustedKeys, VerifiedLicence};
+
+/// What plugins send the engine without being asked.
+#[derive(Debug, Clone)]
+pub enum PluginMessage {
+    /// A plugin published a new status.
+    Status {
+        /// The plugin.
+        plugin_id: String,
+        /// Its new status.
+        status: PluginStatus,
+    },
+    /// A plugin raised a notice for the user.
+    Notice {
+        /// The plugin.
+        plugin_id: String,
+        /// The notice.
+        notice: Notice,
+    },
+    /// A plugin published details for the front-ends.
+    Details {
+        /// The plugin.
+        plugin_id: String,
+        /// What it published.
+        details: serde_json::Value,
+    },
+    /// A plugin answered a command.
+    CommandFinished {
+        /// The plugin.
+        plugin_id: String,
+        /// The command's id.
+        id: u64,
+        /// What it did, or why it failed.
+        outcome: Result<String, PluginError>,
+    },
+}
+
+/// State shared by the host objects of all plugins.
+#[derive(Debug)]
+pub struct HostContext {
+    licence: RwLock<Option<Arc<VerifiedLicence>>>,
+    messages: Sender<PluginMessage>,
+    settings_dir: PathBuf,
+    keys: RwLock<TrustedKeys>,
+    folders: RwLock<(PathBuf, Option<PathBuf>)>,
+    backoffice: RwLock<Option<Link>>,
+}
+
+impl HostContext {
+    /// A context whose plugins send their messages to `messages` and keep their settings
+    /// in `settings_dir/<plugin id>.json`.
+    pub fn new(messages: Sender<PluginMessage>, settings_dir: PathBuf) -> Arc<HostContext> {
+        Arc::new(HostContext {
+            licence: RwLock::new(None),
+            messages,
+            settings_dir,
+            keys: RwLock::new(TrustedKeys::default()),
+            folders: RwLock::new((PathBuf::new(), None)),
+            backoffice: RwLock::new(None),
+        })
+    }
+
+    /// The keys plugins' licences are checked with.
+    pub fn set_trusted_keys(&self, keys: TrustedKeys) {
+        *write(&self.keys) = keys;
+    }
+
+    /// The licence folders plugins see (local, remote).
+    pub fn set_licence_folders(&self, local: PathBuf, remote: Option<PathBuf>) {
+        *write(&self.folders) = (local, remote);
+    }
+
+    /// The back office session plugins' requests use; `None` while there is none.
+    pub fn set_backoffice(&self, link: Option<Link>) {
+        *write(&self.backoffice) = link;
+    }
+
+    /// Sets the licence in force that plugins see.
+    pub fn set_licence(&self, licence: Option<Arc<VerifiedLicence>>) {
+        *self
+            .licence
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = licence;
+    }
+
+    /// The licence in force.
+    pub fn licence(&self) -> Option<Arc<VerifiedLicence>> {
+        self.licence
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Whether the licence in force has the option `option`.
+    pub fn is_licensed(&self, option: &str) -> bool {
+        self.licence()
+            .is_some_and(|licence| licence.has_feature(option))
+    }
+}
+
+/// The host object handed to one plugin.
+#[derive(Debug, Clone)]
+pub struct HostServices {
+    plugin_id: Arc<str>,
+    context: Arc<HostContext>,
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl HostServices {
+    /// The host object of plugin `plugin_id`.
+    pub fn new(plugin_id: &str, context: Arc<HostContext>) -> Self {
+        HostServices {
+            plugin_id: plugin_id.into(),
+            context,
+        }
+    }
+
+    fn settings_file(&self) -> PathBuf {
+        self.context
+            .settings_dir
+            .join(format!("{}.json", self.plugin_id))
+    }
+
+    fn save_settings(&self, json: &str) -> Result<(), String> {
+        serde_json::from_str::<serde_json::Value>(json)
+            .map_err(|error| format!("settings are not JSON: {error}"))?;
+        let dir = &self.context.settings_dir;
+        fs::create_dir_all(dir)
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        write_atomically(
+            dir,
+            &format!("{}.json", self.plugin_id),
+            json.as_bytes(),
+            Access::Private,
+        )
+        .map_err(|error| format!("cannot save {}: {error}", self.settings_file().display()))?;
+        Ok(())
+    }
+}
+
+impl FfiHost for HostServices {
+    fn log(&self, level: LogLevel, message: RStr<'_>) {
+        let plugin = &*self.plugin_id;
+        let message = message.as_str();
+        match level {
+            LogLevel::TRACE => tracing::trace!(target: "plugin", plugin, "{message}"),
+            LogLevel::DEBUG => tracing::debug!(target: "plugin", plugin, "{message}"),
+            LogLevel::INFO => tracing::info!(target: "plugin", plugin, "{message}"),
+            LogLevel::WARN => tracing::warn!(target: "plugin", plugin, "{message}"),
+            _ => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+    }
+
+    fn notify(&self, notice: Notice) {
+        let _ = self.context.messages.send(PluginMessage::Notice {
+            plugin_id: self.plugin_id.to_string(),
+            notice,
+        });
+    }
+
+    fn is_licensed(&self, option: RStr<'_>) -> bool {
+        self.context.is_licensed(option.as_str())
+    }
+
+    fn licence_payload(&self) -> ROption<RString> {
+        self.context
+            .licence()
+            .map(|licence| RString::from(licence.payload_json.clone()))
+            .into()
+    }
+
+    fn read_settings(&self) -> RResult<RString, PluginError> {
+        let path = self.settings_file();
+        match fs::read_to_string(&path) {
+            Ok(text) => RResult::ROk(text.into()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => RResult::ROk("{}".into()),
+            Err(error) => RResult::RErr(PluginError::new(
+                "settings",
+                format!("cannot read {}: {error}", path.display()),
+            )),
+        }
+    }
+
+    fn write_settings(&self, json: RStr<'_>) -> RResult<(), PluginError> {
+        self.save_settings(json.as_str())
+            .map_err(|message| PluginError::new("settings", message))
+            .into()
+    }
+
+    fn publish_status(&self, status: PluginStatus) {
+        let _ = self.context.messages.send(PluginMessage::Status {
+            plugin_id: self.plugin_id.to_string(),
+            status,
+        });
+    }
+
+    fn backoffice_request(
+        &self,
+        method: RStr<'_>,
+        path: RStr<'_>,
+        body: RStr<'_>,
+    ) -> RResult<BackofficeAnswer, PluginError> {
+        let link = read(&self.context.backoffice).clone();
+        let Some(link) = link else {
+            return RResult::RErr(PluginError::new(
+                "no-session",
+                "there is no session with the back office (the light is not green)",
+            ));
+        };
+        // The plugin's own thread waits; the request runs on the connection's runtime.
+        match link.request(method.as_str(), path.as_str(), body.as_str()) {
+            Ok((status, body)) => RResult::ROk(BackofficeAnswer {
+                status,
+                body: body.into(),
+            }),
+            Err(failure) => RResult::RErr(PluginError::new("backoffice", failure.reason)),
+        }
+    }
+
+    fn check_licence(&self, text: RStr<'_>) -> RResult<RString, PluginError> {
+        let keys = read(&self.context.keys).clone();
+        let in_force = self.context.licence();
+        check_for_install(text.as_str().as_bytes(), &keys, in_force.as_deref())
+            .map(|licence| RString::from(licence.payload_json))
+            .map_err(|error| PluginError::new(error.code(), error.to_string()))
+            .into()
+    }
+
+    fn licence_folders(&self) -> LicenceFolders {
+        let (local, remote) = read(&self.context.folders).clone();
+        LicenceFolders {
+            local: local.display().to_string().into(),
+            remote: remote
+                .map(|folder| RString::from(folder.display().to_string()))
+                .into(),
+        }
+    }
+}
+
+impl FfiHost1_2 for HostServices {
+    fn finish_command(&self, id: u64, outcome: RResult<RString, PluginError>) {
+        let _ = self.context.messages.send(PluginMessage::CommandFinished {
+            plugin_id: self.plugin_id.to_string(),
+            id,
+            outcome: outcome.into_result().map(RString::into_string),
+        });
+    }
+
+    fn publish_details(&self, json: RStr<'_>) {
+        match serde_json::from_str(json.as_str()) {
+            Ok(details) => {
+                let _ = self.context.messages.send(PluginMessage::Details {
+                    plugin_id: self.plugin_id.to_string(),
+                    details,
+                });
+            }
+            Err(error) => tracing::warn!(
+                plugin = &*self.plugin_id,
+                "the plugin published details that are not JSON: {error}"
+            ),
+        }
+    }
+
+    fn install_licence(
+        &self,
+        folder: RStr<'_>,
+        text: RStr<'_>,
+    ) -> RResult<LicenceInstalled, PluginError> {
+        let keys = read(&self.context.keys).clone();
+        let in_force = self.context.licence();
+        install_into(
+            Path::new(folder.as_str()),
+            text.as_str().as_bytes(),
+            &keys,
+            in_force.as_deref(),
+        )
+        .map(|(path, written)| LicenceInstalled {
+            path: path.display().to_string().into(),
+            written,
+        })
+        .map_err(|error| PluginError::new(error.code(), error.to_string()))
+        .into()
+    }
+}

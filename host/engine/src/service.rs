@@ -1,0 +1,440 @@
+//! The engine as a service: it runs on its own thread, answers the local API's requests
+//! and tells every subscriber what changed. The thread calls plugins (each with its time
+//! limit); the API's own tasks never do.
+
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
+use remote_service_api::{
+    ApiEvent, CommandOutcome, ConfigView, Entitlement, Installed, LicenceCheck, SettingValue,
+    Status, Urgency,
+};
+use remote_service_plugin_api::Urgency as PluginUrgency;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::connection::ConnectionConfig;
+use crate::engine::{summary, Engine, EngineEvent};
+
+/// A reply the engine thread sends once.
+type Reply<T> = oneshot::Sender<T>;
+
+/// A request to the engine thread.
+enum Request {
+    Status(Reply<Status>),
+    Click {
+        plugin: String,
+        item: String,
+        reply: Reply<bool>,
+    },
+    NoticeAction {
+        plugin: String,
+        notice_key: String,
+        action_id: String,
+        reply: Reply<bool>,
+    },
+    Command {
+        plugin: String,
+        command: String,
+        argument: String,
+        reply: Reply<CommandOutcome>,
+    },
+    Config(Reply<ConfigView>),
+    GetConfig {
+        key: String,
+        reply: Reply<Result<SettingValue, String>>,
+    },
+    SettingsFile(Reply<Result<ConfigView, String>>),
+    SetConfig {
+        key: String,
+        value: Option<String>,
+        reply: Reply<Result<ConfigView, String>>,
+    },
+    SetSecret {
+        key: String,
+        value: Option<String>,
+        reply: Reply<Result<(), String>>,
+    },
+    ConnectionConfig(Reply<ConnectionConfig>),
+    VerifyLicence {
+        text: String,
+        reply: Reply<LicenceCheck>,
+    },
+    InstallLicence {
+        text: String,
+        reply: Reply<Result<Installed, String>>,
+    },
+    Entitlement {
+        release_date: String,
+        reply: Reply<Result<Entitlement, String>>,
+    },
+}
+
+/// What a request got when the engine stopped before it answered.
+pub const STOPPING: &str = "the engine is stopping";
+
+/// How the local API talks to the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    requests: Sender<Request>,
+    events: broadcast::Sender<ApiEvent>,
+}
+
+impl EngineHandle {
+    /// Sends a request made with a reply channel and waits for the answer; `None` when the
+    /// engine has stopped.
+    async fn ask<T>(&self, request: impl FnOnce(Reply<T>) -> Request) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(request(reply)).ok()?;
+        answer.await.ok()
+    }
+
+    /// Like [`EngineHandle::ask`] for requests whose answer may be a refusal.
+    async fn change<T>(
+        &self,
+        request: impl FnOnce(Reply<Result<T, String>>) -> Request,
+    ) -> Result<T, String> {
+        self.ask(request)
+            .await
+            .unwrap_or_else(|| Err(STOPPING.to_string()))
+    }
+
+    /// The status now.
+    pub async fn status(&self) -> Option<Status> {
+        self.ask(Request::Status).await
+    }
+
+    /// Clicks a plugin's menu item; false when the plugin does not run or failed on it.
+    pub async fn click(&self, plugin: &str, item: &str) -> bool {
+        let (plugin, item) = (plugin.to_string(), item.to_string());
+        self.ask(|reply| Request::Click {
+            plugin,
+            item,
+            reply,
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Tells a plugin the user clicked a button of its notice; false when the plugin does
+    /// not run or failed on it.
+    pub async fn notice_action(&self, plugin: &str, notice_key: &str, action_id: &str) -> bool {
+        let (plugin, notice_key, action_id) = (
+            plugin.to_string(),
+            notice_key.to_string(),
+            action_id.to_string(),
+        );
+        self.ask(|reply| Request::NoticeAction {
+            plugin,
+            notice_key,
+            action_id,
+            reply,
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Runs a plugin's command: the outcome once the plugin answered; `None` when the
+    /// plugin stopped (or the engine did) before it answered.
+    pub async fn command(
+        &self,
+        plugin: &str,
+        command: &str,
+        argument: &str,
+    ) -> Option<CommandOutcome> {
+        let (plugin, command, argument) = (
+            plugin.to_string(),
+            command.to_string(),
+            argument.to_string(),
+        );
+        self.ask(|reply| Request::Command {
+            plugin,
+            command,
+            argument,
+            reply,
+        })
+        .await
+    }
+
+    /// The settings by key and which secrets are set.
+    pub async fn config(&self) -> Option<ConfigView> {
+        self.ask(Request::Config).await
+    }
+
+    /// One setting's value; the error names an unknown key or a secret.
+    pub async fn get_config(&self, key: &str) -> Result<SettingValue, String> {
+        let key = key.to_string();
+        self.change(|reply| Request::GetConfig { key, reply }).await
+    }
+
+    /// Makes sure the settings file exists.
+    pub async fn settings_file(&self) -> Result<ConfigView, String> {
+        self.change(Request::SettingsFile).await
+    }
+
+    /// Sets (`Some`) or resets (`None`) a setting; the error says why it was refused.
+    pub async fn set_config(&self, key: &str, value: Option<String>) -> Result<ConfigView, String> {
+        let key = key.to_string();
+        self.change(|reply| Request::SetConfig { key, value, reply })
+            .await
+    }
+
+    /// Stores (`Some`) or removes (`None`) a secret.
+    pub async fn set_secret(&self, key: &str, value: Option<String>) -> Result<(), String> {
+        let key = key.to_string();
+        self.change(|reply| Request::SetSecret { key, value, reply })
+            .await
+    }
+
+    /// What the connection uses now (for `test-connection`).
+    pub async fn connection_config(&self) -> Option<ConnectionConfig> {
+        self.ask(Request::ConnectionConfig).await
+    }
+
+    /// Verifies a licence file's text.
+    pub async fn verify_licence(&self, text: String) -> Option<LicenceCheck> {
+        self.ask(|reply| Request::VerifyLicence { text, reply })
+            .await
+    }
+
+    /// Installs a licence file's text.
+    pub async fn install_licence(&self, text: String) -> Result<Installed, String> {
+        self.change(|reply| Request::InstallLicence { text, reply })
+            .await
+    }
+
+    /// Whether the licence in force covers a release.
+    pub async fn entitlement(&self, release_date: &str) -> Result<Entitlement, String> {
+        let release_date = release_date.to_string();
+        self.change(|reply| Request::Entitlement {
+            release_date,
+            reply,
+        })
+        .await
+    }
+
+    /// Everything that happens from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ApiEvent> {
+        self.events.subscribe()
+    }
+}
+
+/// The engine thread; [`EngineService::stop`] (or dropping it) ends it.
+pub struct EngineService {
+    handle: EngineHandle,
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EngineService {
+    /// Runs `engine` on its own thread.
+    pub fn start(engine: Engine) -> std::io::Result<EngineService> {
+        let (requests, request_receiver) = unbounded();
+        let (events, _) = broadcast::channel(256);
+        let (stop, stopped) = unbounded();
+        let thread_events = events.clone();
+        let thread = thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || run(engine, &request_receiver, &thread_events, &stopped))?;
+        Ok(EngineService {
+            handle: EngineHandle { requests, events },
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The handle the local API uses.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the plugins and the engine thread.
+    pub fn stop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for EngineService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(
+    mut engine: Engine,
+    requests: &Receiver<Request>,
+    events: &broadcast::Sender<ApiEvent>,
+    stopped: &Receiver<()>,
+) {
+    let mut last_status = status_of(&engine);
+    let (mut folder_gone, mut messages_gone) = (false, false);
+    loop {
+        // Taken each time round: a new licence folder setting replaces the watcher.
+        let (folder_changes, messages, connection) = engine.inputs();
+        let folder_changes = if folder_gone { never() } else { folder_changes };
+        let messages = if messages_gone { never() } else { messages };
+        let happened = select! {
+            recv(stopped) -> _ => break,
+            recv(folder_changes) -> change => match change {
+                Ok(()) => engine.licence_folder_changed(),
+                Err(_) => { folder_gone = true; Vec::new() }
+            },
+            recv(messages) -> message => match message {
+                Ok(message) => engine.plugin_message(message),
+                Err(_) => { messages_gone = true; Vec::new() }
+            },
+            recv(connection) -> update => match update {
+                Ok(update) => engine.connection_update(update),
+                Err(_) => Vec::new(),
+            },
+            recv(requests) -> request => match request {
+                Ok(request) => answer(&mut engine, request, &last_status),
+                Err(_) => break,
+            },
+        };
+        for event in happened {
+            if let Some(event) = api_event(event) {
+                let _ = events.send(event);
+            }
+        }
+        // A call may have faulted a plugin: its waiting commands hear that it stopped, and
+        // the status comparison reports it.
+        engine.drop_orphaned_commands();
+        let status = status_of(&engine);
+        if status != last_status {
+            let _ = events.send(ApiEvent::Status {
+                status: Box::new(status.clone()),
+            });
+            last_status = status;
+        }
+    }
+    engine.shutdown();
+}
+
+/// Answers one request; returns what the user should hear of its effect.
+fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineEvent> {
+    // A failed send means the caller gave up waiting: nothing to do about it.
+    match request {
+        Request::Status(reply) => {
+            let _ = reply.send(status.clone());
+        }
+        Request::Click {
+            plugin,
+            item,
+            reply,
+        } => {
+            let _ = reply.send(engine.click(&plugin, &item));
+        }
+        Request::NoticeAction {
+            plugin,
+            notice_key,
+            action_id,
+            reply,
+        } => {
+            let _ = reply.send(engine.notice_action(&plugin, &notice_key, &action_id));
+        }
+        Request::Command {
+            plugin,
+            command,
+            argument,
+            reply,
+        } => engine.command(&plugin, &command, &argument, reply),
+        Request::Config(reply) => {
+            let _ = reply.send(engine.config_view());
+        }
+        Request::GetConfig { key, reply } => {
+            let value = crate::config::get(engine.settings(), &key)
+                .map(|value| SettingValue { value })
+                .map_err(|error| error.to_string());
+            let _ = reply.send(value);
+        }
+        Request::SettingsFile(reply) => {
+            let _ = reply.send(
+                engine
+                    .ensure_settings_file()
+                    .map_err(|error| format!("{error:#}")),
+            );
+        }
+        Request::SetConfig { key, value, reply } => {
+            let (answer, events) = match engine.set_config(&key, value.as_deref()) {
+                Ok(events) => (Ok(engine.config_view()), events),
+                Err(error) => (Err(format!("{error:#}")), Vec::new()),
+            };
+            let _ = reply.send(answer);
+            return events;
+        }
+        Request::SetSecret { key, value, reply } => {
+            let (answer, events) = match engine.set_secret(&key, value.as_deref()) {
+                Ok(events) => (Ok(()), events),
+                Err(error) => (Err(format!("{error:#}")), Vec::new()),
+            };
+            let _ = reply.send(answer);
+            return events;
+        }
+        Request::ConnectionConfig(reply) => {
+            let _ = reply.send(engine.connection_config());
+        }
+        Request::VerifyLicence { text, reply } => {
+            let _ = reply.send(engine.verify_licence(&text));
+        }
+        Request::InstallLicence { text, reply } => {
+            let (answer, events) = match engine.install_licence(&text) {
+                Ok((installed, events)) => (Ok(installed), events),
+                Err(reason) => (Err(reason), Vec::new()),
+            };
+            let _ = reply.send(answer);
+            return events;
+        }
+        Request::Entitlement {
+            release_date,
+            reply,
+        } => {
+            let _ = reply.send(engine.entitlement(&release_date));
+        }
+    }
+    Vec::new()
+}
+
+/// What the engine shows now.
+pub fn status_of(engine: &Engine) -> Status {
+    Status {
+        connection: engine.light().clone(),
+        enabled: engine.settings().enabled,
+        licence: engine.licence().map(summary),
+        licence_folder: engine.licence_folder().to_path_buf(),
+        plugins: engine.plugins(),
+        plugin_folder_problem: engine.plugin_folder_problem().map(str::to_string),
+        menu: engine.menu(),
+    }
+}
+
+fn api_event(event: EngineEvent) -> Option<ApiEvent> {
+    match event {
+        EngineEvent::Notice { plugin_id, notice } => Some(ApiEvent::Notice {
+            plugin: plugin_id,
+            key: notice.key.to_string(),
+            summary: notice.summary.to_string(),
+            body: notice.body.to_string(),
+            urgency: match notice.urgency {
+                PluginUrgency::LOW => Urgency::Low,
+                PluginUrgency::CRITICAL => Urgency::Critical,
+                _ => Urgency::Normal,
+            },
+            actions: notice
+                .actions
+                .iter()
+                .map(|action| (action.id.to_string(), action.label.to_string()))
+                .collect(),
+        }),
+        EngineEvent::LicenceRefused(refusal) => Some(ApiEvent::LicenceRefused {
+            path: refusal.path,
+            reason: refusal.reason,
+        }),
+        EngineEvent::LicenceWarning(warning) => Some(ApiEvent::LicenceWarning { warning }),
+        // Reported through the status.
+        EngineEvent::LicenceChanged | EngineEvent::PluginsChanged => None,
+        EngineEvent::ConfigChanged => Some(ApiEvent::ConfigChanged),
+    }
+}

@@ -1,0 +1,43 @@
+//! The engine a command talks to: the running one when there is one, otherwise one started
+//! in this process for the command alone, with only the parts it needs, on a private
+//! socket. Either way the command is a client of the same API, so that what it prints does
+//! not depend on whether an engine runs.
+
+use anyhow::{Context, Result};
+use remote_service_api::Client;
+use remote_service_engine::{Listen, Parts, RunningEngine, Scope};
+
+/// A client of an engine, and the engine itself when the command started it.
+pub struct Access {
+    client: Client,
+    // Dropped after the client: the command's own engine stops when the command ends.
+    _own_engine: Option<RunningEngine>,
+}
+
+impl Access {
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// A client of the running per-user engine, if one answers.
+pub fn running() -> Option<Client> {
+    Client::running(&remote_service_api::socket_path(false))
+}
+
+/// A client of the running engine, or of one started now with `parts`.
+pub fn engine(parts: Parts) -> Result<Access> {
+    if let Some(client) = running() {
+        return Ok(Access {
+            client,
+            _own_engine: None,
+        });
+    }
+    let engine = remote_service_engine::start(Scope::User, Listen::Private, parts)?;
+    let client = Client::new(engine.socket()).context("cannot reach the command's own engine")?;
+    Ok(Access {
+        client,
+        _own_engine: Some(engine),
+    })
+}

@@ -1,0 +1,75 @@
+//! `remote-service config …`: through the running engine, so that a change takes effect at
+//! once, or through an engine of the command's own on the settings file and the keyring.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use remote_service_engine::Parts;
+
+use super::access;
+use super::output::{config_text, print_json};
+use super::ConfigCommand;
+
+pub fn run(command: ConfigCommand) -> Result<ExitCode> {
+    let access = access::engine(Parts::SETTINGS)?;
+    let client = access.client();
+    match command {
+        ConfigCommand::Show { output } => {
+            let view = client.config()?;
+            if output.json {
+                print_json(&view)?;
+            } else {
+                print!("{}", config_text(&view));
+            }
+        }
+        ConfigCommand::Get { key } => {
+            println!("{}", client.get_config(&key)?.unwrap_or_default());
+        }
+        ConfigCommand::Set { key, value } => {
+            client.set_config(&key, &value)?;
+            println!("{key} = {value}");
+        }
+        ConfigCommand::Unset { key } => {
+            let view = client.unset_config(&key)?;
+            let value = view.settings.get(&key).cloned().flatten();
+            println!("{key} = {} (the default)", value.unwrap_or_default());
+        }
+        ConfigCommand::SetSecret { name } => {
+            // The name is checked before anyone types the secret.
+            let view = client.config()?;
+            if !view.secrets.contains_key(&name) {
+                let names: Vec<&str> = view.secrets.keys().map(String::as_str).collect();
+                bail!(
+                    "unknown secret {name:?}; the secrets are: {}",
+                    names.join(", ")
+                );
+            }
+            let value = read_secret_from_stdin(&name)?;
+            client.set_secret(&name, &value)?;
+            println!("{name} stored in {}", view.secret_store);
+        }
+        ConfigCommand::DeleteSecret { name } => {
+            client.delete_secret(&name)?;
+            println!("{name} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a secret from standard input: one line, without its line break.
+fn read_secret_from_stdin(name: &str) -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("{name} (input is shown; pipe it in to keep it off the screen): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read standard input")?;
+    let value = line.trim_end_matches(['\n', '\r']).to_string();
+    if value.is_empty() {
+        bail!("no {name} on standard input; nothing was changed");
+    }
+    Ok(value)
+}
