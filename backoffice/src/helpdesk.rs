@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::server::{now_text, random_token, ApiError, Backoffice, Body};
+use crate::errors::{ApiError, Body};
+use crate::state::{now_text, random_token, Backoffice};
 use crate::store;
 
 const PAGE: &str = include_str!("helpdesk.html");
@@ -128,7 +129,7 @@ async fn sign_in(
     let secure = headers
         .get("x-forwarded-proto")
         .is_some_and(|proto| proto == "https")
-        || crate::TLS.get().copied().unwrap_or(false);
+        || state.tls;
     let cookie = format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
         if secure { "; Secure" } else { "" }

@@ -1,31 +1,26 @@
 //! `remote-service-backoffice`: the reference remote service back office (`serve`) and its
 //! administration commands. The protocol is in `docs/protocol.md`.
 
+mod admin;
+mod errors;
 mod helpdesk;
-mod server;
+mod installations;
+mod listener;
 mod signing;
+mod state;
 mod store;
 
-use std::io::{BufRead, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-use argon2::Argon2;
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
-use server::Backoffice;
-
-/// Whether the server speaks TLS (for the help desk's `Secure` cookie).
-pub static TLS: OnceLock<bool> = OnceLock::new();
+use listener::Transport;
 
 /// The reference remote service back office.
 #[derive(Debug, Parser)]
@@ -221,25 +216,20 @@ fn run(cli: Cli) -> Result<()> {
             dev_self_signed,
             heartbeat_interval,
         } => {
-            let tls = match (tls_cert, tls_key, dev_self_signed) {
-                (Some(cert), Some(key), None) => Some(tls_from_files(&cert, &key)?),
-                (None, None, Some(cert_out)) => Some(self_signed(&cert_out)?),
-                _ => None,
+            let transport = match (tls_cert, tls_key, dev_self_signed) {
+                (Some(cert), Some(key), None) => Transport::from_files(&cert, &key)?,
+                (None, None, Some(cert_out)) => Transport::self_signed(&cert_out)?,
+                _ => Transport::Plain,
             };
-            if tls.is_none() && !listen.ip().is_loopback() {
-                bail!(
-                    "plain HTTP is allowed on a loopback address only; {listen} is not one: give --tls-cert and --tls-key"
-                );
-            }
-            serve(&db.db, listen, tls, Duration::from_secs(heartbeat_interval))
+            listener::serve(
+                &db.db,
+                listen,
+                transport,
+                Duration::from_secs(heartbeat_interval),
+            )
         }
         Command::Org(OrgCommand::Add { id, name, db }) => {
-            check_identifier("organisation ID", &id)?;
-            let code = read_secret("verification code")?;
-            let hash = hash_secret(&code)?;
-            store::add_organisation(&store::open(&db.db)?, &id, &name, &hash)?;
-            println!("organisation {id} added");
-            Ok(())
+            admin::add_organisation(&db.db, &id, &name)
         }
         Command::Serial(SerialCommand::Add {
             serials,
@@ -247,53 +237,13 @@ fn run(cli: Cli) -> Result<()> {
             product_id,
             product_name,
             db,
-        }) => {
-            for serial in &serials {
-                check_identifier("serial number", serial)?;
-            }
-            let connection = store::open(&db.db)?;
-            // One transaction: a refused serial number leaves none of them registered.
-            let transaction = connection.unchecked_transaction()?;
-            for serial in &serials {
-                store::add_serial(
-                    &transaction,
-                    &store::Serial {
-                        serial: serial.clone(),
-                        organisation_id: org.clone(),
-                        product_id: product_id.clone(),
-                        product_name: product_name.clone(),
-                    },
-                )?;
-            }
-            transaction.commit()?;
-            match serials.as_slice() {
-                [serial] => println!("serial number {serial} registered with {org}"),
-                _ => println!("{} serial numbers registered with {org}", serials.len()),
-            }
-            Ok(())
-        }
+        }) => admin::add_serials(&db.db, &serials, &org, &product_id, &product_name),
         Command::Helpdesk(HelpdeskCommand::Add { user, org, db }) => {
-            check_identifier("user name", &user)?;
-            let password = read_secret("password")?;
-            let hash = hash_secret(&password)?;
-            store::add_helpdesk_user(&store::open(&db.db)?, &user, &org, &hash)?;
-            println!("help-desk account {user} added for {org}");
-            Ok(())
+            admin::add_helpdesk_user(&db.db, &user, &org)
         }
-        Command::Keys(KeysCommand::Generate { out }) => {
-            let (public, secret) = signing::generate_keys(&out)?;
-            println!(
-                "public key {} (installations trust it), secret key {} (keep it safe)",
-                public.display(),
-                secret.display()
-            );
-            Ok(())
-        }
+        Command::Keys(KeysCommand::Generate { out }) => admin::generate_keys(&out),
         Command::Licence(LicenceCommand::Reports { serial, db }) => {
-            for report in store::install_reports(&store::open(&db.db)?, &serial)? {
-                println!("{report}");
-            }
-            Ok(())
+            admin::licence_reports(&db.db, &serial)
         }
         Command::Licence(LicenceCommand::Issue {
             serial,
@@ -302,306 +252,22 @@ fn run(cli: Cli) -> Result<()> {
             expires,
             key,
             db,
-        }) => {
-            let issued = signing::issue_licence(
-                &store::open(&db.db)?,
-                &serial,
-                &signing::LicenceTerms {
-                    features: features.0,
-                    maintenance_through,
-                    expires,
-                },
-                &key,
-            )?;
-            eprintln!(
-                "licence {} (sequence {}) issued for {serial}",
-                issued.licence_id, issued.sequence
-            );
-            print!("{}", issued.text);
-            std::io::stdout().flush()?;
-            Ok(())
-        }
+        }) => admin::issue_licence(
+            &db.db,
+            &serial,
+            &signing::LicenceTerms {
+                features: features.0,
+                maintenance_through,
+                expires,
+            },
+            &key,
+        ),
     }
-}
-
-fn check_identifier(what: &str, value: &str) -> Result<()> {
-    if value.is_empty()
-        || value.len() > 128
-        || value.chars().any(|character| {
-            character.is_whitespace() || character.is_control() || character == '/'
-        })
-    {
-        bail!("{what} {value:?} must be 1 to 128 characters without spaces or '/'");
-    }
-    Ok(())
-}
-
-/// One line of standard input without its line break; never echoed, never logged.
-fn read_secret(what: &str) -> Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .with_context(|| format!("cannot read the {what} from standard input"))?;
-    let value = line.trim_end_matches(['\n', '\r']).to_string();
-    if value.is_empty() {
-        bail!("no {what} on standard input; nothing was changed");
-    }
-    Ok(value)
-}
-
-fn hash_secret(secret: &str) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map_err(|error| anyhow!("cannot hash: {error}"))?
-        .to_string())
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn server_config(
-    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-    key: rustls::pki_types::PrivateKeyDer<'static>,
-) -> Result<Arc<rustls::ServerConfig>> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .context("the certificate and key do not fit together")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-fn tls_from_files(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
-    use rustls::pki_types::pem::PemObject;
-    let chain = rustls::pki_types::CertificateDer::pem_file_iter(cert)
-        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
-        .map_err(|error| {
-            anyhow!(
-                "cannot read certificates from {}: {error:?}",
-                cert.display()
-            )
-        })?;
-    if chain.is_empty() {
-        bail!("{} contains no PEM certificate", cert.display());
-    }
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
-        .map_err(|error| anyhow!("cannot read the private key {}: {error:?}", key.display()))?;
-    server_config(chain, key)
-}
-
-fn self_signed(cert_out: &Path) -> Result<Arc<rustls::ServerConfig>> {
-    let names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
-    let certified = rcgen::generate_simple_self_signed(names)
-        .context("cannot make a self-signed certificate")?;
-    std::fs::write(cert_out, certified.cert.pem())
-        .with_context(|| format!("cannot write {}", cert_out.display()))?;
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    server_config(vec![certified.cert.der().clone()], key)
-}
-
-/// Raises the soft limit of open files to the hard limit: every held event stream is a
-/// socket.
-fn raise_open_files_limit() {
-    #[cfg(unix)]
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-fn serve(
-    db: &Path,
-    listen: SocketAddr,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    heartbeat_interval: Duration,
-) -> Result<()> {
-    raise_open_files_limit();
-    let _ = TLS.set(tls.is_some());
-    let state = Arc::new(Backoffice::new(db, heartbeat_interval)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let address = listener.local_addr()?;
-        let app = helpdesk::routes()
-            .merge(server::routes())
-            .with_state(state.clone());
-        spawn_housekeeping(state.clone(), db.to_path_buf());
-        println!(
-            "remote-service-backoffice listening on {}://{address}",
-            if tls.is_some() { "https" } else { "http" }
-        );
-        std::io::stdout().flush()?;
-        tracing::info!("serving {} on {address}", db.display());
-        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        let stop = stop_signal();
-        tokio::pin!(stop);
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = &mut stop => break,
-            };
-            let (stream, _) = match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: wait a little, go on.
-                    tracing::warn!("accept failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(app.clone());
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let builder = hyper::server::conn::http1::Builder::new();
-                let served = match acceptor {
-                    Some(acceptor) => {
-                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(stream)) => {
-                                builder
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await
-                            }
-                            Ok(Err(error)) => {
-                                tracing::debug!("TLS handshake failed: {error}");
-                                return;
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                    None => {
-                        builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await
-                    }
-                };
-                if let Err(error) = served {
-                    tracing::debug!("connection ended: {error}");
-                }
-            });
-        }
-        tracing::info!("stopping");
-        state.save_last_seen();
-        Ok::<_, anyhow::Error>(())
-    })?;
-    // Held event streams would keep the runtime's shutdown waiting: leave at once.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    Ok(())
-}
-
-/// Expires silent sessions and announces licences that `licence issue` (another process)
-/// stored: it polls SQLite's `data_version`, which changes when another connection writes.
-fn spawn_housekeeping(state: Arc<Backoffice>, db_path: PathBuf) {
-    let expiry = state.clone();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(expiry.heartbeat_interval / 2);
-        loop {
-            ticker.tick().await;
-            let expiry = expiry.clone();
-            let _ = tokio::task::spawn_blocking(move || expiry.expire_sessions()).await;
-        }
-    });
-    let saver = state.clone();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(30));
-        loop {
-            ticker.tick().await;
-            let saver = saver.clone();
-            let _ = tokio::task::spawn_blocking(move || saver.save_last_seen()).await;
-        }
-    });
-    tokio::task::spawn_blocking(move || {
-        let watcher = match store::open(&db_path) {
-            Ok(watcher) => watcher,
-            Err(error) => {
-                tracing::error!("cannot watch the database for new licences: {error:#}");
-                return;
-            }
-        };
-        let version = |connection: &rusqlite::Connection| -> i64 {
-            connection
-                .query_row("PRAGMA data_version", [], |row| row.get(0))
-                .unwrap_or(0)
-        };
-        let mut seen_version = version(&watcher);
-        let mut last_row = store::last_licence_row(&watcher).unwrap_or(0);
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
-            let now = version(&watcher);
-            if now != seen_version {
-                seen_version = now;
-                last_row = state.announce_new_licences(last_row);
-            }
-        }
-    });
-}
-
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let (Ok(mut terminate), Ok(mut interrupt)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = interrupt.recv() => {}
-            }
-        } else {
-            std::future::pending::<()>().await;
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers() {
-        for good in ["ORG-DEMO", "RS-000001", "anna", "a.b_c"] {
-            assert!(check_identifier("serial number", good).is_ok(), "{good}");
-        }
-        for (bad, why) in [
-            ("", "empty"),
-            ("RS 1", "space"),
-            ("a/b", "slash"),
-            ("a\tb", "tab"),
-        ] {
-            let error = check_identifier("serial number", bad).expect_err(why);
-            assert_eq!(
-                error.to_string(),
-                format!("serial number {bad:?} must be 1 to 128 characters without spaces or '/'")
-            );
-        }
-        assert!(check_identifier("user name", &"x".repeat(129)).is_err());
-    }
 
     #[test]
     fn dates_and_times() {

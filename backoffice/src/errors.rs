@@ -1,0 +1,138 @@
+//! The protocol's error answers and the reading of JSON bodies, for the installations'
+//! and the help desk's endpoints alike.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+/// An error answer of the protocol.
+#[derive(Debug)]
+pub struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: &'static str,
+    pub(crate) message: String,
+    pub(crate) field: Option<String>,
+}
+
+impl ApiError {
+    /// An error answer.
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A failure of the back office itself: logged, answered without its details.
+    pub fn internal(error: anyhow::Error) -> ApiError {
+        tracing::error!("{error:#}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the back office failed; see its log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({"error": self.error, "message": self.message});
+        if let Some(field) = self.field {
+            body["field"] = serde_json::Value::String(field);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
+/// A JSON body; a malformed one is `400 malformed` naming the field.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "the body could not be read",
+            )
+        })?;
+        parse_body(&bytes).map(Body)
+    }
+}
+
+/// Reads a JSON body; when it is not what `T` expects, the `400 malformed` answer names
+/// the field (`serial_number`, `targets[0].folder`) and never repeats the value, which may
+/// be a secret.
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let field = field_of(&path, &inner);
+        let mut answer = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            format!(
+                "the body is not the expected JSON: {}",
+                match &field {
+                    Some(field) => format!("field {field}: {}", describe(&inner)),
+                    None => describe(&inner),
+                }
+            ),
+        );
+        answer.field = field;
+        answer
+    })
+}
+
+/// The field a deserialisation error is about, for JSON of the wrong shape. serde_path_to_error gives the path to the
+/// value it was reading; a missing field is reported at the level of the object that
+/// misses it, so its name (from serde's message) is added to the path.
+fn field_of(path: &str, error: &serde_json::Error) -> Option<String> {
+    if !error.is_data() {
+        // Not JSON at all: there is no field to name.
+        return None;
+    }
+    let text = error.to_string();
+    let missing = text
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => Some(name.to_string()),
+        (".", None) => None,
+        (path, Some(name)) => Some(format!("{path}.{name}")),
+        (path, None) => Some(path.to_string()),
+    }
+}
+
+/// serde's words without the value (a wrong value may be a secret).
+fn describe(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof => "not valid JSON".to_string(),
+        Category::Io => "could not be read".to_string(),
+        Category::Data => {
+            let text = error.to_string();
+            if text.starts_with("missing field") {
+                "missing".to_string()
+            } else if text.starts_with("unknown field") {
+                "unknown field".to_string()
+            } else {
+                "wrong type or value".to_string()
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Serving: the listener (plain TCP on loopback, or rustls with the ring provider), each
+//! connection served by hyper with the axum router, and the housekeeping beside it.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+
+use crate::state::Backoffice;
+use crate::{helpdesk, installations, store};
+
+/// How the server is reached.
+pub enum Transport {
+    /// Plain HTTP, on a loopback address only.
+    Plain,
+    /// TLS with this certificate and key.
+    Tls(Arc<rustls::ServerConfig>),
+}
+
+impl Transport {
+    /// TLS with the certificate chain and key of these PEM files.
+    pub fn from_files(cert: &Path, key: &Path) -> Result<Transport> {
+        tls_from_files(cert, key).map(Transport::Tls)
+    }
+
+    /// TLS with a new self-signed certificate for localhost, written to `cert_out` for
+    /// installations to trust.
+    pub fn self_signed(cert_out: &Path) -> Result<Transport> {
+        self_signed(cert_out).map(Transport::Tls)
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn server_config(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the certificate and key do not fit together")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn tls_from_files(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    let chain = rustls::pki_types::CertificateDer::pem_file_iter(cert)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| {
+            anyhow!(
+                "cannot read certificates from {}: {error:?}",
+                cert.display()
+            )
+        })?;
+    if chain.is_empty() {
+        bail!("{} contains no PEM certificate", cert.display());
+    }
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+        .map_err(|error| anyhow!("cannot read the private key {}: {error:?}", key.display()))?;
+    server_config(chain, key)
+}
+
+fn self_signed(cert_out: &Path) -> Result<Arc<rustls::ServerConfig>> {
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    let certified = rcgen::generate_simple_self_signed(names)
+        .context("cannot make a self-signed certificate")?;
+    std::fs::write(cert_out, certified.cert.pem())
+        .with_context(|| format!("cannot write {}", cert_out.display()))?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    server_config(vec![certified.cert.der().clone()], key)
+}
+
+/// Raises the soft limit of open files to the hard limit: every held event stream is a
+/// socket.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// Serves the back office over the database `db` on `listen` until SIGTERM or SIGINT.
+pub fn serve(
+    db: &Path,
+    listen: SocketAddr,
+    transport: Transport,
+    heartbeat_interval: Duration,
+) -> Result<()> {
+    let tls = match transport {
+        Transport::Tls(config) => Some(config),
+        Transport::Plain if listen.ip().is_loopback() => None,
+        Transport::Plain => bail!(
+            "plain HTTP is allowed on a loopback address only; {listen} is not one: give --tls-cert and --tls-key"
+        ),
+    };
+    raise_open_files_limit();
+    let state = Arc::new(Backoffice::new(db, heartbeat_interval, tls.is_some())?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        let app = helpdesk::routes()
+            .merge(installations::routes())
+            .with_state(state.clone());
+        spawn_housekeeping(state.clone(), db.to_path_buf());
+        println!(
+            "remote-service-backoffice listening on {}://{address}",
+            if tls.is_some() { "https" } else { "http" }
+        );
+        std::io::stdout().flush()?;
+        tracing::info!("serving {} on {address}", db.display());
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let stop = stop_signal();
+        tokio::pin!(stop);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = &mut stop => break,
+            };
+            let (stream, _) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little, go on.
+                    tracing::warn!("accept failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(app.clone());
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let builder = hyper::server::conn::http1::Builder::new();
+                let served = match acceptor {
+                    Some(acceptor) => {
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(stream)) => {
+                                builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!("TLS handshake failed: {error}");
+                                return;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                    None => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
+                if let Err(error) = served {
+                    tracing::debug!("connection ended: {error}");
+                }
+            });
+        }
+        tracing::info!("stopping");
+        state.save_last_seen();
+        Ok::<_, anyhow::Error>(())
+    })?;
+    // Held event streams would keep the runtime's shutdown waiting: leave at once.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
+
+/// Expires silent sessions and announces licences that `licence issue` (another process)
+/// stored: it polls SQLite's `data_version`, which changes when another connection writes.
+fn spawn_housekeeping(state: Arc<Backoffice>, db_path: PathBuf) {
+    let expiry = state.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(expiry.heartbeat_interval / 2);
+        loop {
+            ticker.tick().await;
+            let expiry = expiry.clone();
+            let _ = tokio::task::spawn_blocking(move || expiry.expire_sessions()).await;
+        }
+    });
+    let saver = state.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            ticker.tick().await;
+            let saver = saver.clone();
+            let _ = tokio::task::spawn_blocking(move || saver.save_last_seen()).await;
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        let watcher = match store::open(&db_path) {
+            Ok(watcher) => watcher,
+            Err(error) => {
+                tracing::error!("cannot watch the database for new licences: {error:#}");
+                return;
+            }
+        };
+        let version = |connection: &rusqlite::Connection| -> i64 {
+            connection
+                .query_row("PRAGMA data_version", [], |row| row.get(0))
+                .unwrap_or(0)
+        };
+        let mut seen_version = version(&watcher);
+        let mut last_row = store::last_licence_row(&watcher).unwrap_or(0);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = version(&watcher);
+            if now != seen_version {
+                seen_version = now;
+                last_row = state.announce_new_licences(last_row);
+            }
+        }
+    });
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut terminate), Ok(mut interrupt)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

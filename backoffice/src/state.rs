@@ -1,0 +1,330 @@
+//! What the back office's handlers share: the database, the installations' sessions and
+//! event streams, the help-desk sessions, the verified codes, and how it is served.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use axum::response::sse::Event;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::store;
+
+/// Everything the handlers share.
+pub struct Backoffice {
+    /// The database (one connection; every statement is short).
+    pub db: Mutex<rusqlite::Connection>,
+    /// Sessions by token, and which token a serial's session has.
+    pub sessions: Mutex<Sessions>,
+    /// How often installations send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// Whether the server speaks TLS (the help desk's cookie is `Secure` then).
+    pub tls: bool,
+    /// Tells the help-desk pages that something they show changed.
+    pub changes: broadcast::Sender<()>,
+    /// Help-desk cookie sessions: token → (user, organisation).
+    pub helpdesk_sessions: Mutex<HashMap<String, (String, String)>>,
+    /// Verification codes already checked against their Argon2 hash, keyed by an HMAC
+    /// (with a key made at start) of organisation and code: a reconnecting installation
+    /// does not cost an Argon2 verification again. In memory only.
+    verified: Mutex<std::collections::HashSet<Vec<u8>>>,
+    verified_key: ring::hmac::Key,
+    /// Held while an Argon2 hash is checked: one check at a time, because each takes
+    /// 19 MiB and tens of milliseconds of CPU, and a burst of installations reconnecting
+    /// after a restart must not take gigabytes. The first check of a code fills
+    /// `verified`; the others waiting behind it then find it there.
+    pub argon2: Mutex<()>,
+}
+
+/// The installations' sessions.
+#[derive(Default)]
+pub struct Sessions {
+    pub(crate) by_token: HashMap<String, Session>,
+    pub(crate) by_serial: HashMap<String, String>,
+}
+
+/// One installation's session.
+pub struct Session {
+    /// The serial number.
+    pub serial: String,
+    /// The last heartbeat, or when the event stream opened or closed: the session ends
+    /// three heartbeat intervals after it while no event stream is open.
+    pub last_activity: Instant,
+    /// The licence sequence the installation reported.
+    pub licence_sequence: Option<u64>,
+    /// The open event stream, if any, with its generation.
+    pub(crate) stream: Option<(u64, mpsc::Sender<Event>)>,
+    /// When it was last seen (RFC 3339).
+    pub last_seen: String,
+    /// Whether `last_seen` changed since it was last written to the database.
+    pub(crate) last_seen_unsaved: bool,
+    /// The sequence of the serial's latest licence, kept here so that a heartbeat does not
+    /// touch the database.
+    pub(crate) latest_licence: Option<u64>,
+}
+
+impl Sessions {
+    /// The serial's live session.
+    pub fn of_serial(&self, serial: &str) -> Option<&Session> {
+        self.by_token.get(self.by_serial.get(serial)?)
+    }
+
+    /// Sends an event on the serial's stream; false when it has none.
+    pub fn send(&self, serial: &str, event: Event) -> bool {
+        let Some(session) = self
+            .by_serial
+            .get(serial)
+            .and_then(|token| self.by_token.get(token))
+        else {
+            return false;
+        };
+        match &session.stream {
+            Some((_, sender)) => sender.try_send(event).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Ends the session of `token`; its stream closes.
+    pub(crate) fn remove(&mut self, token: &str) -> Option<Session> {
+        let session = self.by_token.remove(token)?;
+        if self.by_serial.get(&session.serial).map(String::as_str) == Some(token) {
+            self.by_serial.remove(&session.serial);
+        }
+        Some(session)
+    }
+}
+
+/// Now, as the protocol writes times.
+pub fn now_text() -> String {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("zero nanoseconds")
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A random token: 256 bits, hex.
+pub fn random_token() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system's random source works");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl Backoffice {
+    /// The shared state over the database at `db_path`; `tls` says whether the server
+    /// speaks TLS.
+    pub fn new(
+        db_path: &Path,
+        heartbeat_interval: Duration,
+        tls: bool,
+    ) -> anyhow::Result<Backoffice> {
+        let db = store::open(db_path)?;
+        let mut key = [0u8; 32];
+        {
+            use ring::rand::SecureRandom;
+            ring::rand::SystemRandom::new()
+                .fill(&mut key)
+                .map_err(|_| anyhow::anyhow!("no random source"))?;
+        }
+        Ok(Backoffice {
+            db: Mutex::new(db),
+            sessions: Mutex::new(Sessions::default()),
+            heartbeat_interval,
+            tls,
+            changes: broadcast::channel(16).0,
+            helpdesk_sessions: Mutex::new(HashMap::new()),
+            verified: Mutex::new(Default::default()),
+            verified_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+            argon2: Mutex::new(()),
+        })
+    }
+
+    /// How long an installation may read nothing on its event stream before it counts the
+    /// back office as silent (`heartbeat_timeout_s`): two and a half intervals, 75 s for
+    /// the default 30 s, while keep-alive comments come every half interval.
+    pub fn silence_limit_s(&self) -> u64 {
+        silence_limit_s(self.heartbeat_interval)
+    }
+
+    /// How long a session lives without a heartbeat.
+    pub fn session_timeout(&self) -> Duration {
+        self.heartbeat_interval * 3
+    }
+
+    /// The database.
+    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The installations' sessions.
+    pub(crate) fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ends the sessions that had neither a heartbeat nor an open event stream for three
+    /// heartbeat intervals, and writes down when each was last seen.
+    pub fn expire_sessions(&self) {
+        let timeout = self.session_timeout();
+        let mut sessions = self.sessions();
+        let expired: Vec<String> = sessions
+            .by_token
+            .iter()
+            .filter(|(_, session)| {
+                session.stream.is_none() && session.last_activity.elapsed() > timeout
+            })
+            .map(|(token, _)| token.clone())
+            .collect();
+        let seen: Vec<(String, String)> = expired
+            .iter()
+            .filter_map(|token| sessions.remove(token))
+            .map(|session| (session.serial, session.last_seen))
+            .collect();
+        drop(sessions);
+        if seen.is_empty() {
+            return;
+        }
+        for (serial, _) in &seen {
+            tracing::info!("session of {serial} expired");
+        }
+        if let Err(error) = store::record_last_seen(&self.db(), &seen) {
+            tracing::warn!("cannot write when installations were last seen: {error:#}");
+        }
+        let _ = self.changes.send(());
+    }
+
+    /// Writes down when the online installations were last seen, those that changed since
+    /// the last time: every 30 s, and when the server stops. Heartbeats only touch memory;
+    /// this writes a few hundred rows per transaction and lets go of the database between.
+    pub fn save_last_seen(&self) {
+        let seen: Vec<(String, String)> = self
+            .sessions()
+            .by_token
+            .values_mut()
+            .filter(|session| session.last_seen_unsaved)
+            .map(|session| {
+                session.last_seen_unsaved = false;
+                (session.serial.clone(), session.last_seen.clone())
+            })
+            .collect();
+        for chunk in seen.chunks(500) {
+            if let Err(error) = store::record_last_seen(&self.db(), chunk) {
+                tracing::warn!("cannot write when installations were last seen: {error:#}");
+            }
+        }
+    }
+
+    /// Announces licences stored (by `licence issue`, another process) after row `after`;
+    /// returns the last row seen.
+    pub fn announce_new_licences(&self, after: i64) -> i64 {
+        let licences = match store::licences_after(&self.db(), after) {
+            Ok(licences) => licences,
+            Err(error) => {
+                tracing::warn!("cannot read new licences: {error:#}");
+                return after;
+            }
+        };
+        let mut last = after;
+        let mut sessions = self.sessions();
+        for licence in licences {
+            last = last.max(licence.row);
+            if let Some(session) = sessions
+                .by_serial
+                .get(&licence.serial)
+                .cloned()
+                .and_then(|token| sessions.by_token.get_mut(&token))
+            {
+                session.latest_licence = session.latest_licence.max(Some(licence.sequence));
+            }
+            let event = licence_available(&licence.serial, &licence.licence_id, licence.sequence);
+            if sessions.send(&licence.serial, event) {
+                tracing::info!(
+                    "announced licence {} to {}",
+                    licence.licence_id,
+                    licence.serial
+                );
+            }
+        }
+        last
+    }
+
+    /// Whether `code` is the organisation's verification code: checked against its Argon2
+    /// hash once, remembered (as an HMAC) afterwards.
+    pub(crate) fn check_code(&self, organisation: &store::Organisation, code: &str) -> bool {
+        let tag = ring::hmac::sign(
+            &self.verified_key,
+            format!(
+                "{}\u{0}{}\u{0}{code}",
+                organisation.id, organisation.code_hash
+            )
+            .as_bytes(),
+        )
+        .as_ref()
+        .to_vec();
+        let known = || {
+            self.verified
+                .lock()
+                .map(|verified| verified.contains(&tag))
+                .unwrap_or(false)
+        };
+        if known() {
+            return true;
+        }
+        let _one_at_a_time = self.argon2.lock().unwrap_or_else(|p| p.into_inner());
+        if known() {
+            return true;
+        }
+        let good = PasswordHash::new(&organisation.code_hash)
+            .map(|hash| {
+                Argon2::default()
+                    .verify_password(code.as_bytes(), &hash)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        if good {
+            if let Ok(mut verified) = self.verified.lock() {
+                verified.insert(tag);
+            }
+        }
+        good
+    }
+}
+
+/// See [`Backoffice::silence_limit_s`].
+pub(crate) fn silence_limit_s(heartbeat_interval: Duration) -> u64 {
+    (heartbeat_interval.as_secs().max(1) * 5 / 2).max(2)
+}
+
+/// The `licence-available` event of a serial's stream.
+pub(crate) fn licence_available(serial: &str, licence_id: &str, sequence: u64) -> Event {
+    Event::default().event("licence-available").data(
+        serde_json::json!({"serial_number": serial, "licence_id": licence_id, "sequence": sequence})
+            .to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_silence_limit_is_two_and_a_half_intervals() {
+        for (interval_s, limit_s) in [(30, 75), (2, 5), (1, 2), (3600, 9000)] {
+            assert_eq!(
+                silence_limit_s(Duration::from_secs(interval_s)),
+                limit_s,
+                "{interval_s}"
+            );
+        }
+    }
+}
