@@ -18,6 +18,24 @@ pub enum Urgency {
     Critical,
 }
 
+/// A notice a plugin raised for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The plugin.
+    pub plugin: String,
+    /// Notices with the same key replace each other.
+    pub key: String,
+    /// The title.
+    pub summary: String,
+    /// The text.
+    pub body: String,
+    /// How urgent it is.
+    pub urgency: Urgency,
+    /// Buttons: (id, label); a notice with buttons is a question whose answer goes back to
+    /// the plugin (`POST /v1/plugins/{plugin}/notices/{key}/actions/{id}`).
+    pub actions: Vec<(String, String)>,
+}
+
 /// Something the engine tells its clients on the event stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -27,21 +45,8 @@ pub enum ApiEvent {
         /// The new status.
         status: Box<Status>,
     },
-    /// A plugin raised a notice for the user.
-    Notice {
-        /// The plugin.
-        plugin: String,
-        /// Notices with the same key replace each other.
-        key: String,
-        /// The title.
-        summary: String,
-        /// The text.
-        body: String,
-        /// How urgent it is.
-        urgency: Urgency,
-        /// Buttons: (id, label).
-        actions: Vec<(String, String)>,
-    },
+    /// A plugin raised a notice for the user (its fields beside `event`).
+    Notice(Notice),
     /// A licence file was refused; the licence in force stays.
     LicenceRefused {
         /// The file.

@@ -18,7 +18,7 @@ mod status;
 
 pub use client::{Client, ClientError, Events};
 pub use endpoint::{Endpoint, Unmatched};
-pub use event::{ApiEvent, Urgency};
+pub use event::{ApiEvent, Notice, Urgency};
 pub use report::{Step, StepOutcome, TestReport};
 pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};
 pub use status::{

@@ -6,8 +6,8 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use remote_service_api::{
-    ApiEvent, CommandOutcome, ConfigView, Entitlement, Installed, LicenceCheck, SettingValue,
-    Status, Urgency,
+    ApiEvent, CommandOutcome, ConfigView, Entitlement, Installed, LicenceCheck, Notice,
+    SettingValue, Status, Urgency,
 };
 use remote_service_plugin_api::Urgency as PluginUrgency;
 use tokio::sync::{broadcast, oneshot};
@@ -412,7 +412,7 @@ pub fn status_of(engine: &Engine) -> Status {
 
 fn api_event(event: EngineEvent) -> Option<ApiEvent> {
     match event {
-        EngineEvent::Notice { plugin_id, notice } => Some(ApiEvent::Notice {
+        EngineEvent::Notice { plugin_id, notice } => Some(ApiEvent::Notice(Notice {
             plugin: plugin_id,
             key: notice.key.to_string(),
             summary: notice.summary.to_string(),
@@ -427,7 +427,7 @@ fn api_event(event: EngineEvent) -> Option<ApiEvent> {
                 .iter()
                 .map(|action| (action.id.to_string(), action.label.to_string()))
                 .collect(),
-        }),
+        })),
         EngineEvent::LicenceRefused(refusal) => Some(ApiEvent::LicenceRefused {
             path: refusal.path,
             reason: refusal.reason,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use remote_service_api::{ApiEvent, LicenceSummary, PluginInfo};
+use remote_service_api::{ApiEvent, LicenceSummary, Notice, PluginInfo};
 use remote_service_engine::Parts;
 use serde_json::json;
 
@@ -59,12 +59,12 @@ pub fn plugins(as_json: bool, watch: bool) -> Result<ExitCode> {
                 json!({"event": "licence-warning", "warning": warning}),
                 || format!("licence warning: {warning}\n"),
             )?,
-            ApiEvent::Notice {
+            ApiEvent::Notice(Notice {
                 plugin,
                 summary,
                 body,
                 ..
-            } => emit(
+            }) => emit(
                 as_json,
                 json!({"event": "notice", "plugin": plugin, "summary": summary, "body": body}),
                 || format!("notice from {plugin}: {summary}: {body}\n"),

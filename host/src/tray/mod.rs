@@ -27,7 +27,9 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use remote_service_api::{ApiEvent, Client, Connection, Light, PluginState, Status, Urgency};
+use remote_service_api::{
+    ApiEvent, Client, Connection, Light, Notice, PluginState, Status, Urgency,
+};
 use remote_service_engine::{Listen, Parts, Scope};
 use tray_icon::menu::MenuEvent;
 use winit::application::ApplicationHandler;
@@ -66,14 +68,7 @@ enum TrayEvent {
         urgency: Urgency,
     },
     /// A plugin notice with buttons: the answer goes back to the plugin.
-    Question {
-        plugin: String,
-        key: String,
-        summary: String,
-        body: String,
-        urgency: Urgency,
-        actions: Vec<(String, String)>,
-    },
+    Question(Notice),
     /// The engine stopped answering.
     EngineGone,
     /// The session ends (SIGTERM) or the user pressed Ctrl-C: quit as with Quit.
@@ -152,34 +147,13 @@ fn single_instance(socket: &Path) -> Result<File> {
 fn tray_event(event: ApiEvent) -> Option<TrayEvent> {
     Some(match event {
         ApiEvent::Status { status } => TrayEvent::Update(status),
-        ApiEvent::Notice {
-            plugin,
-            key,
-            summary,
-            body,
-            urgency,
-            actions,
-        } if actions.is_empty() => TrayEvent::Notice {
-            key: format!("plugin:{plugin}:{key}"),
-            summary,
-            body,
-            urgency,
+        ApiEvent::Notice(notice) if notice.actions.is_empty() => TrayEvent::Notice {
+            key: format!("plugin:{}:{}", notice.plugin, notice.key),
+            summary: notice.summary,
+            body: notice.body,
+            urgency: notice.urgency,
         },
-        ApiEvent::Notice {
-            plugin,
-            key,
-            summary,
-            body,
-            urgency,
-            actions,
-        } => TrayEvent::Question {
-            plugin,
-            key,
-            summary,
-            body,
-            urgency,
-            actions,
-        },
+        ApiEvent::Notice(notice) => TrayEvent::Question(notice),
         ApiEvent::LicenceRefused { path, reason } => TrayEvent::Notice {
             key: "licence-refused".into(),
             summary: "Licence refused".into(),
@@ -544,14 +518,14 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 body,
                 urgency,
             } => self.notices.show(&key, &summary, &body, urgency),
-            TrayEvent::Question {
+            TrayEvent::Question(Notice {
                 plugin,
                 key,
                 summary,
                 body,
                 urgency,
                 actions,
-            } => {
+            }) => {
                 let client = self.client.clone();
                 let notice_key = format!("question:{summary}");
                 self.notices.ask(

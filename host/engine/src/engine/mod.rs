@@ -3,6 +3,9 @@
 //! and starts the plugins it licenses, without a restart. [`crate::service`] runs it on a
 //! thread of its own for the local API.
 
+mod parts;
+mod views;
+
 use std::collections::HashMap;
 use std::fs;
 use std::sync::Arc;
@@ -10,18 +13,19 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use crossbeam_channel::{select, unbounded, Receiver};
 use remote_service_api::{
-    CommandOutcome, ConfigView, Connection as Light, Entitlement, FeatureSummary, InstallOutcome,
-    Installed, LicenceCheck, LicenceSummary, MenuEntry, Named, PluginInfo,
+    CommandOutcome, ConfigView, Connection as Light, Entitlement, InstallOutcome, Installed,
+    LicenceCheck, MenuEntry, PluginInfo,
 };
 use remote_service_plugin_api::{HostEvent, Notice};
-use time::format_description::well_known::Rfc3339;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use crate::connection::{Connection, ConnectionConfig, ConnectionUpdate, VerificationCode};
+pub use parts::Parts;
+pub use views::{config_view, connection_config, store_config, summary};
+
+use crate::connection::{Connection, ConnectionConfig, ConnectionUpdate};
 use crate::licence::{
-    self, FolderWatcher, InstallOutcome as StoreOutcome, LicenceStore, Refusal, StoreConfig,
-    VerifiedLicence,
+    self, FolderWatcher, InstallOutcome as StoreOutcome, LicenceStore, Refusal, VerifiedLicence,
 };
 use crate::paths::Paths;
 use crate::plugins::manager::CommandRefused;
@@ -49,136 +53,6 @@ pub enum EngineEvent {
     },
     /// The settings or a secret changed.
     ConfigChanged,
-}
-
-/// Where the licence store of these settings reads and keeps licences.
-pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
-    StoreConfig {
-        licence_folder: settings
-            .licence
-            .local_folder
-            .clone()
-            .unwrap_or_else(|| paths.default_licence_folder()),
-        system_dir: paths.system_dir.clone(),
-        state_dir: paths.state_dir.clone(),
-    }
-}
-
-/// What the back office connection needs: the settings, the verification code from the
-/// keyring and the serial number of the licence in force.
-pub fn connection_config(
-    settings: &Settings,
-    secrets: &SecretStore,
-    licence: Option<&VerifiedLicence>,
-) -> ConnectionConfig {
-    ConnectionConfig {
-        enabled: settings.enabled,
-        url: settings.backoffice_url().to_string(),
-        ca_file: settings.backoffice_ca_file.clone(),
-        organisation_id: settings.organisation_id.clone(),
-        verification_code: secrets
-            .get(Secret::VerificationCode)
-            .map(|code| code.map(|code| VerificationCode::new(code.to_string())))
-            .map_err(|error| error.to_string()),
-        serial_number: licence.map(|licence| licence.payload.serial_number.clone()),
-        licence_sequence: licence.map(|licence| licence.payload.sequence),
-        request_timeout: settings.connection.request_timeout(),
-    }
-}
-
-/// The settings by key and whether each secret is set (never its value, which is not
-/// even read).
-pub fn config_view(paths: &Paths, settings: &Settings, secrets: &SecretStore) -> ConfigView {
-    ConfigView {
-        file: paths.settings_file(),
-        settings: crate::config::entries(settings)
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect(),
-        secrets: Secret::ALL
-            .iter()
-            .map(|secret| {
-                let state = match secrets.is_set(*secret) {
-                    Ok(true) => "set".to_string(),
-                    Ok(false) => "not set".to_string(),
-                    Err(error) => format!("cannot be read: {error}"),
-                };
-                (secret.key().to_string(), state)
-            })
-            .collect(),
-        secret_store: secrets.backend(),
-    }
-}
-
-/// What the user needs to know of a verified licence.
-pub fn summary(licence: &VerifiedLicence) -> LicenceSummary {
-    let payload = &licence.payload;
-    let named = |party: &crate::licence::Party| Named {
-        id: party.id.clone(),
-        name: party.name.clone(),
-    };
-    LicenceSummary {
-        serial_number: payload.serial_number.clone(),
-        organisation: named(&payload.organisation),
-        product: named(&payload.product),
-        licence_id: payload.licence_id.clone(),
-        sequence: payload.sequence,
-        issued_at: payload.issued_at.format(&Rfc3339).unwrap_or_default(),
-        licence_expires_at: payload
-            .licence_expires_at
-            .map(|at| at.format(&Rfc3339).unwrap_or_default()),
-        maintenance_through: payload.maintenance_through.to_string(),
-        features: payload
-            .features
-            .iter()
-            .map(|feature| FeatureSummary {
-                code: feature.code.clone(),
-                count: feature.count,
-            })
-            .collect(),
-        key_id: licence.key_id.clone(),
-        warnings: licence.warnings.clone(),
-    }
-}
-
-/// Which parts of the engine run: a command of the command line that works without a
-/// running engine starts one with only what it needs, and does nothing else (a `config`
-/// command does not even read the licence folder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parts {
-    /// Read the licence folder and put the newest valid licence in force; without it the
-    /// licence in force is the kept copy of the last one.
-    pub read_licence_folder: bool,
-    /// Watch the licence folder for licences dropped into it.
-    pub watch_licence_folder: bool,
-    /// Load the plugins and start the licensed ones.
-    pub plugins: bool,
-    /// Connect to the back office (when enabled).
-    pub connect: bool,
-}
-
-impl Parts {
-    /// Everything: the daemon and the tray's embedded engine.
-    pub const ALL: Parts = Parts {
-        read_licence_folder: true,
-        watch_licence_folder: true,
-        plugins: true,
-        connect: true,
-    };
-    /// The licence store, the settings and the secrets.
-    pub const STORE: Parts = Parts {
-        read_licence_folder: true,
-        watch_licence_folder: false,
-        plugins: false,
-        connect: false,
-    };
-    /// The settings and the secrets.
-    pub const SETTINGS: Parts = Parts {
-        read_licence_folder: false,
-        watch_licence_folder: false,
-        plugins: false,
-        connect: false,
-    };
 }
 
 /// A command waiting for its plugin's answer.

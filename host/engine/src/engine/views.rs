@@ -1,0 +1,101 @@
+//! What the engine shows of its parts: the licence in words, the settings by key, and
+//! what the licence store and the connection are made from.
+
+use remote_service_api::{ConfigView, FeatureSummary, LicenceSummary, Named};
+use time::format_description::well_known::Rfc3339;
+
+use crate::connection::{ConnectionConfig, VerificationCode};
+use crate::licence::{StoreConfig, VerifiedLicence};
+use crate::paths::Paths;
+use crate::secrets::{Secret, SecretStore};
+use crate::settings::Settings;
+
+/// Where the licence store of these settings reads and keeps licences.
+pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
+    StoreConfig {
+        licence_folder: settings
+            .licence
+            .local_folder
+            .clone()
+            .unwrap_or_else(|| paths.default_licence_folder()),
+        system_dir: paths.system_dir.clone(),
+        state_dir: paths.state_dir.clone(),
+    }
+}
+
+/// What the back office connection needs: the settings, the verification code from the
+/// keyring and the serial number of the licence in force.
+pub fn connection_config(
+    settings: &Settings,
+    secrets: &SecretStore,
+    licence: Option<&VerifiedLicence>,
+) -> ConnectionConfig {
+    ConnectionConfig {
+        enabled: settings.enabled,
+        url: settings.backoffice_url().to_string(),
+        ca_file: settings.backoffice_ca_file.clone(),
+        organisation_id: settings.organisation_id.clone(),
+        verification_code: secrets
+            .get(Secret::VerificationCode)
+            .map(|code| code.map(|code| VerificationCode::new(code.to_string())))
+            .map_err(|error| error.to_string()),
+        serial_number: licence.map(|licence| licence.payload.serial_number.clone()),
+        licence_sequence: licence.map(|licence| licence.payload.sequence),
+        request_timeout: settings.connection.request_timeout(),
+    }
+}
+
+/// The settings by key and whether each secret is set (never its value, which is not
+/// even read).
+pub fn config_view(paths: &Paths, settings: &Settings, secrets: &SecretStore) -> ConfigView {
+    ConfigView {
+        file: paths.settings_file(),
+        settings: crate::config::entries(settings)
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect(),
+        secrets: Secret::ALL
+            .iter()
+            .map(|secret| {
+                let state = match secrets.is_set(*secret) {
+                    Ok(true) => "set".to_string(),
+                    Ok(false) => "not set".to_string(),
+                    Err(error) => format!("cannot be read: {error}"),
+                };
+                (secret.key().to_string(), state)
+            })
+            .collect(),
+        secret_store: secrets.backend(),
+    }
+}
+
+/// What the user needs to know of a verified licence.
+pub fn summary(licence: &VerifiedLicence) -> LicenceSummary {
+    let payload = &licence.payload;
+    let named = |party: &crate::licence::Party| Named {
+        id: party.id.clone(),
+        name: party.name.clone(),
+    };
+    LicenceSummary {
+        serial_number: payload.serial_number.clone(),
+        organisation: named(&payload.organisation),
+        product: named(&payload.product),
+        licence_id: payload.licence_id.clone(),
+        sequence: payload.sequence,
+        issued_at: payload.issued_at.format(&Rfc3339).unwrap_or_default(),
+        licence_expires_at: payload
+            .licence_expires_at
+            .map(|at| at.format(&Rfc3339).unwrap_or_default()),
+        maintenance_through: payload.maintenance_through.to_string(),
+        features: payload
+            .features
+            .iter()
+            .map(|feature| FeatureSummary {
+                code: feature.code.clone(),
+                count: feature.count,
+            })
+            .collect(),
+        key_id: licence.key_id.clone(),
+        warnings: licence.warnings.clone(),
+    }
+}
