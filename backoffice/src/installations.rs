@@ -58,6 +58,15 @@ pub fn routes() -> Router<Arc<Backoffice>> {
         )
 }
 
+/// The answer for a session that ended between its check and its use.
+fn session_ended() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "session-expired",
+        "the session ended",
+    )
+}
+
 /// Checks organisation, code and serial.
 fn authenticate(state: &Backoffice, request: &SessionRequest) -> Result<(), ApiError> {
     let organisation = store::organisation(&state.db(), &request.organisation_id)?;
@@ -211,11 +220,7 @@ async fn heartbeat(
     let latest = {
         let mut sessions = state.sessions();
         let Some(session) = sessions.by_token.get_mut(&token) else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "session-expired",
-                "the session ended",
-            ));
+            return Err(session_ended());
         };
         session.last_activity = Instant::now();
         session.last_seen = now.clone();
@@ -274,11 +279,7 @@ async fn events(
     let generation = {
         let mut sessions = state.sessions();
         let Some(session) = sessions.by_token.get_mut(&token) else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "session-expired",
-                "the session ended",
-            ));
+            return Err(session_ended());
         };
         if let Some(latest) = &latest {
             if session
