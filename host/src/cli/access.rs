@@ -19,6 +19,11 @@ impl Access {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The command's own engine, when no engine was running.
+    pub fn own_engine(&self) -> Option<&RunningEngine> {
+        self._own_engine.as_ref()
+    }
 }
 
 /// A client of the running per-user engine, if one answers.

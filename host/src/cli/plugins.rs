@@ -31,6 +31,24 @@ pub fn plugins(as_json: bool, watch: bool) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let Some(engine) = access.own_engine() else {
+        return watch_events(client, as_json);
+    };
+    // The command's own engine runs the plugins: Ctrl-C (or SIGTERM) stops it properly
+    // (plugins stopped, its private socket and folder removed); the events are printed on
+    // a thread of their own meanwhile, and end with the engine.
+    let socket = client.socket().to_path_buf();
+    let printer = std::thread::spawn(move || -> Result<ExitCode> {
+        watch_events(&remote_service_api::Client::new(&socket)?, as_json)
+    });
+    engine.wait_for_stop_signal();
+    drop(access);
+    let _ = printer.join();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the plugins, and then each change, as the engine's event stream tells them.
+fn watch_events(client: &remote_service_api::Client, as_json: bool) -> Result<ExitCode> {
     let mut shown_plugins: Option<Vec<PluginInfo>> = None;
     let mut shown_licence: Option<Option<LicenceSummary>> = None;
     for event in client.events()? {
