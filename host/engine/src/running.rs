@@ -2,9 +2,10 @@
 //! server, all stopped together when the [`RunningEngine`] is stopped or dropped.
 
 use std::path::{Path, PathBuf};
+use std::thread;
 
 use anyhow::{Context, Result};
-use tokio::runtime::Runtime;
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -44,16 +45,55 @@ pub enum Listen {
     Private,
 }
 
-/// An engine running on threads of its own: the engine thread, one I/O worker, the local
-/// API. Stopped (plugins stopped, back office session ended, socket removed) by
-/// [`RunningEngine::stop`] or when dropped.
+/// An engine running on threads of its own: the engine thread, and one I/O thread that
+/// drives the runtime of the local API, the back office connection and the plugins' back
+/// office requests (the other threads wait on it through its handle). Stopped (plugins
+/// stopped, back office session ended, socket removed) by [`RunningEngine::stop`] or when
+/// dropped.
 pub struct RunningEngine {
     socket: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     service: Option<EngineService>,
-    runtime: Option<Runtime>,
+    io: Option<Io>,
     _private_folder: Option<tempfile::TempDir>,
+}
+
+/// The I/O thread: a single-threaded runtime that it drives until told to stop.
+struct Io {
+    handle: Handle,
+    stop: oneshot::Sender<()>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Io {
+    fn start() -> Result<Io> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the engine's runtime")?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("engine io".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })
+            .context("cannot start the engine's I/O thread")?;
+        Ok(Io {
+            handle,
+            stop,
+            thread,
+        })
+    }
+
+    /// Ends the thread; the tasks still on the runtime are dropped with it.
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
 }
 
 /// Starts an engine of `scope` with `parts`, listening as `listen` says; returns once its
@@ -62,12 +102,7 @@ pub struct RunningEngine {
 pub fn start(scope: Scope, listen: Listen, parts: Parts) -> Result<RunningEngine> {
     let paths = scope.paths()?;
     let settings = Settings::load(&paths.settings_file())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("engine io")
-        .enable_all()
-        .build()
-        .context("cannot start the engine's runtime")?;
+    let io = Io::start()?;
     let (socket_path, private_folder, audience) = match listen {
         Listen::Shared => (
             remote_service_api::socket_path(scope == Scope::System),
@@ -82,17 +117,17 @@ pub fn start(scope: Scope, listen: Listen, parts: Parts) -> Result<RunningEngine
             (folder.path().join("api.sock"), Some(folder), Audience::User)
         }
     };
-    let socket = runtime.block_on(server::bind(&socket_path, audience))?;
+    let socket = io.handle.block_on(server::bind(&socket_path, audience))?;
     let mut engine = Engine::open(&paths, &settings, parts)?;
     if parts.watch_licence_folder {
         engine.watch_licence_folder()?;
     }
     if parts.connect {
-        engine.connect(runtime.handle());
+        engine.connect(&io.handle);
     }
     let service = EngineService::start(engine).context("cannot start the engine thread")?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = runtime.spawn(server::serve(socket, service.handle(), async {
+    let server = io.handle.spawn(server::serve(socket, service.handle(), async {
         let _ = stopped.await;
     }));
     tracing::info!("Remote Service engine ready on {}", socket_path.display());
@@ -101,7 +136,7 @@ pub fn start(scope: Scope, listen: Listen, parts: Parts) -> Result<RunningEngine
         stop: Some(stop),
         server: Some(server),
         service: Some(service),
-        runtime: Some(runtime),
+        io: Some(io),
         _private_folder: private_folder,
     })
 }
@@ -128,8 +163,8 @@ impl RunningEngine {
 
     /// Waits for SIGTERM or SIGINT (Ctrl-C) on the engine's runtime.
     pub fn wait_for_stop_signal(&self) {
-        if let Some(runtime) = &self.runtime {
-            runtime.block_on(stop_signal());
+        if let Some(io) = &self.io {
+            io.handle.block_on(stop_signal());
         }
     }
 
@@ -142,16 +177,16 @@ impl RunningEngine {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let (Some(server), Some(runtime)) = (self.server.take(), &self.runtime) {
+        if let (Some(server), Some(io)) = (self.server.take(), &self.io) {
             // The server removes the socket when it ends.
-            let _ = runtime.block_on(server);
+            let _ = io.handle.block_on(server);
         }
         tracing::info!("Remote Service engine stopping");
         if let Some(mut service) = self.service.take() {
             service.stop();
         }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
+        if let Some(io) = self.io.take() {
+            io.stop();
         }
     }
 }
