@@ -402,6 +402,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Asks it to stop with SIGTERM and returns its exit code.
     pub fn terminate(mut self) -> Option<i32> {
         let status = Command::new("kill")

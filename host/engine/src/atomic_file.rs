@@ -79,7 +79,15 @@ pub fn write_atomically(
 /// at most `limit` bytes: a larger file is an error, not a partial read.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, WriteError> {
     let failed = |step: &'static str| move |source: io::Error| WriteError { step, source };
-    let mut file = platform::open_no_follow(path).map_err(failed("cannot open"))?;
+    let mut file = platform::open_no_follow(path).map_err(|error| {
+        if platform::is_link_refused(&error) {
+            failed("not a regular file")(io::Error::other(
+                "a symbolic link, which is not followed here",
+            ))
+        } else {
+            failed("cannot open")(error)
+        }
+    })?;
     let metadata = file.metadata().map_err(failed("cannot read its type"))?;
     if !metadata.is_file() {
         return Err(failed("not a regular file")(io::Error::other(
@@ -146,6 +154,11 @@ mod platform {
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
     }
+
+    /// Whether `open_no_follow` failed because the name is a link.
+    pub fn is_link_refused(error: &io::Error) -> bool {
+        error.raw_os_error() == Some(libc::ELOOP)
+    }
 }
 
 #[cfg(not(unix))]
@@ -173,9 +186,13 @@ mod platform {
 
     pub fn open_no_follow(path: &Path) -> io::Result<File> {
         if fs::symlink_metadata(path)?.file_type().is_symlink() {
-            return Err(io::Error::other("it is a link"));
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
         File::open(path)
+    }
+
+    pub fn is_link_refused(error: &io::Error) -> bool {
+        error.kind() == io::ErrorKind::InvalidInput
     }
 }
 
@@ -248,7 +265,9 @@ mod tests {
         assert_eq!(read_bounded(&file, 11).unwrap_err().step, "too large");
         let link = dir.path().join("link.lic");
         std::os::unix::fs::symlink(&file, &link).unwrap();
-        assert_eq!(read_bounded(&link, 100).unwrap_err().step, "cannot open");
+        let refused = read_bounded(&link, 100).unwrap_err();
+        assert_eq!(refused.step, "not a regular file");
+        assert!(refused.to_string().contains("symbolic link"), "{refused}");
         let fifo = dir.path().join("fifo.lic");
         let fifo_name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path and a plain mode.

@@ -127,9 +127,11 @@ pub fn start(scope: Scope, listen: Listen, parts: Parts) -> Result<RunningEngine
     }
     let service = EngineService::start(engine).context("cannot start the engine thread")?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = io.handle.spawn(server::serve(socket, service.handle(), async {
-        let _ = stopped.await;
-    }));
+    let server = io
+        .handle
+        .spawn(server::serve(socket, service.handle(), async {
+            let _ = stopped.await;
+        }));
     tracing::info!("Remote Service engine ready on {}", socket_path.display());
     Ok(RunningEngine {
         socket: socket_path,

@@ -17,7 +17,10 @@ use time::{Date, Duration, OffsetDateTime};
 pub use install::{install_file_atomically, install_into, InstallError, MAX_LICENCE_BYTES};
 pub use keys::{TrustedKey, TrustedKeys};
 pub use remote_service_licence_format::{Feature, LicencePayload, Party};
-pub use store::{judge, InstallOutcome, LicenceStore, Refusal, ScanOutcome, StoreConfig, Verdict};
+pub use store::{
+    judge, InstallOutcome, LicenceStore, Refusal, ScanOutcome, StoreConfig, Verdict,
+    MAX_LICENCE_FILES,
+};
 pub use watch::{FolderWatcher, WatchError};
 
 /// A licence whose signature verified with a trusted key and whose payload is the

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::{
     install_file_atomically, refusal, verify_licence, InstallError, LicenceError, TrustedKeys,
-    VerifiedLicence,
+    VerifiedLicence, MAX_LICENCE_BYTES,
 };
+use crate::atomic_file::read_bounded;
 
 /// The copy of the licence in force, in the state folder.
 const IN_FORCE_COPY: &str = "licence-in-force.lic";
@@ -73,10 +74,23 @@ pub struct LicenceStore {
     config: StoreConfig,
     keys: TrustedKeys,
     in_force: Option<VerifiedLicence>,
-    /// The content of each file when it was last judged, so that a file is judged (and a
-    /// refusal reported) once per content.
-    judged: HashMap<PathBuf, Vec<u8>>,
+    /// What each file was when it was last judged, so that a file is judged (and a refusal
+    /// reported) once per content.
+    judged: HashMap<PathBuf, Seen>,
 }
+
+/// A file of the folder as the last scan found it.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// Its content.
+    Content(Vec<u8>),
+    /// It could not be read as a licence file, and why.
+    Unreadable(String),
+}
+
+/// The most `*.lic` files a scan reads: a licence server's folder holds a few; a folder
+/// filled with thousands by someone who can write it must not make every scan read them.
+pub const MAX_LICENCE_FILES: usize = 64;
 
 impl LicenceStore {
     /// The trusted keys.
@@ -124,19 +138,37 @@ impl LicenceStore {
     /// puts the newest valid licence in force.
     pub fn rescan(&mut self) -> ScanOutcome {
         let mut outcome = ScanOutcome::default();
-        let files = licence_files(&self.config.licence_folder);
+        let mut files = licence_files(&self.config.licence_folder);
+        if files.len() > MAX_LICENCE_FILES {
+            let skipped = files.split_off(MAX_LICENCE_FILES);
+            tracing::warn!(
+                "licence folder {} holds {} licence files; only the first {MAX_LICENCE_FILES} are read",
+                self.config.licence_folder.display(),
+                MAX_LICENCE_FILES + skipped.len()
+            );
+        }
         self.judged.retain(|path, _| files.contains(path));
         let mut candidates = Vec::new();
         for path in files {
-            let Ok(bytes) = fs::read(&path) else { continue };
-            if self.judged.get(&path) == Some(&bytes) {
+            // Opened once, without following a link or waiting on a FIFO, type-checked on
+            // the handle and size-capped: the folder may be a share others can write.
+            let seen = match read_bounded(&path, MAX_LICENCE_BYTES) {
+                Ok(bytes) => Seen::Content(bytes),
+                Err(error) => Seen::Unreadable(error.to_string()),
+            };
+            if self.judged.get(&path) == Some(&seen) {
                 continue;
             }
-            self.judged.insert(path.clone(), bytes.clone());
-            match verify_licence(&bytes, &self.keys) {
-                Ok(licence) => candidates.push((path, licence)),
-                Err(error) => outcome.refused.push(refusal(path, error)),
+            match &seen {
+                Seen::Content(bytes) => match verify_licence(bytes, &self.keys) {
+                    Ok(licence) => candidates.push((path.clone(), licence)),
+                    Err(error) => outcome.refused.push(refusal(path.clone(), error)),
+                },
+                Seen::Unreadable(reason) => outcome
+                    .refused
+                    .push(refusal(path.clone(), format!("cannot be read: {reason}"))),
             }
+            self.judged.insert(path, seen);
         }
         // The newest first: it is the one that may replace the licence in force, and the
         // others are judged against the licence in force afterwards.
@@ -171,7 +203,7 @@ impl LicenceStore {
         let file_name = licence.file_name();
         let path = folder.join(&file_name);
         if verdict == Verdict::Same {
-            let on_disk = fs::read(&path).unwrap_or_default();
+            let on_disk = read_bounded(&path, MAX_LICENCE_BYTES).unwrap_or_default();
             let in_force_bytes = self
                 .in_force
                 .as_ref()
@@ -186,7 +218,8 @@ impl LicenceStore {
             reason: format!("cannot create the folder: {error}"),
         })?;
         let path = install_file_atomically(&folder, &file_name, bytes)?;
-        self.judged.insert(path.clone(), bytes.to_vec());
+        self.judged
+            .insert(path.clone(), Seen::Content(bytes.to_vec()));
         if verdict == Verdict::Same {
             // The licence in force was missing from the folder: it is there again.
             return Ok(InstallOutcome::AlreadyInForce { path });
@@ -248,7 +281,8 @@ pub fn judge(
     Ok(Verdict::Newer)
 }
 
-/// The `*.lic` files of `folder` (not hidden ones), sorted.
+/// The names ending in `.lic` of `folder` (not hidden ones), sorted; what each is, is
+/// checked when it is opened.
 fn licence_files(folder: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(folder) else {
         return Vec::new();
@@ -258,7 +292,11 @@ fn licence_files(folder: &Path) -> Vec<PathBuf> {
         .filter(|entry| {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            !name.starts_with('.') && name.ends_with(".lic") && entry.path().is_file()
+            // Folders are not licences (a FIFO, a link or a device is opened and refused
+            // with the reason).
+            !name.starts_with('.')
+                && name.ends_with(".lic")
+                && !entry.file_type().is_ok_and(|kind| kind.is_dir())
         })
         .map(|entry| entry.path())
         .collect();

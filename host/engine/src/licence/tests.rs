@@ -422,6 +422,76 @@ fn a_scan_puts_the_newest_valid_licence_in_force_and_reports_each_bad_file_once(
     );
 }
 
+/// A folder others can write (a share): whatever is planted under a licence's name is
+/// opened once, without following a link or waiting on a FIFO, and refused with the reason.
+#[cfg(unix)]
+#[test]
+fn links_fifos_and_oversized_files_in_the_folder_are_refused_without_reading_them() {
+    let signer = Signer::new();
+    let folders = Folders::new();
+    let folder = folders.licence_folder();
+    fs::create_dir_all(&folder).unwrap();
+    // A valid licence outside the folder, linked in.
+    let outside = folders.root.path().join("elsewhere.lic");
+    fs::write(&outside, signer.sign(&payload("RS-1", 7, &[]))).unwrap();
+    std::os::unix::fs::symlink(&outside, folder.join("linked.lic")).unwrap();
+    // A FIFO nobody writes: reading it would wait forever.
+    let fifo = std::ffi::CString::new(folder.join("fifo.lic").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path and a plain mode.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    // An endless-looking file: 1 GiB, sparse.
+    fs::File::create(folder.join("huge.lic"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+
+    let mut store = folders.open(&signer);
+    let started = std::time::Instant::now();
+    let outcome = store.rescan();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!outcome.changed, "the linked licence is not put in force");
+    assert!(store.in_force().is_none());
+    let mut refused: Vec<String> = outcome
+        .refused
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r.path.file_name().unwrap().to_string_lossy(),
+                r.reason
+            )
+        })
+        .collect();
+    refused.sort();
+    assert_eq!(
+        refused,
+        vec![
+            "fifo.lic: cannot be read: not a regular file: a link, folder, FIFO or device where a file is expected",
+            "huge.lic: cannot be read: too large: 1073741824 bytes, at most 65536 are read",
+            "linked.lic: cannot be read: not a regular file: a symbolic link, which is not followed here",
+        ]
+    );
+    assert!(store.rescan().refused.is_empty(), "each is reported once");
+}
+
+/// More licence files than a scan reads: the first ones are judged, the rest left alone.
+#[test]
+fn a_folder_flooded_with_licence_files_is_read_only_up_to_the_limit() {
+    let signer = Signer::new();
+    let folders = Folders::new();
+    let folder = folders.licence_folder();
+    fs::create_dir_all(&folder).unwrap();
+    for index in 0..(MAX_LICENCE_FILES + 20) {
+        fs::write(folder.join(format!("{index:04}.lic")), b"garbage").unwrap();
+    }
+    let mut store = folders.open(&signer);
+    assert_eq!(store.rescan().refused.len(), MAX_LICENCE_FILES);
+}
+
 #[test]
 fn a_downgrade_dropped_while_not_running_is_refused() {
     let signer = Signer::new();
