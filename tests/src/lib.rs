@@ -396,6 +396,29 @@ impl Drop for EventStream {
     }
 }
 
+/// A child process the test started, killed (and reaped) when dropped, pass or fail.
+pub struct KillOnDrop(pub Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running `remote-service daemon`; killed when dropped.
 pub struct Daemon {
     child: Child,

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -37,6 +38,23 @@ pub enum ClientError {
         /// The engine's message.
         message: String,
     },
+    /// The socket, its folder or the process answering there is not this user's or
+    /// root's: nothing is sent.
+    #[error("refused to use the Remote Service socket {socket}: {reason}; someone else may be posing as the engine")]
+    Untrusted {
+        /// The socket.
+        socket: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The engine did not answer in time.
+    #[error("the Remote Service engine on {socket} did not answer within {} s", limit.as_secs())]
+    TimedOut {
+        /// The socket.
+        socket: PathBuf,
+        /// The time limit.
+        limit: Duration,
+    },
     /// The connection broke or the answer was not understood.
     #[error("local API at {socket}: {message}")]
     Protocol {
@@ -67,10 +85,19 @@ impl Client {
         })
     }
 
-    /// A client of the engine that answers on `socket`, or `None` when none does.
-    pub fn running(socket: &Path) -> Option<Client> {
-        let client = Client::new(socket).ok()?;
-        client.status().is_ok().then_some(client)
+    /// A client of the engine that answers on `socket`, or `None` when none does; an
+    /// error when something answers there that is not to be trusted (see
+    /// [`crate::distrust`]), or answers wrongly.
+    pub fn running(socket: &Path) -> Result<Option<Client>, ClientError> {
+        let client = Client::new(socket).map_err(|error| ClientError::Protocol {
+            socket: socket.to_path_buf(),
+            message: error.to_string(),
+        })?;
+        match client.status() {
+            Ok(_) => Ok(Some(client)),
+            Err(ClientError::NotRunning { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// The socket.
@@ -216,11 +243,13 @@ impl Client {
         self.call(endpoint, None::<&()>)
     }
 
-    /// Follows the event stream; the first event is the status now.
+    /// Follows the event stream; the first event is the status now. The stream has no
+    /// time limit; its start has the usual one.
     pub fn events(&self) -> Result<Events<'_>, ClientError> {
-        let body = self
-            .runtime
-            .block_on(self.request(Endpoint::Events, None))?;
+        let body = self.runtime.block_on(self.within(
+            Endpoint::Events.time_limit(),
+            self.request(Endpoint::Events, None),
+        ))?;
         Ok(Events {
             client: self,
             body,
@@ -239,13 +268,14 @@ impl Client {
             Some(body) => Some(serde_json::to_vec(body).map_err(|error| self.protocol(error))?),
             None => None,
         };
-        let bytes = self.runtime.block_on(async {
+        let limit = endpoint.time_limit();
+        let bytes = self.runtime.block_on(self.within(limit, async {
             let body = self.request(endpoint, body).await?;
             body.collect()
                 .await
                 .map(|collected| collected.to_bytes())
                 .map_err(|error| self.protocol(error))
-        })?;
+        }))?;
         let bytes = if bytes.is_empty() {
             Bytes::from_static(b"null")
         } else {
@@ -255,17 +285,53 @@ impl Client {
             .map_err(|error| self.protocol(format!("the answer is not the expected JSON: {error}")))
     }
 
+    /// `work`, or [`ClientError::TimedOut`] after `limit`.
+    async fn within<T>(
+        &self,
+        limit: Duration,
+        work: impl std::future::Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+            Err(ClientError::TimedOut {
+                socket: self.socket.clone(),
+                limit,
+            })
+        })
+    }
+
     async fn request(
         &self,
         endpoint: Endpoint,
         body: Option<Vec<u8>>,
     ) -> Result<Incoming, ClientError> {
+        let untrusted = |reason: String| ClientError::Untrusted {
+            socket: self.socket.clone(),
+            reason,
+        };
+        #[cfg(unix)]
+        if let Some(reason) = crate::socket::distrust(&self.socket) {
+            return Err(untrusted(reason));
+        }
         let stream =
             UnixStream::connect(&self.socket)
                 .await
                 .map_err(|_| ClientError::NotRunning {
                     socket: self.socket.clone(),
                 })?;
+        // The process that answers must be this user's or root's too, whatever the file
+        // system says: checked before anything is sent.
+        #[cfg(unix)]
+        {
+            let peer = stream
+                .peer_cred()
+                .map_err(|error| untrusted(format!("its peer cannot be identified: {error}")))?;
+            if !crate::socket::trusted_peer(peer.uid()) {
+                return Err(untrusted(format!(
+                    "the process answering there runs as user id {}",
+                    peer.uid()
+                )));
+            }
+        }
         let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|error| self.protocol(error))?;

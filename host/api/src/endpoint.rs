@@ -3,6 +3,8 @@
 //! and no path string is written anywhere else. Every segment is percent-encoded (a notice
 //! key may hold a folder path with slashes and spaces).
 
+use std::time::Duration;
+
 use hyper::Method;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -124,6 +126,20 @@ impl Endpoint {
             | Endpoint::Command { .. }
             | Endpoint::VerifyLicence
             | Endpoint::InstallLicence => Method::POST,
+        }
+    }
+
+    /// How long a client waits for the answer: the engine answers at once but for the calls
+    /// that wait on something with a limit of its own (a plugin's command: 120 s; the
+    /// connection test: five steps of the request time limit, at most 600 s each; storing a
+    /// secret: the keyring's unlock prompt, which a person answers). For the event stream,
+    /// the limit is for its start.
+    pub fn time_limit(&self) -> Duration {
+        match self {
+            Endpoint::Command { .. } => Duration::from_secs(130),
+            Endpoint::TestConnection => Duration::from_secs(5 * 600 + 30),
+            Endpoint::SetSecret { .. } | Endpoint::DeleteSecret { .. } => Duration::from_secs(300),
+            _ => Duration::from_secs(30),
         }
     }
 

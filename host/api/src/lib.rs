@@ -20,6 +20,8 @@ pub use client::{Client, ClientError, Events};
 pub use endpoint::{Endpoint, Unmatched};
 pub use event::{ApiEvent, Notice, Urgency};
 pub use report::{Step, StepOutcome, TestReport};
+#[cfg(unix)]
+pub use socket::distrust;
 pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};
 pub use status::{
     CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder, FeatureSummary,

@@ -1,6 +1,8 @@
 //! Where the engine listens.
 
 use std::env;
+#[cfg(unix)]
+use std::path::Path;
 use std::path::PathBuf;
 
 /// Overrides the socket path.
@@ -34,8 +36,64 @@ pub fn socket_path(system: bool) -> PathBuf {
 
 #[cfg(unix)]
 fn user_tag() -> u32 {
+    effective_user_id()
+}
+
+/// The effective user id of this process.
+#[cfg(unix)]
+pub(crate) fn effective_user_id() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// Why the engine that answers on `socket` is not to be trusted with a request, if it is
+/// not: a front-end sends secrets and settings there, so the socket and its folder must
+/// belong to this user or root and be writable by their owner only (another user could
+/// otherwise have made the folder, in the temporary folder say, and listen there). A
+/// missing socket is no reason: nothing answers there.
+#[cfg(unix)]
+pub fn distrust(socket: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = effective_user_id();
+    let owned = |uid: u32| uid == me || uid == 0;
+    let folder = socket.parent().unwrap_or(Path::new("/"));
+    match std::fs::symlink_metadata(folder) {
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            return Some(format!(
+                "its folder {} is a symbolic link",
+                folder.display()
+            ))
+        }
+        Ok(metadata) if !owned(metadata.uid()) => {
+            return Some(format!(
+                "its folder {} belongs to user id {}, not to you (user id {me}) or root",
+                folder.display(),
+                metadata.uid()
+            ))
+        }
+        Ok(metadata) if metadata.mode() & 0o022 != 0 => {
+            return Some(format!(
+                "others can write its folder {} (mode {:04o})",
+                folder.display(),
+                metadata.mode() & 0o7777
+            ))
+        }
+        _ => {}
+    }
+    match std::fs::symlink_metadata(socket) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Some("it is a symbolic link".into()),
+        Ok(metadata) if !owned(metadata.uid()) => Some(format!(
+            "it belongs to user id {}, not to you (user id {me}) or root",
+            metadata.uid()
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a peer of user id `uid` may be the engine: this user's or root's.
+#[cfg(unix)]
+pub(crate) fn trusted_peer(uid: u32) -> bool {
+    uid == effective_user_id() || uid == 0
 }
 
 #[cfg(not(unix))]

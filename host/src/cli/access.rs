@@ -26,14 +26,15 @@ impl Access {
     }
 }
 
-/// A client of the running per-user engine, if one answers.
-pub fn running() -> Option<Client> {
-    Client::running(&remote_service_api::socket_path(false))
+/// A client of the running per-user engine, if one answers; an error when what answers is
+/// not to be trusted (never a silent fall-back to an engine of the command's own).
+pub fn running() -> Result<Option<Client>> {
+    Ok(Client::running(&remote_service_api::socket_path(false))?)
 }
 
 /// A client of the running engine, or of one started now with `parts`.
 pub fn engine(parts: Parts) -> Result<Access> {
-    if let Some(client) = running() {
+    if let Some(client) = running()? {
         return Ok(Access {
             client,
             _own_engine: None,

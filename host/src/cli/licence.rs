@@ -135,7 +135,7 @@ pub fn entitlement_check(release_date: Date) -> Result<ExitCode> {
 
 /// The running engine's licence updater, running; or why not, already said to the user.
 fn running_updater() -> Result<Option<(Client, PluginInfo)>> {
-    let Some(client) = access::running() else {
+    let Some(client) = access::running()? else {
         eprintln!(
             "Remote Service is not running: the licence updater runs in the engine; start it with `remote-service daemon` or `remote-service tray`"
         );

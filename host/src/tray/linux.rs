@@ -2,6 +2,10 @@
 //! StatusNotifierWatcher) on the session bus to show the icon.
 
 use std::env;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
 
 /// The watcher panels own on the session bus.
 const WATCHER: &str = "org.kde.StatusNotifierWatcher";
@@ -36,4 +40,23 @@ pub fn tray_host_problem() -> Option<String> {
         )),
         Err(error) => Some(format!("cannot ask the session bus for a system tray: {error}")),
     }
+}
+
+/// Creates `dir` (and its parents) for this user only (0700) when missing.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Opens (or creates, 0600) the lock file `path`, without following a link planted there.
+pub fn open_lock(path: &Path) -> io::Result<File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }

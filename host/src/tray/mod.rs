@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use remote_service_api::{Client, Connection, Light, Notice, PluginState, Status, Urgency};
 use remote_service_engine::{Listen, Parts, Scope};
 use tray_icon::menu::MenuEvent;
@@ -62,7 +62,7 @@ pub fn run() -> Result<ExitCode> {
         return crate::daemon::run(Scope::User);
     }
     let _instance = single_instance(&socket)?;
-    let _embedded = if Client::running(&socket).is_some() {
+    let _embedded = if Client::running(&socket)?.is_some() {
         tracing::info!("the tray attaches to the engine on {}", socket.display());
         None
     } else {
@@ -104,9 +104,18 @@ fn single_instance(socket: &Path) -> Result<File> {
     let dir = socket
         .parent()
         .ok_or_else(|| anyhow!("the socket path {} has no folder", socket.display()))?;
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    platform::create_private_dir(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // The lock lives beside the engine's socket: a folder someone else made or can write
+    // is refused, as the client refuses it.
+    if let Some(reason) = remote_service_api::distrust(socket) {
+        bail!(
+            "refused to use the Remote Service folder {}: {reason}",
+            dir.display()
+        );
+    }
     let path = dir.join("tray.lock");
-    let file = File::create(&path)
+    let file = platform::open_lock(&path)
         .with_context(|| format!("cannot open the tray lock {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
