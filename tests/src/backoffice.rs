@@ -341,6 +341,12 @@ pub fn configure_installation(
             .unwrap();
         assert!(status.success(), "config set {key} {value}");
     }
+    set_code(command);
+}
+
+/// `config set-secret verification_code` with [`VERIFICATION_CODE`] on standard input,
+/// made by `command`.
+pub fn set_code(command: impl Fn(&[&str]) -> Command) {
     let mut secret = command(&["config", "set-secret", "verification_code"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -391,6 +397,11 @@ impl Installation {
             .output()
             .expect("run remote-service")
             .into()
+    }
+
+    /// Enters the verification code again (a new `backoffice_url` removes it).
+    pub fn set_code(&self) {
+        set_code(|args| self.command(args));
     }
 
     /// Starts the engine (`remote-service daemon`).

@@ -329,6 +329,8 @@ fn slow_and_garbage_back_offices_turn_orange_without_hanging_the_engine() {
         setup
             .config(&["set", "backoffice_url", &server.url])
             .success();
+        // A new back office gets the code only when it is entered again.
+        setup.set_code(VERIFICATION_CODE).success();
         let mut last = String::new();
         let reached = wait_for(SOON, || {
             let started = Instant::now();
@@ -354,6 +356,7 @@ fn slow_and_garbage_back_offices_turn_orange_without_hanging_the_engine() {
     setup
         .config(&["set", "backoffice_url", setup.backoffice.url()])
         .success();
+    setup.set_code(VERIFICATION_CODE).success();
     setup.wait_for_light("green");
 }
 

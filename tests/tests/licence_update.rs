@@ -515,6 +515,8 @@ fn a_broken_download_keeps_the_installed_licence_and_says_why() {
         installation
             .run(&["config", "set", "backoffice_url", &link.url])
             .success();
+        // A new back office gets the code only when it is entered again.
+        installation.set_code();
         installation.wait_until_green();
         // The light stays green while the engine moves its session to the new address: a
         // check in that moment finds no session; the next one goes through the link.
@@ -546,6 +548,7 @@ fn a_broken_download_keeps_the_installed_licence_and_says_why() {
             installation.backoffice.url(),
         ])
         .success();
+    installation.set_code();
     installation.wait_until_green();
     let installed_now = wait_for(Duration::from_secs(5), || {
         installation

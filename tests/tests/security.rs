@@ -231,3 +231,177 @@ fn a_link_planted_as_the_tray_lock_is_not_followed() {
         "the tray must never truncate this\n"
     );
 }
+
+/// `remote-service daemon --system` in `scratch`: its folders, socket and group (`nogroup`,
+/// which every Debian has: the tests cannot add a group to the machine) all in the scratch
+/// folder, the socket's folder in `socket_parent`.
+fn system_command(
+    scratch: &remote_service_tests::Scratch,
+    socket_parent: &std::path::Path,
+    args: &[&str],
+) -> Command {
+    let mut command = scratch.command(args);
+    command
+        .env(
+            "REMOTE_SERVICE_SOCKET",
+            socket_parent.join("remote-service/api.sock"),
+        )
+        .env("REMOTE_SERVICE_SYSTEM_DATA_DIR", scratch.root().join("var"))
+        .env("REMOTE_SERVICE_SYSTEM_GROUP", "nogroup")
+        .env("REMOTE_SERVICE_SECRETS", "file");
+    command
+}
+
+/// On the system service, a member of its group reads what it shows but changes nothing:
+/// pointing `backoffice_url` at a back office of their own (where the next session would
+/// post the verification code), storing a secret or installing a licence needs root. When
+/// root changes `backoffice_url`, the stored code is removed: it goes to the new back office
+/// only once entered again. A FIFO given as `backoffice_ca_file` is refused at once.
+#[test]
+fn on_the_system_service_only_root_changes_settings_and_a_new_back_office_needs_the_code_again() {
+    assert_eq!(effective_uid(), 0, "this test runs processes as other users (setpriv), which needs root: run it as root, as CI does");
+    let scratch = remote_service_tests::Scratch::new();
+    let shared = tempfile::tempdir().unwrap();
+    // The members must reach the socket's folder.
+    for dir in [scratch.root(), shared.path()] {
+        fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let socket = shared.path().join("remote-service/api.sock");
+    let _daemon = remote_service_tests::Scratch::spawn_daemon(system_command(
+        &scratch,
+        shared.path(),
+        &["daemon", "--system"],
+    ));
+    let root_run = |args: &[&str]| -> remote_service_tests::Run {
+        system_command(&scratch, shared.path(), args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    for (key, value) in [
+        ("enabled", "true"),
+        ("organisation_id", "ORG-TEST"),
+        ("backoffice_url", "http://127.0.0.1:9"),
+    ] {
+        root_run(&["config", "set", key, value]).success();
+    }
+    let mut set_code = system_command(
+        &scratch,
+        shared.path(),
+        &["config", "set-secret", "verification_code"],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    std::io::Write::write_all(set_code.stdin.as_mut().unwrap(), b"root-entered-code\n").unwrap();
+    assert!(set_code.wait().unwrap().success());
+
+    // A member of the group (nobody, in nogroup).
+    let member_curl = |method: &str, path: &str, body: Option<&str>| -> (String, String) {
+        let mut curl = as_user(65534, std::path::Path::new("/usr/bin/curl"));
+        curl.args(["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
+            .arg(&socket)
+            .arg(format!("http://localhost{path}"));
+        if let Some(body) = body {
+            curl.args([
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                body,
+            ]);
+        }
+        let output = curl.output().expect("curl as a member");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').expect("a status line");
+        (body.to_string(), code.to_string())
+    };
+    let (_, code) = member_curl("GET", "/v1/status", None);
+    assert_eq!(code, "200", "a member reads the status");
+    for (method, path, body) in [
+        (
+            "PUT",
+            "/v1/config/backoffice_url",
+            Some(r#"{"value": "http://127.0.0.1:4444"}"#),
+        ),
+        ("DELETE", "/v1/config/backoffice_url", None),
+        (
+            "PUT",
+            "/v1/config/licence.remote_folder",
+            Some(r#"{"value": "/etc"}"#),
+        ),
+        (
+            "PUT",
+            "/v1/secrets/verification_code",
+            Some(r#"{"value": "x"}"#),
+        ),
+        ("POST", "/v1/licence/install", Some(r#"{"text": "x"}"#)),
+        (
+            "POST",
+            "/v1/plugins/licence-updater/commands/save-failed",
+            Some(r#"{"argument": "/etc"}"#),
+        ),
+    ] {
+        let (answer, code) = member_curl(method, path, body);
+        assert_eq!(code, "403", "{method} {path}: {answer}");
+        assert!(
+            answer.contains("only root may change the system service"),
+            "{answer}"
+        );
+    }
+    let shown = root_run(&["config", "show", "--json"]).json();
+    assert_eq!(shown["settings"]["backoffice_url"], "http://127.0.0.1:9");
+    assert_eq!(shown["secrets"]["verification_code"], "set");
+
+    // Root points it elsewhere: the code stays behind.
+    let moved = root_run(&["config", "set", "backoffice_url", "http://127.0.0.1:10"]);
+    moved.success();
+    assert!(
+        moved.stderr.contains("the verification code was removed"),
+        "{}",
+        moved.stderr
+    );
+    let shown = root_run(&["config", "show", "--json"]).json();
+    assert_eq!(
+        shown["secrets"]["verification_code"], "not set",
+        "{shown:#}"
+    );
+    let status = root_run(&["status", "--json"]).json();
+    assert!(
+        status["connection"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("verification code is not set"),
+        "{status:#}"
+    );
+
+    // A FIFO as the certificate file: refused with the reason, without waiting on it.
+    let fifo = scratch.root().join("ca.pem");
+    mkfifo(&fifo);
+    let mut set_ca = remote_service_tests::KillOnDrop(
+        system_command(
+            &scratch,
+            shared.path(),
+            &[
+                "config",
+                "set",
+                "backoffice_ca_file",
+                fifo.to_str().unwrap(),
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    let finished = remote_service_tests::wait_for(Duration::from_secs(30), || {
+        matches!(set_ca.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        finished.is_some(),
+        "config set backoffice_ca_file waits on the FIFO"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(set_ca.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+}

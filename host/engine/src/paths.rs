@@ -10,6 +10,9 @@ use anyhow::{anyhow, Context, Result};
 pub const SYSTEM_DIR_ENV: &str = "REMOTE_SERVICE_SYSTEM_DIR";
 /// Overrides the plugin folder.
 pub const PLUGIN_DIR_ENV: &str = "REMOTE_SERVICE_PLUGIN_DIR";
+/// Overrides the system service's data and state folder (`/var/lib/remote-service`); for
+/// tests.
+pub const SYSTEM_DATA_DIR_ENV: &str = "REMOTE_SERVICE_SYSTEM_DATA_DIR";
 
 /// The folders of one engine (per user for now; the system service comes with the daemon).
 #[derive(Debug, Clone)]
@@ -50,6 +53,7 @@ impl Paths {
     /// The system service's folders (`remote-service daemon --system`).
     pub fn system() -> Result<Paths> {
         let (config_dir, data_dir) = platform::system_service_dirs();
+        let data_dir = env_path(SYSTEM_DATA_DIR_ENV).unwrap_or(data_dir);
         Ok(Paths {
             config_dir: env_path(SYSTEM_DIR_ENV).unwrap_or(config_dir),
             state_dir: data_dir.clone(),

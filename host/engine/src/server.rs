@@ -53,8 +53,54 @@ pub enum Audience {
     System,
 }
 
-/// The group whose members may use the system service's API.
+/// The group whose members may use the system service's API (read what it shows, click
+/// its menu items); changing its settings, secrets or licence needs root.
 pub const SYSTEM_GROUP: &str = "remote-service";
+
+/// Overrides [`SYSTEM_GROUP`]; for tests, which cannot add a group to the machine.
+pub const SYSTEM_GROUP_ENV: &str = "REMOTE_SERVICE_SYSTEM_GROUP";
+
+/// The system group's name: [`SYSTEM_GROUP`] unless [`SYSTEM_GROUP_ENV`] says otherwise.
+fn system_group() -> String {
+    std::env::var(SYSTEM_GROUP_ENV)
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| SYSTEM_GROUP.to_string())
+}
+
+/// Who is asking, as the engine decides what they may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Caller {
+    /// The peer's user id (root: 0).
+    uid: u32,
+    /// Whom the API serves.
+    audience: Audience,
+}
+
+impl Caller {
+    /// Why the caller may not do what `endpoint` does, if it may not: on the system
+    /// service, what changes settings, secrets, the licence or writes files (a plugin's
+    /// command) is root's alone, so that a member of the group cannot point the service
+    /// (and its verification code) at another back office or make root write elsewhere.
+    fn refusal(&self, endpoint: &Endpoint) -> Option<String> {
+        let changes = matches!(
+            endpoint,
+            Endpoint::SetConfig { .. }
+                | Endpoint::UnsetConfig { .. }
+                | Endpoint::SettingsFile
+                | Endpoint::SetSecret { .. }
+                | Endpoint::DeleteSecret { .. }
+                | Endpoint::InstallLicence
+                | Endpoint::Command { .. }
+        );
+        (self.audience == Audience::System && changes && self.uid != 0).then(|| {
+            format!(
+                "only root may change the system service's settings, secrets or licence or run a plugin's command (you are user id {}); use sudo",
+                self.uid
+            )
+        })
+    }
+}
 
 /// Binds the API socket at `path` for `audience`. Refuses when another engine answers
 /// there; a stale socket file is replaced.
@@ -102,13 +148,19 @@ pub async fn serve(socket: Socket, engine: EngineHandle, shutdown: impl Future<O
                 }
             },
         };
-        if let Err(reason) = platform::check_peer(&stream, socket.audience) {
-            tracing::warn!("refused a local API connection: {reason}");
-            continue;
-        }
+        let caller = match platform::check_peer(&stream, socket.audience) {
+            Ok(uid) => Caller {
+                uid,
+                audience: socket.audience,
+            },
+            Err(reason) => {
+                tracing::warn!("refused a local API connection: {reason}");
+                continue;
+            }
+        };
         let engine = engine.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| respond(request, engine.clone()));
+            let service = service_fn(move |request| respond(request, engine.clone(), caller));
             if let Err(error) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await
@@ -130,6 +182,7 @@ const BODY_LIMIT: usize = 256 * 1024;
 async fn respond(
     request: Request<Incoming>,
     engine: EngineHandle,
+    caller: Caller,
 ) -> Result<Response<Body>, Infallible> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -148,6 +201,10 @@ async fn respond(
             ))
         }
     };
+    if let Some(reason) = caller.refusal(&endpoint) {
+        tracing::warn!("refused {method} {path}: {reason}");
+        return Ok(error(StatusCode::FORBIDDEN, &reason));
+    }
     let body = request.into_body();
     let response = match endpoint {
         Endpoint::Status => answered(engine.status().await),
@@ -380,7 +437,7 @@ mod platform {
 
     use tokio::net::UnixStream;
 
-    use super::{Audience, SYSTEM_GROUP};
+    use super::{system_group, Audience};
 
     /// The socket folder: created 0700 (0750 for the system service); an existing one must
     /// belong to this user and not be writable by others.
@@ -422,14 +479,15 @@ mod platform {
     /// Gives `path` to the system group with `mode`; without the group, only root may use
     /// it (and the engine says so).
     fn share_with_group(path: &Path, mode: u32) -> io::Result<()> {
-        match group_id(SYSTEM_GROUP) {
+        let group = system_group();
+        match group_id(&group) {
             Some(gid) => {
                 std::os::unix::fs::chown(path, None, Some(gid))?;
                 fs::set_permissions(path, fs::Permissions::from_mode(mode))
             }
             None => {
                 tracing::warn!(
-                    "the group {SYSTEM_GROUP} does not exist: only root can use {}; create the group and add the users \
+                    "the group {group} does not exist: only root can use {}; create the group and add the users \
                      who may use Remote Service to it",
                     path.display()
                 );
@@ -456,19 +514,17 @@ mod platform {
         io::Error::new(io::ErrorKind::PermissionDenied, message)
     }
 
-    /// For a user's engine, the peer must be that user or root. For the system service the
-    /// socket's group and mode already decided who could connect.
-    pub fn check_peer(stream: &UnixStream, audience: Audience) -> Result<(), String> {
-        if audience == Audience::System {
-            return Ok(());
-        }
+    /// The peer's user id. For a user's engine, the peer must be that user or root; for the
+    /// system service the socket's group and mode already decided who could connect (and
+    /// the caller's id decides what they may change).
+    pub fn check_peer(stream: &UnixStream, audience: Audience) -> Result<u32, String> {
         let credentials = stream
             .peer_cred()
             .map_err(|error| format!("cannot read the peer's credentials: {error}"))?;
         let me = crate::os::effective_user_id();
         let peer = credentials.uid();
-        if peer == me || peer == 0 {
-            Ok(())
+        if audience == Audience::System || peer == me || peer == 0 {
+            Ok(peer)
         } else {
             Err(format!(
                 "user id {peer} is neither the engine's user (user id {me}) nor root"

@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use remote_service_api::ConfigView;
 use remote_service_engine::Parts;
 
 use super::access;
@@ -27,13 +28,17 @@ pub fn run(command: ConfigCommand) -> Result<ExitCode> {
             println!("{}", client.get_config(&key)?.unwrap_or_default());
         }
         ConfigCommand::Set { key, value } => {
-            client.set_config(&key, &value)?;
+            let before = client.config()?;
+            let after = client.set_config(&key, &value)?;
             println!("{key} = {value}");
+            tell_code_removed(&key, &before, &after);
         }
         ConfigCommand::Unset { key } => {
-            let view = client.unset_config(&key)?;
-            let value = view.settings.get(&key).cloned().flatten();
+            let before = client.config()?;
+            let after = client.unset_config(&key)?;
+            let value = after.settings.get(&key).cloned().flatten();
             println!("{key} = {} (the default)", value.unwrap_or_default());
+            tell_code_removed(&key, &before, &after);
         }
         ConfigCommand::SetSecret { name } => {
             // The name is checked before anyone types the secret.
@@ -55,6 +60,17 @@ pub fn run(command: ConfigCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says so when a change removed the verification code (it was entered for the old back
+/// office or organisation, and is never sent to another).
+fn tell_code_removed(key: &str, before: &ConfigView, after: &ConfigView) {
+    let state = |view: &ConfigView| view.secrets.get("verification_code").cloned();
+    if state(before).as_deref() == Some("set") && state(after).as_deref() != Some("set") {
+        eprintln!(
+            "the verification code was removed: it was entered for the old {key}; enter it again with `remote-service config set-secret verification_code`"
+        );
+    }
 }
 
 /// Reads a secret from standard input: one line, without its line break.

@@ -25,14 +25,19 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
-/// Reads every certificate of a PEM file; a file without one is an error.
+/// The largest certificate file read: a bundle of a few hundred certificates fits.
+const MAX_CERTIFICATE_FILE: u64 = 1024 * 1024;
+
+/// Reads every certificate of a PEM file; a file without one is an error. The file is
+/// opened once, without following a link or waiting on a FIFO, and at most 1 MiB is read.
 pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let failed = |reason: String| TlsSetupError::File {
         path: path.to_path_buf(),
         reason,
     };
-    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|error| failed(pem_reason(&error)))?
+    let bytes = crate::atomic_file::read_bounded(path, MAX_CERTIFICATE_FILE)
+        .map_err(|error| failed(error.to_string()))?;
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|error| failed(pem_reason(&error)))?;
     if certificates.is_empty() {

@@ -205,6 +205,26 @@ impl Engine {
         if settings == self.settings {
             return Ok(Vec::new());
         }
+        // The verification code was entered for one back office and organisation: it is
+        // never sent to another without being entered again. Removed first, so that a
+        // keyring that refuses leaves everything as it was.
+        let code_elsewhere = settings.backoffice_url() != self.settings.backoffice_url()
+            || settings.organisation_id != self.settings.organisation_id;
+        if code_elsewhere
+            && self
+                .secrets
+                .is_set(Secret::VerificationCode)
+                .unwrap_or(true)
+        {
+            self.secrets
+                .delete(Secret::VerificationCode)
+                .with_context(|| {
+                    format!("{key} not changed: the verification code entered for the old value cannot be removed")
+                })?;
+            tracing::info!(
+                "{key} changed: the verification code was removed and must be entered again"
+            );
+        }
         settings.save(&self.paths.settings_file())?;
         let folder_changed = settings.licence.local_folder != self.settings.licence.local_folder;
         self.settings = settings;
