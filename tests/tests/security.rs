@@ -405,3 +405,77 @@ fn on_the_system_service_only_root_changes_settings_and_a_new_back_office_needs_
     std::io::Read::read_to_string(set_ca.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("not a regular file"), "{stderr}");
 }
+
+/// A plugin library is loaded into the engine: a folder above the plugin folder that others
+/// can write (they could replace the whole plugin folder), or a plugin file that is a link
+/// into a folder others can write, is refused with the reason; the other plugins load.
+#[test]
+fn plugins_someone_else_could_replace_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = remote_service_tests::Scratch::new();
+    let open = scratch.root().join("open");
+    fs::create_dir_all(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    let planted = open.join("libplanted.so");
+    fs::copy(
+        remote_service_tests::artifact(&remote_service_tests::library_file_name(
+            "remote_service_plugin_proxy_detector",
+        )),
+        &planted,
+    )
+    .unwrap();
+    fs::set_permissions(&planted, fs::Permissions::from_mode(0o755)).unwrap();
+    let linked = scratch
+        .plugin_dir
+        .join(remote_service_tests::library_file_name(
+            "remote_service_plugin_linked",
+        ));
+    symlink(&planted, &linked).unwrap();
+    let listing = scratch.run(&["plugins", "--json"]).json();
+    let refused = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|plugin| plugin["path"] == linked.to_str().unwrap())
+        .unwrap_or_else(|| panic!("the linked plugin is listed: {listing:#}"));
+    assert_eq!(refused["state"], "refused", "{refused:#}");
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "the folder {} above it can be changed by others",
+            open.display()
+        )) && detail.contains("it is a link to"),
+        "{detail}"
+    );
+    assert_eq!(
+        listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|plugin| plugin["state"] != "refused")
+            .count(),
+        3,
+        "the real plugins load: {listing:#}"
+    );
+
+    // The plugin folder itself in a folder anyone can write.
+    let moved = open.join("plugins");
+    fs::rename(&scratch.plugin_dir, &moved).unwrap();
+    fs::remove_file(moved.join(linked.file_name().unwrap())).unwrap();
+    let run = scratch
+        .command(&["plugins", "--json"])
+        .env("REMOTE_SERVICE_PLUGIN_DIR", &moved)
+        .output()
+        .unwrap();
+    let run: remote_service_tests::Run = run.into();
+    assert_eq!(run.json(), serde_json::json!([]), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "plugin folder {} refused: the folder {} above it can be changed by others",
+            moved.display(),
+            open.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}

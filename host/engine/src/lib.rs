@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod server;
 pub mod service;
 pub mod settings;
+pub mod trust;
 
 pub use engine::Parts;
 pub use running::{start, stop_signal, Listen, RunningEngine, Scope};

@@ -9,6 +9,11 @@ use minisign_verify::PublicKey;
 
 use remote_service_licence_format::key_id_text;
 
+use crate::atomic_file::read_bounded;
+
+/// A minisign public key file is two short lines.
+const MAX_KEY_FILE: u64 = 4096;
+
 /// The vendor's keys built into the binary: (file name, contents).
 const BUILT_IN: &[(&str, &str)] = &[(
     "vendor-2026.pub",
@@ -34,7 +39,9 @@ pub struct TrustedKeys {
 
 impl TrustedKeys {
     /// The built-in keys plus every `*.pub` file in `system_dir` (a missing folder is
-    /// fine; a file that is not a minisign public key is skipped with a warning naming it).
+    /// fine; a file that is not a minisign public key, or that someone other than its owner,
+    /// the user or root, could change — it or a folder above it — is skipped with a warning
+    /// naming it: a key decides what a licence grants).
     pub fn load(system_dir: &Path) -> TrustedKeys {
         let mut keys = TrustedKeys::default();
         for (name, text) in BUILT_IN {
@@ -50,6 +57,13 @@ impl TrustedKeys {
         let Ok(entries) = fs::read_dir(system_dir) else {
             return keys;
         };
+        if let Err(reason) = crate::trust::check(system_dir) {
+            tracing::warn!(
+                "trusted key folder {} refused, its keys are not trusted: {reason}",
+                system_dir.display()
+            );
+            return keys;
+        }
         let mut files: Vec<_> = entries
             .filter_map(Result::ok)
             .map(|entry| entry.path())
@@ -57,8 +71,13 @@ impl TrustedKeys {
             .collect();
         files.sort();
         for path in files {
-            let parsed = fs::read_to_string(&path)
-                .map_err(|error| error.to_string())
+            let parsed = crate::trust::check(&path)
+                .and_then(|resolved| {
+                    read_bounded(&resolved, MAX_KEY_FILE).map_err(|error| error.to_string())
+                })
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| "it is not text".to_string())
+                })
                 .and_then(|text| parse_public_key(&text));
             match parsed {
                 Ok((id, key)) => keys.keys.push(TrustedKey {
@@ -131,5 +150,46 @@ mod tests {
             vec!["7CE99D1D729C426B".to_string(), expected_id.clone()]
         );
         assert!(keys.get(&expected_id).unwrap().source.ends_with("demo.pub"));
+    }
+
+    /// A key decides what a licence grants: one that someone else could have put there, or
+    /// could change, is not trusted.
+    #[cfg(unix)]
+    #[test]
+    fn keys_others_could_change_are_not_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        let key = dir.path().join("vendor.pub");
+        fs::write(&key, pair.pk.to_box().unwrap().into_string()).unwrap();
+        let id = key_id_text(pair.pk.keynum());
+        let mode = |path: &Path, mode: u32| {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap()
+        };
+        mode(dir.path(), 0o755);
+        mode(&key, 0o644);
+        assert!(TrustedKeys::load(dir.path()).get(&id).is_some());
+        mode(&key, 0o666);
+        assert!(
+            TrustedKeys::load(dir.path()).get(&id).is_none(),
+            "a key anyone can write"
+        );
+        mode(&key, 0o644);
+        mode(dir.path(), 0o777);
+        assert!(
+            TrustedKeys::load(dir.path()).get(&id).is_none(),
+            "a folder anyone can write"
+        );
+        mode(dir.path(), 0o755);
+        // A link to a key kept where others can write.
+        let open = tempfile::tempdir().unwrap();
+        mode(open.path(), 0o777);
+        let elsewhere = open.path().join("elsewhere.pub");
+        fs::rename(&key, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &key).unwrap();
+        assert!(
+            TrustedKeys::load(dir.path()).get(&id).is_none(),
+            "a link into an open folder"
+        );
     }
 }

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 /// A file in the plugin folder whose name matches the plugin pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    /// The file.
+    /// The file, as the folder lists it.
     pub path: PathBuf,
-    /// `Err` with the reason when the file may not be loaded (unsafe permissions).
-    pub permission: Result<(), String>,
+    /// Where it really is (links resolved), which is what is loaded; `Err` with the reason
+    /// when it may not be loaded (someone else could change it or a folder above it).
+    pub permission: Result<PathBuf, String>,
 }
 
 /// Why the plugin folder itself cannot be used.
@@ -57,7 +58,7 @@ pub fn plugin_file_name(name: &str) -> String {
 /// Lists the plugin files of `dir`, sorted by name. The folder must be safe; each file's
 /// own permissions are judged separately so that one bad file does not hide the others.
 pub fn discover(dir: &Path) -> Result<Vec<Candidate>, DiscoveryError> {
-    if let Err(reason) = platform::check_writable_only_by_owner(dir) {
+    if let Err(reason) = crate::trust::check(dir) {
         return Err(DiscoveryError::Unsafe {
             path: dir.to_path_buf(),
             reason,
@@ -72,57 +73,12 @@ pub fn discover(dir: &Path) -> Result<Vec<Candidate>, DiscoveryError> {
         .filter(|entry| entry.file_name().to_str().is_some_and(matches_pattern))
         .map(|entry| {
             let path = entry.path();
-            let permission = platform::check_writable_only_by_owner(&path);
+            let permission = crate::trust::check(&path);
             Candidate { path, permission }
         })
         .collect();
     candidates.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(candidates)
-}
-
-#[cfg(unix)]
-mod platform {
-    use std::fs;
-    use std::os::unix::fs::MetadataExt;
-    use std::path::Path;
-
-    /// Refuses a path that group or others can write, or that belongs to someone other than
-    /// the current user or root. Follows symbolic links, so the file that would be loaded
-    /// is the one judged.
-    pub fn check_writable_only_by_owner(path: &Path) -> Result<(), String> {
-        let metadata =
-            fs::metadata(path).map_err(|error| format!("cannot read its permissions: {error}"))?;
-        let mode = metadata.mode() & 0o7777;
-        if mode & 0o002 != 0 {
-            return Err(format!(
-                "anyone can write it (mode {mode:04o}); run chmod o-w on it"
-            ));
-        }
-        if mode & 0o020 != 0 {
-            return Err(format!(
-                "its group can write it (mode {mode:04o}); run chmod g-w on it"
-            ));
-        }
-        let owner = metadata.uid();
-        let me = crate::os::effective_user_id();
-        if owner != 0 && owner != me {
-            return Err(format!(
-                "it belongs to user id {owner}, neither to you (user id {me}) nor to root"
-            ));
-        }
-        Ok(())
-    }
-}
-
-#[cfg(windows)]
-mod platform {
-    use std::path::Path;
-
-    /// On Windows the installer puts plugins under Program Files, which only
-    /// administrators can write; access control lists are not inspected here.
-    pub fn check_writable_only_by_owner(_path: &Path) -> Result<(), String> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -153,7 +109,10 @@ mod tests {
         fs::write(&plugin, b"").unwrap();
         fs::set_permissions(&plugin, fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(discover(dir.path()).unwrap()[0].permission, Ok(()));
+        assert_eq!(
+            discover(dir.path()).unwrap()[0].permission,
+            Ok(fs::canonicalize(&plugin).unwrap())
+        );
 
         fs::set_permissions(&plugin, fs::Permissions::from_mode(0o666)).unwrap();
         let reason = discover(dir.path()).unwrap()[0]

@@ -138,7 +138,7 @@ impl PluginManager {
         }
     }
 
-    fn load_one(&self, path: &Path, permission: Result<(), String>) -> Managed {
+    fn load_one(&self, path: &Path, permission: Result<PathBuf, String>) -> Managed {
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -156,12 +156,17 @@ impl PluginManager {
             details: None,
             menu: Vec::new(),
         };
-        if let Err(reason) = permission {
-            info.detail = format!("refused {}: {reason}", path.display());
-            tracing::error!("plugin {}", info.detail);
-            return Managed { info, worker: None };
-        }
-        match Worker::spawn(path, self.timeout) {
+        let resolved = match permission {
+            Ok(resolved) => resolved,
+            Err(reason) => {
+                info.detail = format!("refused {}: {reason}", path.display());
+                tracing::error!("plugin {}", info.detail);
+                return Managed { info, worker: None };
+            }
+        };
+        // The file judged is the file loaded: its folders' writers are trusted, so nobody
+        // else can swap it between the check and the load.
+        match Worker::spawn(&resolved, self.timeout) {
             Ok((worker, loaded)) => {
                 let manifest = loaded.manifest;
                 info.id = manifest.id.to_string();
