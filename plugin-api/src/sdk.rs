@@ -2,6 +2,7 @@
 //! ABI's trait objects, with every call guarded by `catch_unwind`.
 
 use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
@@ -399,7 +400,10 @@ fn start<P: Plugin>(host: Host) -> Result<PluginBox, PluginError> {
     // Downcastable (within this library only): the 1.2 module's calls take the plugin
     // object back and find the plugin in it.
     Ok(FfiPlugin_TO::from_ptr(
-        RBox::new(Adapter { plugin, host }),
+        RBox::new(Adapter {
+            plugin: ManuallyDrop::new(plugin),
+            host,
+        }),
         TD_CanDowncast,
     ))
 }
@@ -426,11 +430,31 @@ extern "C" fn ffi_on_command<P: Plugin>(
     })
 }
 
-/// Implements the ABI's plugin object on top of an SDK plugin, guarding every call.
+/// Implements the ABI's plugin object on top of an SDK plugin, guarding every call, and the
+/// drop too: the host drops the plugin object through abi_stable, which aborts the whole
+/// process on a panic there.
 struct Adapter<P> {
-    plugin: P,
-    /// For the answers to commands.
+    plugin: ManuallyDrop<P>,
+    /// For the answers to commands and the log.
     host: Host,
+}
+
+impl<P> Drop for Adapter<P> {
+    fn drop(&mut self) {
+        // SAFETY: the plugin is dropped exactly once, here, and never used afterwards.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.plugin)
+        }));
+        if let Err(payload) = dropped {
+            self.host.log(
+                LogLevel::ERROR,
+                &format!(
+                    "the plugin panicked while it was dropped: {}",
+                    panic_text(payload.as_ref())
+                ),
+            );
+        }
+    }
 }
 
 impl<P: Plugin> FfiPlugin for Adapter<P> {

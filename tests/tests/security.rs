@@ -479,3 +479,75 @@ fn plugins_someone_else_could_replace_are_refused() {
         run.stderr
     );
 }
+
+/// The misbehaving fixture as a plugin of `scratch`, set to `settings`, with a short time
+/// limit for plugin calls.
+fn misbehaving(scratch: &remote_service_tests::Scratch, settings: &str) {
+    scratch.add_fixture_plugin("fixture_misbehaving_plugin", "misbehaving");
+    scratch.write_plugin_settings("misbehaving", settings);
+    scratch.write_settings("[plugins]\ncall_timeout_ms = 400\n");
+}
+
+/// A plugin that panics while it is dropped (when the engine stops it) does not take the
+/// engine down: abi_stable aborts the process on a panic there, so the SDK catches it.
+#[test]
+fn a_plugin_that_panics_when_dropped_does_not_abort_the_engine() {
+    let scratch = remote_service_tests::Scratch::new();
+    misbehaving(&scratch, r#"{"at": "drop", "does": "panic"}"#);
+    let daemon = scratch.start_daemon();
+    let listing = scratch.run(&["plugins", "--json"]).json();
+    assert!(
+        listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|plugin| plugin["id"] == "misbehaving" && plugin["state"] == "running"),
+        "{listing:#}"
+    );
+    // Stopping the engine stops (and drops) every plugin.
+    assert_eq!(daemon.terminate(), Some(0), "the engine stops normally");
+    let log = fs::read_to_string(scratch.log_file()).unwrap();
+    assert!(
+        log.contains("the plugin panicked while it was dropped: misbehaving on purpose at drop"),
+        "{log}"
+    );
+}
+
+/// A plugin faulted because it did not answer in time keeps its threads (nothing can end
+/// them), but the host stops acting for it: its thread's writes through the host are
+/// refused from then on.
+#[test]
+fn a_faulted_plugin_can_no_longer_act_through_the_host() {
+    let scratch = remote_service_tests::Scratch::new();
+    misbehaving(
+        &scratch,
+        r#"{"at": "status", "does": "hang", "chatter": true}"#,
+    );
+    let _daemon = scratch.start_daemon();
+    let faulted = wait_until(|| {
+        scratch
+            .run(&["plugins", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|plugin| plugin["id"] == "misbehaving" && plugin["state"] == "faulted")
+    });
+    assert!(faulted, "the plugin is faulted for not answering");
+    let settings = scratch.config_dir().join("plugins/misbehaving.json");
+    let count = || -> u64 {
+        serde_json::from_str::<serde_json::Value>(&fs::read_to_string(&settings).unwrap())
+            .map(|value| value["count"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    // Whatever it wrote before the fault, nothing more gets through: the count stays put
+    // while its thread goes on trying every 100 ms.
+    let settled = count();
+    let changed =
+        remote_service_tests::wait_for(Duration::from_millis(1500), || count() != settled);
+    assert!(
+        changed.is_none(),
+        "the faulted plugin still writes through the host: {} after {settled}",
+        count()
+    );
+}

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use abi_stable::std_types::{ROption, RResult, RStr, RString};
@@ -118,6 +119,9 @@ impl HostContext {
 pub struct HostServices {
     plugin_id: Arc<str>,
     context: Arc<HostContext>,
+    /// Set when the plugin is faulted or stopped: a plugin that did not answer in time
+    /// keeps its threads, and they must not go on acting through the host.
+    revoked: Arc<AtomicBool>,
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
@@ -130,12 +134,25 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 impl HostServices {
-    /// The host object of plugin `plugin_id`.
-    pub fn new(plugin_id: &str, context: Arc<HostContext>) -> Self {
+    /// The host object of plugin `plugin_id`; once `revoked` is set, every call is refused
+    /// (or, for what only informs the host, ignored).
+    pub fn new(plugin_id: &str, context: Arc<HostContext>, revoked: Arc<AtomicBool>) -> Self {
         HostServices {
             plugin_id: plugin_id.into(),
             context,
+            revoked,
         }
+    }
+
+    fn is_revoked(&self) -> bool {
+        self.revoked.load(Ordering::Acquire)
+    }
+
+    fn revoked_error() -> PluginError {
+        PluginError::new(
+            "revoked",
+            "the plugin was stopped or faulted: the host no longer acts for it",
+        )
     }
 
     fn settings_file(&self) -> PathBuf {
@@ -163,6 +180,9 @@ impl HostServices {
 
 impl FfiHost for HostServices {
     fn log(&self, level: LogLevel, message: RStr<'_>) {
+        if self.is_revoked() {
+            return;
+        }
         let plugin = &*self.plugin_id;
         let message = message.as_str();
         match level {
@@ -175,6 +195,9 @@ impl FfiHost for HostServices {
     }
 
     fn notify(&self, notice: Notice) {
+        if self.is_revoked() {
+            return;
+        }
         let _ = self.context.messages.send(PluginMessage::Notice {
             plugin_id: self.plugin_id.to_string(),
             notice,
@@ -182,10 +205,16 @@ impl FfiHost for HostServices {
     }
 
     fn is_licensed(&self, option: RStr<'_>) -> bool {
+        if self.is_revoked() {
+            return false;
+        }
         self.context.is_licensed(option.as_str())
     }
 
     fn licence_payload(&self) -> ROption<RString> {
+        if self.is_revoked() {
+            return ROption::RNone;
+        }
         self.context
             .licence()
             .map(|licence| RString::from(licence.payload_json.clone()))
@@ -193,6 +222,9 @@ impl FfiHost for HostServices {
     }
 
     fn read_settings(&self) -> RResult<RString, PluginError> {
+        if self.is_revoked() {
+            return RResult::RErr(Self::revoked_error());
+        }
         let path = self.settings_file();
         match fs::read_to_string(&path) {
             Ok(text) => RResult::ROk(text.into()),
@@ -205,12 +237,18 @@ impl FfiHost for HostServices {
     }
 
     fn write_settings(&self, json: RStr<'_>) -> RResult<(), PluginError> {
+        if self.is_revoked() {
+            return RResult::RErr(Self::revoked_error());
+        }
         self.save_settings(json.as_str())
             .map_err(|message| PluginError::new("settings", message))
             .into()
     }
 
     fn publish_status(&self, status: PluginStatus) {
+        if self.is_revoked() {
+            return;
+        }
         let _ = self.context.messages.send(PluginMessage::Status {
             plugin_id: self.plugin_id.to_string(),
             status,
@@ -223,6 +261,9 @@ impl FfiHost for HostServices {
         path: RStr<'_>,
         body: RStr<'_>,
     ) -> RResult<BackofficeAnswer, PluginError> {
+        if self.is_revoked() {
+            return RResult::RErr(Self::revoked_error());
+        }
         let link = read(&self.context.backoffice).clone();
         let Some(link) = link else {
             return RResult::RErr(PluginError::new(
@@ -241,6 +282,9 @@ impl FfiHost for HostServices {
     }
 
     fn check_licence(&self, text: RStr<'_>) -> RResult<RString, PluginError> {
+        if self.is_revoked() {
+            return RResult::RErr(Self::revoked_error());
+        }
         let keys = read(&self.context.keys).clone();
         let in_force = self.context.licence();
         check_for_install(text.as_str().as_bytes(), &keys, in_force.as_deref())
@@ -262,6 +306,9 @@ impl FfiHost for HostServices {
 
 impl FfiHost1_2 for HostServices {
     fn finish_command(&self, id: u64, outcome: RResult<RString, PluginError>) {
+        if self.is_revoked() {
+            return;
+        }
         let _ = self.context.messages.send(PluginMessage::CommandFinished {
             plugin_id: self.plugin_id.to_string(),
             id,
@@ -270,6 +317,9 @@ impl FfiHost1_2 for HostServices {
     }
 
     fn publish_details(&self, json: RStr<'_>) {
+        if self.is_revoked() {
+            return;
+        }
         match serde_json::from_str(json.as_str()) {
             Ok(details) => {
                 let _ = self.context.messages.send(PluginMessage::Details {
@@ -289,6 +339,9 @@ impl FfiHost1_2 for HostServices {
         folder: RStr<'_>,
         text: RStr<'_>,
     ) -> RResult<LicenceInstalled, PluginError> {
+        if self.is_revoked() {
+            return RResult::RErr(Self::revoked_error());
+        }
         let keys = read(&self.context.keys).clone();
         let in_force = self.context.licence();
         install_into(

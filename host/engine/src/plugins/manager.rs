@@ -2,6 +2,7 @@
 //! plugin that panics, errors or hangs, so that the host and the other plugins go on.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +92,24 @@ pub enum CommandRefused {
 struct Managed {
     info: Record,
     worker: Option<Worker>,
+    /// Revokes the host object of the plugin's current start (see [`HostServices`]).
+    revoked: Arc<AtomicBool>,
+}
+
+impl Managed {
+    fn new(info: Record, worker: Option<Worker>) -> Managed {
+        Managed {
+            info,
+            worker,
+            revoked: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The plugin no longer runs: its host object stops answering, whatever its threads
+    /// still do.
+    fn revoke(&self) {
+        self.revoked.store(true, Ordering::Release);
+    }
 }
 
 /// All plugins of one plugin folder.
@@ -161,7 +180,7 @@ impl PluginManager {
             Err(reason) => {
                 info.detail = format!("refused {}: {reason}", path.display());
                 tracing::error!("plugin {}", info.detail);
-                return Managed { info, worker: None };
+                return Managed::new(info, None);
             }
         };
         // The file judged is the file loaded: its folders' writers are trusted, so nobody
@@ -184,15 +203,12 @@ impl PluginManager {
                         info.id,
                         other.info.path.display()
                     );
-                    return Managed { info, worker: None };
+                    return Managed::new(info, None);
                 }
                 info.state = PluginState::NotLicensed;
                 info.detail = not_licensed_detail(&info);
                 tracing::info!(plugin = %info.id, version = %info.version, api = %info.api_version, "plugin loaded from {}", path.display());
-                Managed {
-                    info,
-                    worker: Some(worker),
-                }
+                Managed::new(info, Some(worker))
             }
             Err(LoadError::Refused { summary, report }) => {
                 tracing::warn!("plugin {} refused: {summary}", path.display());
@@ -200,13 +216,13 @@ impl PluginManager {
                     tracing::info!("full loader report for {}:\n{report}", path.display());
                 }
                 info.detail = summary;
-                Managed { info, worker: None }
+                Managed::new(info, None)
             }
             Err(LoadError::Faulted(reason)) => {
                 tracing::error!("plugin {} faulted: {reason}", path.display());
                 info.state = PluginState::Faulted;
                 info.detail = reason;
-                Managed { info, worker: None }
+                Managed::new(info, None)
             }
         }
     }
@@ -241,6 +257,7 @@ impl PluginManager {
                         // The worker stays: the option may come back with a later licence.
                         let detail = not_licensed_detail(&plugin.info);
                         plugin.info.stopped(PluginState::NotLicensed, detail);
+                        plugin.revoke();
                     }
                 }
                 (PluginState::Running, true) => {
@@ -259,7 +276,11 @@ impl PluginManager {
 
     fn start(&mut self, index: usize) {
         let id = self.plugins[index].info.id.clone();
-        let services = HostServices::new(&id, self.context.clone());
+        // A host object of its own for each start: a plugin stopped and started again
+        // does not get the old one back.
+        let revoked = Arc::new(AtomicBool::new(false));
+        self.plugins[index].revoked = revoked.clone();
+        let services = HostServices::new(&id, self.context.clone(), revoked);
         let host = FfiHost_TO::from_ptr(RArc::new(services.clone()), TD_Opaque);
         let host_1_2 = FfiHost1_2_TO::from_ptr(RArc::new(services), TD_Opaque);
         if self
@@ -453,6 +474,7 @@ impl PluginManager {
         for index in 0..self.plugins.len() {
             if self.call(index, Command::Stop, "stopping").is_some() {
                 self.plugins[index].worker = None;
+                self.plugins[index].revoke();
             }
         }
     }
@@ -493,6 +515,7 @@ impl PluginManager {
         // Dropping the worker handle ends its thread once the plugin returns; a plugin
         // that hangs keeps its thread, but is never called again.
         plugin.worker = None;
+        plugin.revoke();
         plugin.info.stopped(PluginState::Faulted, reason.clone());
         reason
     }
