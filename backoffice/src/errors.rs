@@ -15,6 +15,8 @@ pub struct ApiError {
     pub(crate) error: &'static str,
     pub(crate) message: String,
     pub(crate) field: Option<String>,
+    /// Seconds until the request may be made again (`Retry-After`).
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +27,20 @@ impl ApiError {
             error,
             message: message.into(),
             field: None,
+            retry_after: None,
+        }
+    }
+
+    /// `429 too-many-attempts`: `who` is locked out for `wait` after wrong secrets.
+    pub fn locked_out(who: String, wait: std::time::Duration) -> ApiError {
+        let seconds = wait.as_secs().max(1);
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                format!("too many wrong attempts for {who}: try again in {seconds} s"),
+            )
         }
     }
 
@@ -45,7 +61,13 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             body["field"] = serde_json::Value::String(field);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -5,17 +5,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{ApiError, Body};
-use crate::state::{now_text, random_token, Backoffice};
+use crate::state::{now_text, random_token, Backoffice, Peer};
 use crate::store;
 
 const PAGE: &str = include_str!("helpdesk.html");
@@ -83,9 +82,16 @@ struct SignIn {
 
 async fn sign_in(
     State(state): State<Arc<Backoffice>>,
+    Extension(Peer(peer)): Extension<Peer>,
     headers: HeaderMap,
     Body(request): Body<SignIn>,
 ) -> Result<Response, ApiError> {
+    if let Some(wait) = state.guard.locked(&request.user, peer.ip()) {
+        return Err(ApiError::locked_out(
+            format!("user {} from {}", request.user, peer.ip()),
+            wait,
+        ));
+    }
     let account = store::helpdesk_user(
         &state.db.lock().unwrap_or_else(|p| p.into_inner()),
         &request.user,
@@ -93,16 +99,16 @@ async fn sign_in(
     let user = request.user.clone();
     let blocking_state = state.clone();
     let organisation = tokio::task::spawn_blocking(move || {
-        let (organisation, hash) = account?;
-        let hash = PasswordHash::new(&hash).ok()?;
-        let _one_at_a_time = blocking_state
-            .argon2
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        Argon2::default()
-            .verify_password(request.password.as_bytes(), &hash)
-            .ok()
-            .map(|()| organisation)
+        // A user that does not exist costs as long as a wrong password.
+        let (organisation, hash) = match account {
+            Some((organisation, hash)) => (Some(organisation), Some(hash)),
+            None => (None, None),
+        };
+        blocking_state
+            .guard
+            .verify(&request.user, hash.as_deref(), &request.password)
+            .then_some(organisation)
+            .flatten()
     })
     .await
     .map_err(|error| {
@@ -113,12 +119,14 @@ async fn sign_in(
         )
     })?;
     let Some(organisation) = organisation else {
+        state.guard.failed(&user, peer.ip());
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication-failed",
             "wrong user name or password",
         ));
     };
+    state.guard.succeeded(&user, peer.ip());
     let token = random_token();
     state
         .helpdesk_sessions

@@ -2,6 +2,7 @@
 //! event stream, licence download, install reports and assistance answers.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,14 +12,14 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::errors::{parse_body, ApiError, Body};
-use crate::state::{licence_available, now_text, random_token, Backoffice, Session};
+use crate::state::{licence_available, now_text, random_token, Backoffice, Peer, Session};
 use crate::store;
 
 #[derive(Deserialize)]
@@ -67,20 +68,37 @@ fn session_ended() -> ApiError {
     )
 }
 
-/// Checks organisation, code and serial.
-fn authenticate(state: &Backoffice, request: &SessionRequest) -> Result<(), ApiError> {
-    let organisation = store::organisation(&state.db(), &request.organisation_id)?;
+/// Checks organisation, code and serial; `address` is where the request came from (wrong
+/// codes lock the organisation out from there).
+fn authenticate(
+    state: &Backoffice,
+    request: &SessionRequest,
+    address: IpAddr,
+) -> Result<(), ApiError> {
+    let principal = &request.organisation_id;
+    if let Some(wait) = state.guard.locked(principal, address) {
+        return Err(ApiError::locked_out(
+            format!("organisation {principal} from {address}"),
+            wait,
+        ));
+    }
+    let organisation = store::organisation(&state.db(), principal)?;
     let good = match &organisation {
         Some(organisation) => state.check_code(organisation, &request.verification_code),
-        None => false,
+        // As long as for an organisation that exists: timing tells nothing.
+        None => state
+            .guard
+            .verify(principal, None, &request.verification_code),
     };
     if !good {
+        state.guard.failed(principal, address);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication-failed",
             "wrong service organisation ID or verification code",
         ));
     }
+    state.guard.succeeded(principal, address);
     match store::serial(&state.db(), &request.serial_number)? {
         Some(serial) if serial.organisation_id == request.organisation_id => Ok(()),
         _ => Err(ApiError::new(
@@ -96,9 +114,10 @@ fn authenticate(state: &Backoffice, request: &SessionRequest) -> Result<(), ApiE
 
 async fn check_session(
     State(state): State<Arc<Backoffice>>,
+    Extension(Peer(peer)): Extension<Peer>,
     Body(request): Body<SessionRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let checked = tokio::task::spawn_blocking(move || authenticate(&state, &request))
+    let checked = tokio::task::spawn_blocking(move || authenticate(&state, &request, peer.ip()))
         .await
         .map_err(|error| ApiError::internal(error.into()))?;
     checked.map(|()| StatusCode::NO_CONTENT)
@@ -106,12 +125,13 @@ async fn check_session(
 
 async fn create_session(
     State(state): State<Arc<Backoffice>>,
+    Extension(Peer(peer)): Extension<Peer>,
     Body(request): Body<SessionRequest>,
 ) -> Result<Response, ApiError> {
     // Argon2 takes milliseconds of CPU: off the async threads.
     let blocking_state = state.clone();
     let (request, checked) = tokio::task::spawn_blocking(move || {
-        let checked = authenticate(&blocking_state, &request);
+        let checked = authenticate(&blocking_state, &request, peer.ip());
         (request, checked)
     })
     .await

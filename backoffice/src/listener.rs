@@ -8,11 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 
-use crate::state::Backoffice;
+use crate::state::{Backoffice, Peer};
 use crate::{helpdesk, installations, store};
+
+/// What one connection may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; one more is closed at once (each held event stream is
+    /// one).
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may stay idle before its next request (slowloris holds connections open
+    /// by never finishing them).
+    pub header_timeout: Duration,
+}
 
 /// How the server is reached.
 pub enum Transport {
@@ -108,6 +120,7 @@ pub fn serve(
     listen: SocketAddr,
     transport: Transport,
     heartbeat_interval: Duration,
+    limits: Limits,
 ) -> Result<()> {
     let tls = match transport {
         Transport::Tls(config) => Some(config),
@@ -138,6 +151,7 @@ pub fn serve(
         std::io::stdout().flush()?;
         tracing::info!("serving {} on {address}", db.display());
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let stop = stop_signal();
         tokio::pin!(stop);
         loop {
@@ -145,7 +159,7 @@ pub fn serve(
                 accepted = listener.accept() => accepted,
                 _ = &mut stop => break,
             };
-            let (stream, _) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: wait a little, go on.
@@ -154,11 +168,23 @@ pub fn serve(
                     continue;
                 }
             };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                tracing::warn!(
+                    "{} connections are open: the one from {peer} is closed",
+                    limits.max_connections
+                );
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(app.clone());
+            let service = TowerToHyperService::new(app.clone().layer(axum::Extension(Peer(peer))));
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let builder = hyper::server::conn::http1::Builder::new();
+                let _permit = permit;
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout);
                 let served = match acceptor {
                     Some(acceptor) => {
                         match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))

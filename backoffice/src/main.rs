@@ -3,6 +3,7 @@
 
 mod admin;
 mod errors;
+mod guard;
 mod helpdesk;
 mod installations;
 mod listener;
@@ -59,6 +60,13 @@ enum Command {
         /// Seconds between an installation's heartbeats.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         heartbeat_interval: u64,
+        /// Connections open at once (each installation's event stream is one); more are
+        /// closed at once.
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_connections: u64,
+        /// Seconds a client may take to send a request's headers, or keep a connection idle.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        header_timeout: u64,
     },
     /// Service organisations.
     #[command(subcommand)]
@@ -215,6 +223,8 @@ fn run(cli: Cli) -> Result<()> {
             tls_key,
             dev_self_signed,
             heartbeat_interval,
+            max_connections,
+            header_timeout,
         } => {
             let transport = match (tls_cert, tls_key, dev_self_signed) {
                 (Some(cert), Some(key), None) => Transport::from_files(&cert, &key)?,
@@ -226,6 +236,10 @@ fn run(cli: Cli) -> Result<()> {
                 listen,
                 transport,
                 Duration::from_secs(heartbeat_interval),
+                listener::Limits {
+                    max_connections: max_connections as usize,
+                    header_timeout: Duration::from_secs(header_timeout),
+                },
             )
         }
         Command::Org(OrgCommand::Add { id, name, db }) => {

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::response::sse::Event;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::guard::Guard;
 use crate::store;
 
 /// Everything the handlers share.
@@ -33,12 +33,16 @@ pub struct Backoffice {
     /// does not cost an Argon2 verification again. In memory only.
     verified: Mutex<std::collections::HashSet<Vec<u8>>>,
     verified_key: ring::hmac::Key,
-    /// Held while an Argon2 hash is checked: one check at a time, because each takes
-    /// 19 MiB and tens of milliseconds of CPU, and a burst of installations reconnecting
-    /// after a restart must not take gigabytes. The first check of a code fills
-    /// `verified`; the others waiting behind it then find it there.
-    pub argon2: Mutex<()>,
+    /// Lockouts after wrong codes and passwords, and the Argon2 checks: one at a time,
+    /// because each takes 19 MiB and tens of milliseconds of CPU, fair between
+    /// organisations and users. The first check of a code fills `verified`; the others
+    /// waiting behind it then find it there.
+    pub guard: Guard,
 }
+
+/// The address a request came from (put into each request by the listener).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// The installations' sessions.
 #[derive(Default)]
@@ -142,7 +146,7 @@ impl Backoffice {
             helpdesk_sessions: Mutex::new(HashMap::new()),
             verified: Mutex::new(Default::default()),
             verified_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
-            argon2: Mutex::new(()),
+            guard: Guard::new()?,
         })
     }
 
@@ -280,17 +284,9 @@ impl Backoffice {
         if known() {
             return true;
         }
-        let _one_at_a_time = self.argon2.lock().unwrap_or_else(|p| p.into_inner());
-        if known() {
-            return true;
-        }
-        let good = PasswordHash::new(&organisation.code_hash)
-            .map(|hash| {
-                Argon2::default()
-                    .verify_password(code.as_bytes(), &hash)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let good = self
+            .guard
+            .verify(&organisation.id, Some(&organisation.code_hash), code);
         if good {
             if let Ok(mut verified) = self.verified.lock() {
                 verified.insert(tag);

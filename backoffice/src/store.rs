@@ -64,6 +64,7 @@ CREATE INDEX IF NOT EXISTS serials_by_organisation ON serials (organisation_id, 
 /// Opens (and creates) the database, in WAL mode so that the admin commands and the server
 /// work on it at the same time.
 pub fn open(path: &Path) -> Result<Connection> {
+    make_private(path)?;
     let connection = Connection::open(path)
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     connection
@@ -81,13 +82,36 @@ pub fn open(path: &Path) -> Result<Connection> {
     connection
         .execute_batch(SCHEMA)
         .with_context(|| format!("cannot create the tables in {}", path.display()))?;
+    Ok(connection)
+}
+
+/// The database holds Argon2 hashes, which are not for everyone to read: the file is made
+/// (or made again) 0600 before SQLite opens it, and SQLite gives its `-wal` and `-shm`
+/// files the database's permissions when it creates them; those an earlier version left
+/// readable are made private too.
+fn make_private(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        // The hashes are not for everyone to read.
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(error)
+                        .with_context(|| format!("cannot make {} private", file.display()))
+                }
+                _ => {}
+            }
+        }
     }
-    Ok(connection)
+    Ok(())
 }
 
 /// An organisation.

@@ -1001,3 +1001,247 @@ fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen()
     assert_eq!(old.code, 401, "sessions end with the back office");
     assert_eq!(old.json()["error"], "session-expired");
 }
+
+/// Wrong verification codes lock their organisation out from the address that guessed
+/// (`429` with `Retry-After`, even for the right code, until it passes), and a flood of
+/// them does not starve the sign-in of another organisation: the lockout answers without
+/// an Argon2 check.
+#[test]
+fn wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others() {
+    let mut office = Office::new();
+    assert_eq!(
+        office
+            .admin_db(
+                &["org", "add", "ORG-2", "--name", "Shop Two"],
+                Some("code-two")
+            )
+            .code,
+        0
+    );
+    assert_eq!(
+        office
+            .admin_db(&["serial", "add", "SN-2", "--org", "ORG-2"], None)
+            .code,
+        0
+    );
+    office.serve(&[]);
+    for attempt in 1..=5 {
+        let answer = office.request(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&session_body("ORG-1", "wrong", "SN-1")),
+        );
+        assert_eq!(answer.code, 401, "attempt {attempt}: {}", answer.stdout);
+    }
+    let locked = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-1", CODE, "SN-1")),
+    );
+    assert_eq!(locked.code, 429, "{}", locked.stdout);
+    assert_eq!(locked.json()["error"], "too-many-attempts");
+    assert!(
+        locked.json()["message"].as_str().unwrap().starts_with(
+            "too many wrong attempts for organisation ORG-1 from 127.0.0.1: try again in"
+        ),
+        "{}",
+        locked.stdout
+    );
+    assert!(
+        locked.headers.contains("retry-after: "),
+        "{}",
+        locked.headers
+    );
+
+    // A flood of wrong codes for ORG-1 from four clients at once, while ORG-2 signs in.
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let url = office.url.clone();
+    let floods: Vec<_> = (0..4)
+        .map(|_| {
+            let (flooding, url) = (flooding.clone(), url.clone());
+            std::thread::spawn(move || {
+                while flooding.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = Command::new("curl")
+                        .args([
+                            "-s",
+                            "-o",
+                            "/dev/null",
+                            "-H",
+                            "Content-Type: application/json",
+                            "--data-binary",
+                        ])
+                        .arg(session_body("ORG-1", "guess", "SN-1"))
+                        .arg(format!("{url}/v1/sessions"))
+                        .status();
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let other = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-2", "code-two", "SN-2")),
+    );
+    let waited = started.elapsed();
+    flooding.store(false, std::sync::atomic::Ordering::Relaxed);
+    for flood in floods {
+        flood.join().unwrap();
+    }
+    assert_eq!(other.code, 201, "{}", other.stdout);
+    // Without the lockout each guess costs an Argon2 check, one at a time: ORG-2 would
+    // wait behind all of them (seconds); with it, behind none.
+    assert!(waited < Duration::from_secs(10), "ORG-2 waited {waited:?}");
+}
+
+/// An organisation or a help-desk user that does not exist takes as long to refuse as a
+/// wrong secret for one that does (an Argon2 check of a decoy): timing tells nobody which
+/// exist.
+#[test]
+fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets() {
+    let mut office = Office::new();
+    assert_eq!(
+        office
+            .admin_db(
+                &["helpdesk", "add", "hd", "--org", "ORG-1"],
+                Some("hd-password")
+            )
+            .code,
+        0
+    );
+    office.serve(&[]);
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let timed = |path: &str, body: String| {
+        let started = Instant::now();
+        let answer = office.request("POST", path, None, Some(&body));
+        assert_eq!(answer.code, 401, "{path}: {}", answer.stdout);
+        started.elapsed()
+    };
+    // Four tries each: below the lockout.
+    let wrong_code = median(
+        (0..4)
+            .map(|_| timed("/v1/sessions", session_body("ORG-1", "wrong", "SN-1")))
+            .collect(),
+    );
+    let unknown_org = median(
+        (0..4)
+            .map(|index| {
+                timed(
+                    "/v1/sessions",
+                    session_body(&format!("ORG-NONE-{index}"), "wrong", "SN-1"),
+                )
+            })
+            .collect(),
+    );
+    let sign_in = |user: &str, index: usize| {
+        serde_json::json!({"user": format!("{user}{index}"), "password": "wrong"}).to_string()
+    };
+    let wrong_password = median(
+        (0..4)
+            .map(|_| {
+                timed(
+                    "/helpdesk/sign-in",
+                    serde_json::json!({"user": "hd", "password": "wrong"}).to_string(),
+                )
+            })
+            .collect(),
+    );
+    let unknown_user = median(
+        (0..4)
+            .map(|index| timed("/helpdesk/sign-in", sign_in("nobody-", index)))
+            .collect(),
+    );
+    // Both sides do one Argon2 check (tens of milliseconds); without the decoy the unknown
+    // ones answer in about a millisecond.
+    assert!(
+        unknown_org * 3 > wrong_code,
+        "unknown organisation {unknown_org:?}, wrong code {wrong_code:?}"
+    );
+    assert!(
+        unknown_user * 3 > wrong_password,
+        "unknown user {unknown_user:?}, wrong password {wrong_password:?}"
+    );
+}
+
+/// A client that never finishes its headers (slowloris) is disconnected after the header
+/// time limit, and a connection beyond the limit is closed at once.
+#[test]
+fn slow_clients_and_connections_beyond_the_limit_are_closed() {
+    use std::io::Read;
+    let mut office = Office::new();
+    office.serve(&["--header-timeout", "1", "--max-connections", "2"]);
+    let address = office.url.trim_start_matches("http://").to_string();
+    let closed_within = |stream: &mut std::net::TcpStream, limit: Duration| {
+        stream.set_read_timeout(Some(limit)).unwrap();
+        let mut buffer = [0u8; 64];
+        matches!(stream.read(&mut buffer), Ok(0))
+    };
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.write_all(b"GET /v1/licence HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    let mut idle = std::net::TcpStream::connect(&address).unwrap();
+    // Two are open: a third is closed at once, before the other two time out.
+    let mut third = std::net::TcpStream::connect(&address).unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_millis(900)),
+        "the connection over the limit stays open"
+    );
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(10)),
+        "the slow client is never disconnected"
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(10)),
+        "the idle connection is never closed"
+    );
+    // With them gone, a request goes through.
+    let answer = office.request("GET", "/v1/licence", None, None);
+    assert_eq!(answer.code, 401, "{}", answer.stdout);
+}
+
+/// The database holds Argon2 hashes: it and the files SQLite keeps beside it are the
+/// back office's alone, from the moment `serve` makes them.
+#[test]
+fn the_database_and_its_wal_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.sqlite");
+    let mut server = Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if !line.contains("listening on") {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("the back office did not start: {line}");
+    }
+    let modes: Vec<(String, u32)> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let path = format!("{}{suffix}", db.display());
+            // 0 for a file that is not there: reported as the wrong mode below.
+            let mode = fs::metadata(&path)
+                .map(|metadata| metadata.permissions().mode() & 0o777)
+                .unwrap_or(0);
+            (path, mode)
+        })
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    for (path, mode) in modes {
+        assert_eq!(mode, 0o600, "{path}");
+    }
+}

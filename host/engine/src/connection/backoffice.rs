@@ -449,6 +449,10 @@ impl Backoffice {
                     credentials.map_or("?", |credentials| &credentials.serial_number)
                 ))
             )),
+            (StatusCode::TOO_MANY_REQUESTS, _) => Failure::credentials(format!(
+                "authentication failed: {}",
+                message("the back office refuses for now after too many wrong attempts")
+            )),
             (StatusCode::BAD_REQUEST, _) => Failure::refused(format!(
                 "the back office refused the request: {}{}",
                 message("malformed"),
