@@ -77,13 +77,33 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-/// A JSON body; a malformed one is `400 malformed` naming the field.
+/// A JSON body, sent as `application/json` (`415` otherwise); a malformed one is
+/// `400 malformed` naming the field.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A form or `text/plain` is what a page of another site can make a browser send
+        // without asking (cross-site request forgery); JSON it cannot.
+        let json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| {
+                value
+                    .split(';')
+                    .next()
+                    .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "malformed",
+                "the body must be sent as application/json",
+            ));
+        }
         let bytes = Bytes::from_request(request, state).await.map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

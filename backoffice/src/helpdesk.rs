@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -132,7 +132,7 @@ async fn sign_in(
         .helpdesk_sessions
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(token.clone(), (user, organisation));
+        .insert(token.clone(), user, organisation, Instant::now());
     // Secure when the page came over TLS (the proxy or our listener says so).
     let secure = headers
         .get("x-forwarded-proto")
@@ -166,12 +166,13 @@ fn signed_in(
         .next()
         .unwrap_or_default()
         .to_string();
-    let sessions = state
+    let signed_in = state
         .helpdesk_sessions
         .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    match sessions.get(&token) {
-        Some((user, organisation)) => Ok((token, user.clone(), organisation.clone())),
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&token, Instant::now());
+    match signed_in {
+        Some((user, organisation)) => Ok((token, user, organisation)),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication-failed",
@@ -322,22 +323,39 @@ async fn request_assistance(
         })
         .to_string(),
     );
+    let offline = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "offline",
+            format!("installation {serial} is offline"),
+        )
+    };
+    let online = |state: &Backoffice| {
+        state
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .of_serial(&serial)
+            .is_some_and(|session| session.has_stream())
+    };
+    if !online(&state) {
+        return Err(offline());
+    }
+    // Stored before the installation hears of it: its answer, however fast, finds the
+    // request.
+    store::add_assistance(
+        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
+        &assistance,
+    )?;
     let sent = state
         .sessions
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .send(&serial, event);
     if !sent {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "offline",
-            format!("installation {serial} is offline"),
-        ));
+        // It went offline in between: the request stays on record, unanswered.
+        return Err(offline());
     }
-    store::add_assistance(
-        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
-        &assistance,
-    )?;
     let _ = state.changes.send(());
     Ok((
         StatusCode::ACCEPTED,

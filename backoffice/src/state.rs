@@ -26,8 +26,8 @@ pub struct Backoffice {
     pub tls: bool,
     /// Tells the help-desk pages that something they show changed.
     pub changes: broadcast::Sender<()>,
-    /// Help-desk cookie sessions: token → (user, organisation).
-    pub helpdesk_sessions: Mutex<HashMap<String, (String, String)>>,
+    /// Help-desk cookie sessions.
+    pub helpdesk_sessions: Mutex<HelpdeskSessions>,
     /// Verification codes already checked against their Argon2 hash, keyed by an HMAC
     /// (with a key made at start) of organisation and code: a reconnecting installation
     /// does not cost an Argon2 verification again. In memory only.
@@ -71,6 +71,13 @@ pub struct Session {
     pub(crate) latest_licence: Option<u64>,
 }
 
+impl Session {
+    /// Whether its event stream is open (it hears of what the back office sends).
+    pub fn has_stream(&self) -> bool {
+        self.stream.is_some()
+    }
+}
+
 impl Sessions {
     /// The serial's live session.
     pub fn of_serial(&self, serial: &str) -> Option<&Session> {
@@ -99,6 +106,68 @@ impl Sessions {
             self.by_serial.remove(&session.serial);
         }
         Some(session)
+    }
+}
+
+/// How long a help-desk sign-in lasts without being used.
+const HELPDESK_IDLE: Duration = Duration::from_secs(8 * 60 * 60);
+/// The most help-desk sign-ins kept at once; the least recently used go first.
+const MAX_HELPDESK_SESSIONS: usize = 10_000;
+
+/// The help desk's signed-in browsers, by cookie token: each ends after eight hours unused,
+/// and there are never more than [`MAX_HELPDESK_SESSIONS`].
+#[derive(Default)]
+pub struct HelpdeskSessions {
+    by_token: HashMap<String, HelpdeskSession>,
+}
+
+struct HelpdeskSession {
+    user: String,
+    organisation: String,
+    used: Instant,
+}
+
+impl HelpdeskSessions {
+    /// Signs `user` of `organisation` in under `token` at `now`.
+    pub fn insert(&mut self, token: String, user: String, organisation: String, now: Instant) {
+        self.by_token
+            .retain(|_, session| now.duration_since(session.used) < HELPDESK_IDLE);
+        while self.by_token.len() >= MAX_HELPDESK_SESSIONS {
+            let Some(oldest) = self
+                .by_token
+                .iter()
+                .min_by_key(|(_, session)| session.used)
+                .map(|(token, _)| token.clone())
+            else {
+                break;
+            };
+            self.by_token.remove(&oldest);
+        }
+        self.by_token.insert(
+            token,
+            HelpdeskSession {
+                user,
+                organisation,
+                used: now,
+            },
+        );
+    }
+
+    /// The (user, organisation) signed in under `token`, used at `now`; `None` when there
+    /// is none or it lapsed (it is then forgotten).
+    pub fn get(&mut self, token: &str, now: Instant) -> Option<(String, String)> {
+        let session = self.by_token.get_mut(token)?;
+        if now.duration_since(session.used) >= HELPDESK_IDLE {
+            self.by_token.remove(token);
+            return None;
+        }
+        session.used = now;
+        Some((session.user.clone(), session.organisation.clone()))
+    }
+
+    /// Signs `token` out.
+    pub fn remove(&mut self, token: &str) {
+        self.by_token.remove(token);
     }
 }
 
@@ -143,7 +212,7 @@ impl Backoffice {
             heartbeat_interval,
             tls,
             changes: broadcast::channel(16).0,
-            helpdesk_sessions: Mutex::new(HashMap::new()),
+            helpdesk_sessions: Mutex::new(HelpdeskSessions::default()),
             verified: Mutex::new(Default::default()),
             verified_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
             guard: Guard::new()?,
@@ -312,6 +381,38 @@ pub(crate) fn licence_available(serial: &str, licence_id: &str, sequence: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_desk_sign_ins_lapse_unused_and_are_bounded() {
+        let mut sessions = HelpdeskSessions::default();
+        let start = Instant::now();
+        sessions.insert("a".into(), "anna".into(), "ORG-1".into(), start);
+        let later = start + HELPDESK_IDLE / 2;
+        assert_eq!(
+            sessions.get("a", later),
+            Some(("anna".to_string(), "ORG-1".to_string()))
+        );
+        // Used half way: it lasts from then on.
+        assert!(sessions.get("a", later + HELPDESK_IDLE / 2).is_some());
+        assert!(sessions.get("a", later + HELPDESK_IDLE * 2).is_none());
+        assert!(
+            sessions.by_token.is_empty(),
+            "a lapsed sign-in is forgotten"
+        );
+        for index in 0..MAX_HELPDESK_SESSIONS + 5 {
+            sessions.insert(
+                format!("t{index}"),
+                "u".into(),
+                "o".into(),
+                start + Duration::from_millis(index as u64),
+            );
+        }
+        assert_eq!(sessions.by_token.len(), MAX_HELPDESK_SESSIONS);
+        assert!(
+            sessions.get("t0", start + Duration::from_secs(1)).is_none(),
+            "the oldest went"
+        );
+    }
 
     #[test]
     fn the_silence_limit_is_two_and_a_half_intervals() {

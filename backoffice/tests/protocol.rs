@@ -1245,3 +1245,46 @@ fn the_database_and_its_wal_files_are_private() {
         assert_eq!(mode, 0o600, "{path}");
     }
 }
+
+/// A page of another site can make a browser post a form or `text/plain` to the help desk
+/// without asking (cross-site request forgery), never JSON: a body that is not
+/// `application/json` is refused before anything is done with it.
+#[test]
+fn bodies_that_are_not_json_are_refused() {
+    let mut office = Office::new();
+    assert_eq!(
+        office
+            .admin_db(
+                &["helpdesk", "add", "hd", "--org", "ORG-1"],
+                Some("hd-password")
+            )
+            .code,
+        0
+    );
+    office.serve(&[]);
+    let body = serde_json::json!({"user": "hd", "password": "hd-password"}).to_string();
+    for kind in ["text/plain", "application/x-www-form-urlencoded"] {
+        let output = Command::new("curl")
+            .args([
+                "-s",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+            ])
+            .arg(format!("Content-Type: {kind}"))
+            .arg("--data-binary")
+            .arg(&body)
+            .arg(format!("{}/helpdesk/sign-in", office.url))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).to_ascii_lowercase();
+        assert!(text.ends_with("415"), "{kind}: {text}");
+        assert!(!text.contains("set-cookie"), "{kind}: signed in: {text}");
+    }
+    let (signed_in, _) = office.sign_in("hd", "hd-password");
+    assert_eq!(signed_in.code, 204, "{}", signed_in.stdout);
+}
