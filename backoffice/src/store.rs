@@ -85,21 +85,28 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(connection)
 }
 
-/// The database holds Argon2 hashes, which are not for everyone to read: the file is made
-/// (or made again) 0600 before SQLite opens it, and SQLite gives its `-wal` and `-shm`
-/// files the database's permissions when it creates them; those an earlier version left
-/// readable are made private too.
+/// The database holds Argon2 hashes, which are not for everyone to read: a new file is made
+/// 0600 before SQLite opens it, and SQLite gives its `-wal` and `-shm` files the database's
+/// permissions when it creates them; files an earlier version left readable are made
+/// private too (by name: opening and closing the database file beside SQLite would drop
+/// SQLite's POSIX locks on it).
 fn make_private(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        std::fs::OpenOptions::new()
+        match std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(false)
+            .create_new(true)
             .mode(0o600)
             .open(path)
-            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("cannot create the database {}", path.display()))
+            }
+        }
         for suffix in ["", "-wal", "-shm"] {
             let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
             match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
