@@ -255,6 +255,9 @@ pub enum Misbehaviour {
     NotHttp,
     /// Answers 503 with an HTML page, as a broken reverse proxy does.
     ServerError,
+    /// Answers 201 with a body that never ends (a back office that would fill the
+    /// installation's memory).
+    Endless,
 }
 
 /// A loopback server that misbehaves in one way, for the "no hang, no crash" tests.
@@ -291,6 +294,12 @@ impl MisbehavingServer {
                         Misbehaviour::Garbage => b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\nconnection: close\r\n\r\n<html>hello</html>\n",
                         Misbehaviour::NotHttp => b"\x16\x03\x01\x00\xffSSH-2.0-OpenSSH_9.2\r\n\x00\x01garbage",
                         Misbehaviour::ServerError => b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\ncontent-length: 21\r\nconnection: close\r\n\r\n<h1>maintenance</h1>\n",
+                        Misbehaviour::Endless => {
+                            let _ = stream.write_all(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"session\": \"");
+                            let chunk = [b'x'; 65536];
+                            while stream.write_all(&chunk).is_ok() {}
+                            return;
+                        }
                     };
                     let _ = stream.write_all(answer);
                 });

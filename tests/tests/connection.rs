@@ -323,6 +323,7 @@ fn slow_and_garbage_back_offices_turn_orange_without_hanging_the_engine() {
         (Misbehaviour::Garbage, "not the Remote Service protocol"),
         (Misbehaviour::NotHttp, "not HTTP"),
         (Misbehaviour::ServerError, "HTTP 503"),
+        (Misbehaviour::Endless, "answer is larger than 64 KiB"),
     ];
     for (misbehaviour, fragment) in cases {
         let server = MisbehavingServer::start(misbehaviour);

@@ -365,8 +365,9 @@ impl Backoffice {
             .await
             .map_err(|error| self.transport_failure(&error))?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|error| {
-            Failure::unreachable(format!("the back office's answer broke off: {error}"))
+        let body = read_capped(response, MAX_ANSWER).await?;
+        let text = String::from_utf8(body).map_err(|_| {
+            Failure::refused("the back office's answer is not UTF-8 text".to_string())
         })?;
         Ok((status, text))
     }
@@ -411,7 +412,12 @@ impl Backoffice {
         if status.is_success() {
             return Ok(response);
         }
-        let body = match tokio::time::timeout(self.request_timeout, response.bytes()).await {
+        let body = match tokio::time::timeout(
+            self.request_timeout,
+            read_capped(response, MAX_PROTOCOL_ANSWER),
+        )
+        .await
+        {
             Ok(Ok(body)) => body,
             _ => Default::default(),
         };
@@ -588,17 +594,36 @@ fn certificate_words(name: &str) -> String {
     }
 }
 
+/// The largest answer to a plugin's request read (a licence is a few kilobytes).
+const MAX_ANSWER: usize = 1 << 20;
+/// The largest answer of the protocol itself read (a session, an error).
+const MAX_PROTOCOL_ANSWER: usize = 64 * 1024;
+
+/// The answer's body, at most `cap` bytes: a back office that sends more (or without end)
+/// is refused rather than read into memory.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, Failure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| {
+        Failure::unreachable(format!("the back office's answer broke off: {error}"))
+    })? {
+        if body.len() + chunk.len() > cap {
+            return Err(Failure::refused(format!(
+                "the back office's answer is larger than {} KiB: it is not the Remote Service protocol",
+                cap / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn read_json<T: for<'de> Deserialize<'de>>(
     response: reqwest::Response,
     limit: Duration,
 ) -> Result<T, Failure> {
-    let body = match tokio::time::timeout(limit, response.bytes()).await {
+    let body = match tokio::time::timeout(limit, read_capped(response, MAX_PROTOCOL_ANSWER)).await {
         Ok(Ok(body)) => body,
-        Ok(Err(error)) => {
-            return Err(Failure::unreachable(format!(
-                "the back office's answer broke off: {error}"
-            )))
-        }
+        Ok(Err(failure)) => return Err(failure),
         Err(_) => {
             return Err(Failure::unreachable(format!(
                 "the back office's answer did not finish within {} s",

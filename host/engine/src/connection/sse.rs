@@ -52,13 +52,19 @@ impl SseReader {
             };
             match field {
                 "event" => self.name = Some(value.to_string()),
-                "data" => match &mut self.data {
-                    Some(data) => {
-                        data.push('\n');
-                        data.push_str(value);
+                "data" => {
+                    match &mut self.data {
+                        Some(data) => {
+                            data.push('\n');
+                            data.push_str(value);
+                        }
+                        None => self.data = Some(value.to_string()),
                     }
-                    None => self.data = Some(value.to_string()),
-                },
+                    // Many short lines make a long event as well as one long line does.
+                    if self.data.as_ref().is_some_and(|data| data.len() > MAX_LINE) {
+                        return Err("the event stream sent an event longer than 1 MiB".to_string());
+                    }
+                }
                 // `id:` and `retry:` are not used by the protocol; unknown fields are
                 // ignored, as the standard says.
                 _ => {}
@@ -74,6 +80,17 @@ impl SseReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_of_endless_data_lines_is_refused() {
+        let mut reader = SseReader::default();
+        let line = format!("data: {}\n", "x".repeat(1000));
+        let refused = (0..2000).find_map(|_| reader.push(line.as_bytes()).err());
+        assert_eq!(
+            refused.as_deref(),
+            Some("the event stream sent an event longer than 1 MiB")
+        );
+    }
 
     fn check(chunks: &[&str], expect: &[(&str, &str)]) {
         let mut reader = SseReader::default();
