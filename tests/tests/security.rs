@@ -551,3 +551,98 @@ fn a_faulted_plugin_can_no_longer_act_through_the_host() {
         count()
     );
 }
+
+/// An engine stopping removes its socket only while the socket is its own: a second engine
+/// that took the path over (the first one's socket file was removed while it ran) keeps
+/// its socket and goes on answering.
+#[test]
+fn a_stopping_engine_leaves_a_socket_another_engine_took_over() {
+    let scratch = remote_service_tests::Scratch::new();
+    let first = scratch.start_daemon();
+    fs::remove_file(scratch.socket()).unwrap();
+    let _second = scratch.start_daemon();
+    assert_eq!(first.terminate(), Some(0));
+    assert!(
+        scratch.socket().exists(),
+        "the second engine's socket is gone"
+    );
+    scratch.run(&["status"]).success();
+}
+
+/// A setting changed by hand in the settings file while the engine runs is kept when
+/// another setting is changed through the engine (not written over by what the engine
+/// read at start), and takes effect.
+#[test]
+fn a_setting_changed_by_hand_survives_a_change_through_the_engine() {
+    let scratch = remote_service_tests::Scratch::new();
+    let _daemon = scratch.start_daemon();
+    scratch
+        .run(&["config", "set", "connection.request_timeout_ms", "2000"])
+        .success();
+    let file = scratch.config_dir().join("settings.toml");
+    let text = fs::read_to_string(&file).unwrap();
+    fs::write(
+        &file,
+        text.replace("request_timeout_ms = 2000", "request_timeout_ms = 4321"),
+    )
+    .unwrap();
+    scratch
+        .run(&["config", "set", "plugins.call_timeout_ms", "1500"])
+        .success();
+    let shown = scratch.run(&["config", "show", "--json"]).json();
+    assert_eq!(
+        shown["settings"]["connection.request_timeout_ms"], "4321",
+        "{shown:#}"
+    );
+    assert_eq!(
+        shown["settings"]["plugins.call_timeout_ms"], "1500",
+        "{shown:#}"
+    );
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.contains("request_timeout_ms = 4321"), "{text}");
+}
+
+/// Out of file descriptors, accepting a connection fails at once and again: the engine
+/// waits a little between tries instead of spinning a core.
+#[test]
+fn out_of_file_descriptors_the_engine_does_not_spin() {
+    let scratch = remote_service_tests::Scratch::new();
+    let mut command = Command::new("prlimit");
+    command
+        .arg("--nofile=80:80")
+        .arg(remote_service_tests::artifact("remote-service"));
+    let daemon_command = {
+        let mut template = scratch.command(&["daemon"]);
+        for (key, value) in template.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command.arg("daemon");
+        command
+    };
+    let daemon = remote_service_tests::Scratch::spawn_daemon(daemon_command);
+    let pid = daemon.pid();
+    // Hold connections until the engine has no descriptor left, and more waiting behind.
+    let held: Vec<_> = (0..200)
+        .filter_map(|_| std::os::unix::net::UnixStream::connect(scratch.socket()).ok())
+        .collect();
+    assert!(held.len() > 80, "{} connections", held.len());
+    let cpu = || -> u64 {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu();
+    let started = std::time::Instant::now();
+    // A window to see whether it spins: half a second of a spinning core is 50 ticks.
+    let spun = remote_service_tests::wait_for(Duration::from_secs(2), || cpu() - before > 50);
+    assert!(
+        spun.is_none(),
+        "the engine used {} clock ticks of CPU in {:?} while out of descriptors",
+        cpu() - before,
+        started.elapsed()
+    );
+    drop(held);
+}

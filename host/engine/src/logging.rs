@@ -1,8 +1,8 @@
 //! Logging: short warnings on standard error, the full record in the log file.
 
 use std::fs::{self, OpenOptions};
-use std::io::IsTerminal;
-use std::path::Path;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
@@ -33,7 +33,7 @@ pub fn init(log_file: &Path) {
         .with_target(false)
         .without_time()
         .with_filter(stderr_filter);
-    let (file_layer, file_problem) = match open_log_file(log_file) {
+    let (file_layer, file_problem) = match RotatingLog::open(log_file) {
         Ok(file) => (
             Some(
                 fmt::layer()
@@ -60,12 +60,81 @@ pub fn init(log_file: &Path) {
     }
 }
 
-fn open_log_file(path: &Path) -> std::io::Result<fs::File> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+/// The log file, moved aside to `<name>.old` (replacing the one before) whenever it grows
+/// past [`MAX_LOG_BYTES`], at start and while running: an engine that runs for months
+/// keeps at most twice that.
+struct RotatingLog {
+    path: PathBuf,
+    file: fs::File,
+    written: u64,
+}
+
+impl RotatingLog {
+    fn open(path: &Path) -> io::Result<RotatingLog> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let mut log = RotatingLog {
+            path: path.to_path_buf(),
+            file: Self::append(path)?,
+            written: fs::metadata(path)
+                .map(|metadata| metadata.len())
+                .unwrap_or(0),
+        };
+        if log.written > MAX_LOG_BYTES {
+            log.rotate()?;
+        }
+        Ok(log)
     }
-    if fs::metadata(path).is_ok_and(|metadata| metadata.len() > MAX_LOG_BYTES) {
-        fs::rename(path, path.with_extension("log.old"))?;
+
+    fn append(path: &Path) -> io::Result<fs::File> {
+        OpenOptions::new().create(true).append(true).open(path)
     }
-    OpenOptions::new().create(true).append(true).open(path)
+
+    fn rotate(&mut self) -> io::Result<()> {
+        fs::rename(&self.path, self.path.with_extension("log.old"))?;
+        self.file = Self::append(&self.path)?;
+        self.written = 0;
+        Ok(())
+    }
+}
+
+impl Write for RotatingLog {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.written > MAX_LOG_BYTES {
+            // A log that cannot be moved aside goes on growing rather than losing lines.
+            let _ = self.rotate();
+        }
+        let written = self.file.write(bytes)?;
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_is_moved_aside_when_it_grows_past_the_limit_while_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("remote-service.log");
+        let mut log = RotatingLog::open(&path).unwrap();
+        let line = vec![b'x'; 1024 * 1024];
+        for _ in 0..(MAX_LOG_BYTES / line.len() as u64 * 3) {
+            log.write_all(&line).unwrap();
+        }
+        let size = |path: &Path| fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size(&path) <= MAX_LOG_BYTES + line.len() as u64,
+            "{}",
+            size(&path)
+        );
+        assert!(size(&path.with_extension("log.old")) <= MAX_LOG_BYTES + line.len() as u64);
+        assert!(size(&path.with_extension("log.old")) > 0);
+    }
 }

@@ -29,16 +29,21 @@ use crate::service::EngineHandle;
 
 type Body = BoxBody<Bytes, Infallible>;
 
-/// A bound socket; removes its file when dropped.
+/// A bound socket; removes its file when dropped, if the file is still this socket's
+/// (another engine may have replaced a socket it took for stale).
 pub struct Socket {
     listener: UnixListener,
     path: PathBuf,
     audience: Audience,
+    /// The socket file's identity when it was bound.
+    identity: Option<platform::FileIdentity>,
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if self.identity.is_some() && platform::identity(&self.path) == self.identity {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -131,6 +136,7 @@ pub async fn bind(path: &Path, audience: Audience) -> Result<Socket> {
         listener,
         path: path.to_path_buf(),
         audience,
+        identity: platform::identity(path),
     })
 }
 
@@ -143,7 +149,10 @@ pub async fn serve(socket: Socket, engine: EngineHandle, shutdown: impl Future<O
             accepted = socket.listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
+                    // Out of file descriptors and the like: the error repeats at once, so
+                    // wait a little instead of spinning.
                     tracing::warn!("cannot accept a connection on {}: {error}", socket.path.display());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -438,6 +447,16 @@ mod platform {
     use tokio::net::UnixStream;
 
     use super::{system_group, Audience};
+
+    /// A file's device and inode.
+    pub type FileIdentity = (u64, u64);
+
+    /// The identity of the file at `path`, not following a link.
+    pub fn identity(path: &Path) -> Option<FileIdentity> {
+        fs::symlink_metadata(path)
+            .ok()
+            .map(|metadata| (metadata.dev(), metadata.ino()))
+    }
 
     /// The socket folder: created 0700 (0750 for the system service); an existing one must
     /// belong to this user and not be writable by others.

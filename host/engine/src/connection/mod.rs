@@ -228,6 +228,9 @@ async fn run(mut config: watch::Receiver<ConnectionConfig>, updates: Sender<Conn
         }
     };
     let mut attempt: u32 = 0;
+    // While nothing answers, a retry comes every second or so: each reason goes into the
+    // log once, not once per retry (the log must not grow while the back office is down).
+    let mut logged: Option<String> = None;
     loop {
         let current = config.borrow_and_update().clone();
         let outcome = hold(&current, &mut config, &updates, &mut show).await;
@@ -235,6 +238,7 @@ async fn run(mut config: watch::Receiver<ConnectionConfig>, updates: Sender<Conn
             Outcome::Stopped => return,
             Outcome::Reconfigured => attempt = 0,
             Outcome::Lost => {
+                logged = None;
                 // Reconnect at once, but never in a tight loop with a back office that
                 // accepts and then drops every stream.
                 attempt = 0;
@@ -248,7 +252,10 @@ async fn run(mut config: watch::Receiver<ConnectionConfig>, updates: Sender<Conn
                 }
             }
             Outcome::Failed(failure) => {
-                tracing::info!("back office connection failed: {}", failure.reason);
+                if logged.as_deref() != Some(failure.reason.as_str()) {
+                    tracing::info!("back office connection failed: {}", failure.reason);
+                    logged = Some(failure.reason.clone());
+                }
                 show(LightState {
                     state: Light::Orange,
                     reason: Some(failure.reason.clone()),

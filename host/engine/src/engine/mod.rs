@@ -197,12 +197,15 @@ impl Engine {
     /// Sets (or with `None` resets) setting `key`, saves the file and applies it at once.
     /// On a bad value or a failed save nothing changes.
     pub fn set_config(&mut self, key: &str, value: Option<&str>) -> Result<Vec<EngineEvent>> {
-        let mut settings = self.settings.clone();
+        // The file as it is now, not as it was at start: a change made by hand since is
+        // kept, not written over (and takes effect with this one).
+        let on_disk = Settings::load(&self.paths.settings_file())?;
+        let mut settings = on_disk.clone();
         match value {
             Some(value) => crate::config::set(&mut settings, key, value)?,
             None => crate::config::unset(&mut settings, key)?,
         }
-        if settings == self.settings {
+        if settings == self.settings && settings == on_disk {
             return Ok(Vec::new());
         }
         // The verification code was entered for one back office and organisation: it is
@@ -225,7 +228,9 @@ impl Engine {
                 "{key} changed: the verification code was removed and must be entered again"
             );
         }
-        settings.save(&self.paths.settings_file())?;
+        if settings != on_disk {
+            settings.save(&self.paths.settings_file())?;
+        }
         let folder_changed = settings.licence.local_folder != self.settings.licence.local_folder;
         self.settings = settings;
         self.context.set_licence_folders(
