@@ -17,15 +17,34 @@ pub enum Access {
     Shared,
 }
 
-/// A step of [`write_atomically`] or [`read_bounded`] failed.
+/// A step of [`write_atomically`], [`read_bounded`] or [`read_regular`] failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{step}: {source}")]
+#[error("{step}: {source}{}", if *.replaced { " (the new file is in place already: the previous one was replaced)" } else { "" })]
 pub struct WriteError {
     /// What was being done.
     pub step: &'static str,
     /// The operating system's reason.
     #[source]
     pub source: io::Error,
+    /// The failure came after the rename: the new file has replaced the previous one
+    /// (which is gone), only checking it failed. `false`: the previous file is intact.
+    pub replaced: bool,
+}
+
+impl WriteError {
+    /// A failure of `step` that left the previous file as it was.
+    pub fn new(step: &'static str, source: io::Error) -> WriteError {
+        WriteError {
+            step,
+            source,
+            replaced: false,
+        }
+    }
+
+    /// Whether the file was missing (reading).
+    pub fn is_not_found(&self) -> bool {
+        self.source.kind() == io::ErrorKind::NotFound
+    }
 }
 
 /// Writes `bytes` as `folder/file_name`: a temp file in the same folder, created
@@ -35,14 +54,15 @@ pub struct WriteError {
 /// fsync, rename over the target (a link there is replaced, not followed), fsync the
 /// folder, then read back through the open handle and check that the name still leads to
 /// it. On a failure before the rename the temp file is removed and the previous file is
-/// intact.
+/// intact; after it ([`WriteError::replaced`]) the new file is in place and its check
+/// failed.
 pub fn write_atomically(
     folder: &Path,
     file_name: &str,
     bytes: &[u8],
     access: Access,
 ) -> Result<PathBuf, WriteError> {
-    let failed = |step: &'static str| move |source: io::Error| WriteError { step, source };
+    let failed = |step: &'static str| move |source: io::Error| WriteError::new(step, source);
     let target = folder.join(file_name);
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{file_name}."))
@@ -58,53 +78,90 @@ pub fn write_atomically(
     let mut file = temp
         .persist(&target)
         .map_err(|error| failed("cannot rename the temporary file")(error.error))?;
-    platform::sync_folder(folder).map_err(failed("cannot flush the folder to disk"))?;
+    platform::sync_folder(folder).map_err(|error| WriteError {
+        replaced: true,
+        ..WriteError::new("cannot flush the folder to disk", error)
+    })?;
+    check_written(&mut file, &target, bytes)?;
+    Ok(target)
+}
+
+/// After the rename: `file` (the handle written) holds `bytes` and `target` still names
+/// it. The previous file is gone by now, whatever fails, and the error says so.
+fn check_written(file: &mut File, target: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let failed = |step: &'static str| {
+        move |source: io::Error| WriteError {
+            replaced: true,
+            ..WriteError::new(step, source)
+        }
+    };
     let written =
-        read_handle(&mut file, bytes.len() as u64).map_err(failed("cannot read the file back"))?;
+        read_handle(file, bytes.len() as u64).map_err(failed("cannot read the file back"))?;
     if written != bytes {
         return Err(failed("the file read back differs from what was written")(
             io::Error::other("content mismatch"),
         ));
     }
-    if !platform::is_same_file(&file, &target).map_err(failed("cannot read the file back"))? {
+    if !platform::is_same_file(file, target).map_err(failed("cannot read the file back"))? {
         return Err(failed("the file read back is not the one written")(
             io::Error::other("the name was replaced while it was written"),
         ));
     }
-    Ok(target)
+    Ok(())
 }
 
 /// Reads the regular file `path` of a folder others may write, without following a link
 /// and without waiting on a FIFO or a device (the type is checked on the open handle), and
 /// at most `limit` bytes: a larger file is an error, not a partial read.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, WriteError> {
-    let failed = |step: &'static str| move |source: io::Error| WriteError { step, source };
-    let mut file = platform::open_no_follow(path).map_err(|error| {
+    let file = platform::open_no_follow(path).map_err(|error| {
         if platform::is_link_refused(&error) {
-            failed("not a regular file")(io::Error::other(
-                "a symbolic link, which is not followed here",
-            ))
+            WriteError::new(
+                "not a regular file",
+                io::Error::other("a symbolic link, which is not followed here"),
+            )
         } else {
-            failed("cannot open")(error)
+            WriteError::new("cannot open", error)
         }
     })?;
-    let metadata = file.metadata().map_err(failed("cannot read its type"))?;
+    read_checked(file, limit)
+}
+
+/// Reads the file `path` of a folder only the engine's user (or root) writes, such as its
+/// settings: a link is followed (an administrator may keep the file elsewhere), but a FIFO
+/// or a device is not waited on and at most `limit` bytes are read.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, WriteError> {
+    let file =
+        platform::open_nonblocking(path).map_err(|error| WriteError::new("cannot open", error))?;
+    read_checked(file, limit)
+}
+
+fn read_checked(mut file: File, limit: u64) -> Result<Vec<u8>, WriteError> {
+    let metadata = file
+        .metadata()
+        .map_err(|error| WriteError::new("cannot read its type", error))?;
     if !metadata.is_file() {
-        return Err(failed("not a regular file")(io::Error::other(
-            "a link, folder, FIFO or device where a file is expected",
-        )));
+        return Err(WriteError::new(
+            "not a regular file",
+            io::Error::other("a link, folder, FIFO or device where a file is expected"),
+        ));
     }
     if metadata.len() > limit {
-        return Err(failed("too large")(io::Error::other(format!(
-            "{} bytes, at most {limit} are read",
-            metadata.len()
-        ))));
+        return Err(WriteError::new(
+            "too large",
+            io::Error::other(format!(
+                "{} bytes, at most {limit} are read",
+                metadata.len()
+            )),
+        ));
     }
-    let bytes = read_handle(&mut file, limit).map_err(failed("cannot read"))?;
+    let bytes =
+        read_handle(&mut file, limit).map_err(|error| WriteError::new("cannot read", error))?;
     if bytes.len() as u64 > limit {
-        return Err(failed("too large")(io::Error::other(format!(
-            "it grew past {limit} bytes while being read"
-        ))));
+        return Err(WriteError::new(
+            "too large",
+            io::Error::other(format!("it grew past {limit} bytes while being read")),
+        ));
     }
     Ok(bytes)
 }
@@ -159,6 +216,14 @@ mod platform {
     pub fn is_link_refused(error: &io::Error) -> bool {
         error.raw_os_error() == Some(libc::ELOOP)
     }
+
+    /// Opens for reading, following links, without blocking on a FIFO.
+    pub fn open_nonblocking(path: &Path) -> io::Result<File> {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+    }
 }
 
 #[cfg(not(unix))]
@@ -193,6 +258,11 @@ mod platform {
 
     pub fn is_link_refused(error: &io::Error) -> bool {
         error.kind() == io::ErrorKind::InvalidInput
+    }
+
+    /// Windows opens a pipe's name without waiting for a writer.
+    pub fn open_nonblocking(path: &Path) -> io::Result<File> {
+        File::open(path)
     }
 }
 
@@ -236,6 +306,59 @@ mod tests {
             1,
             "the temp file is removed"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_check_that_fails_after_the_rename_does_not_claim_the_old_file_is_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = write_atomically(dir.path(), "a.lic", b"new", Access::Shared).unwrap();
+        let mut handle = File::open(&target).unwrap();
+        // Another file took the name after the rename (here: by hand).
+        fs::rename(&target, dir.path().join("moved")).unwrap();
+        fs::write(&target, b"new").unwrap();
+        let error = check_written(&mut handle, &target, b"new").unwrap_err();
+        assert!(error.replaced);
+        assert_eq!(
+            error.to_string(),
+            "the file read back is not the one written: the name was replaced while it was \
+             written (the new file is in place already: the previous one was replaced)"
+        );
+        let mut handle = File::open(dir.path().join("moved")).unwrap();
+        let error = check_written(&mut handle, &dir.path().join("moved"), b"other").unwrap_err();
+        assert_eq!(
+            error.step,
+            "the file read back differs from what was written"
+        );
+        assert!(error.replaced);
+        // Before the rename nothing was replaced, and the message does not say otherwise.
+        fs::create_dir_all(dir.path().join("b.lic/keep")).unwrap();
+        let error = write_atomically(dir.path(), "b.lic", b"x", Access::Shared).unwrap_err();
+        assert!(!error.replaced);
+        assert!(!error.to_string().contains("in place"), "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn regular_reads_follow_links_but_refuse_fifos_and_huge_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("real.toml"), b"enabled = true\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.toml"), dir.path().join("link.toml"))
+            .unwrap();
+        assert_eq!(
+            read_regular(&dir.path().join("link.toml"), 100).unwrap(),
+            b"enabled = true\n"
+        );
+        let fifo = dir.path().join("fifo.toml");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let error = read_regular(&fifo, 100).unwrap_err();
+        assert_eq!(error.step, "not a regular file");
+        let error = read_regular(&dir.path().join("real.toml"), 4).unwrap_err();
+        assert_eq!(error.to_string(), "too large: 15 bytes, at most 4 are read");
+        assert!(read_regular(&dir.path().join("none"), 4)
+            .unwrap_err()
+            .is_not_found());
     }
 
     #[cfg(unix)]

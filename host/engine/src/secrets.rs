@@ -279,14 +279,15 @@ mod file {
 
     pub fn get(folder: &Path, secret: Secret) -> Result<Option<Zeroizing<String>>, SecretError> {
         let path = folder.join(secret.key());
-        let bytes = match fs::read(&path) {
+        // A secret is a few bytes: a FIFO or a huge file planted there is refused.
+        let bytes = match crate::atomic_file::read_regular(&path, 64 * 1024) {
             Ok(bytes) => Zeroizing::new(bytes),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
+            Err(error) if error.is_not_found() => return Ok(None),
+            Err(error) => {
                 return Err(SecretError::File {
                     action: "read",
                     path,
-                    source,
+                    source: io::Error::new(error.source.kind(), error.to_string()),
                 })
             }
         };

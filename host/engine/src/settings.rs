@@ -2,13 +2,15 @@
 //! here: they live in the keyring (`crate::secrets`).
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::{write_atomically, Access, WriteError};
+use crate::atomic_file::{read_regular, write_atomically, Access, WriteError};
+
+/// A settings file is a few hundred bytes; one larger than this is not one.
+const MAX_SETTINGS_FILE: u64 = 1 << 20;
 
 /// The vendor's back office, used when `backoffice_url` is not set.
 pub const DEFAULT_BACKOFFICE_URL: &str = "https://remote-service.example.com";
@@ -99,13 +101,13 @@ impl PluginSettings {
 /// A settings file that cannot be used. The file itself is left as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    /// The file exists but cannot be read.
+    /// The file exists but cannot be read (or is a FIFO, a device, too large).
     #[error("cannot read settings file {path}: {source}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// What failed.
+        source: WriteError,
     },
     /// The file is not valid TOML or has an unknown key or a bad value.
     #[error("settings file {path} is not valid, fix or remove it: {message}")]
@@ -115,7 +117,8 @@ pub enum SettingsError {
         /// The parser's message, with the line and column.
         message: String,
     },
-    /// The file cannot be written; the previous file is intact.
+    /// The file cannot be written; the previous file is intact unless the error says that
+    /// the new one replaced it.
     #[error("cannot save settings file {path}: {source}")]
     Write {
         /// The file.
@@ -128,9 +131,9 @@ pub enum SettingsError {
 impl Settings {
     /// Reads the settings file; a missing file means the defaults.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Settings::default()),
+        let bytes = match read_regular(path, MAX_SETTINGS_FILE) {
+            Ok(bytes) => bytes,
+            Err(error) if error.is_not_found() => return Ok(Settings::default()),
             Err(source) => {
                 return Err(SettingsError::Read {
                     path: path.to_path_buf(),
@@ -138,10 +141,21 @@ impl Settings {
                 })
             }
         };
-        toml::from_str(&text).map_err(|error| SettingsError::Invalid {
+        Settings::parse(&bytes).map_err(|message| SettingsError::Invalid {
             path: path.to_path_buf(),
-            message: error.to_string().trim_end().to_string(),
+            message,
         })
+    }
+
+    /// Reads the text of a settings file; the error names the line and what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<Settings, String> {
+        let text = std::str::from_utf8(bytes).map_err(|error| {
+            format!(
+                "it is not UTF-8 text (byte {} is not part of a character)",
+                error.valid_up_to()
+            )
+        })?;
+        toml::from_str(text).map_err(|error| error.to_string().trim_end().to_string())
     }
 
     /// Writes the settings file whole (temp file, fsync, rename): a reader sees the old
@@ -156,12 +170,8 @@ impl Settings {
             .file_name()
             .and_then(|name| name.to_str())
             .unwrap_or("settings.toml");
-        fs::create_dir_all(folder).map_err(|source| {
-            failed(WriteError {
-                step: "cannot create the folder",
-                source,
-            })
-        })?;
+        fs::create_dir_all(folder)
+            .map_err(|source| failed(WriteError::new("cannot create the folder", source)))?;
         let text = format!(
             "# Remote Service settings. Change them with `remote-service config set KEY VALUE`\n\
              # (it checks the value); secrets are in the keyring, never here.\n{}",
@@ -238,6 +248,27 @@ mod tests {
         assert_eq!(Settings::load(&path).unwrap(), settings);
         Settings::default().save(&path).unwrap();
         assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_huge_file_as_settings_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("settings.toml");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let error = Settings::load(&fifo).unwrap_err().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+        let huge = dir.path().join("huge.toml");
+        fs::File::create(&huge)
+            .unwrap()
+            .set_len(MAX_SETTINGS_FILE + 1)
+            .unwrap();
+        let error = Settings::load(&huge).unwrap_err().to_string();
+        assert!(error.contains("too large"), "{error}");
+        fs::write(&huge, b"enabled = \xff\n").unwrap();
+        let error = Settings::load(&huge).unwrap_err().to_string();
+        assert!(error.contains("not UTF-8 text (byte 10"), "{error}");
     }
 
     #[test]

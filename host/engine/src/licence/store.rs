@@ -103,7 +103,7 @@ impl LicenceStore {
     pub fn open(config: StoreConfig) -> LicenceStore {
         let keys = TrustedKeys::load(&config.system_dir);
         let copy = config.state_dir.join(IN_FORCE_COPY);
-        let in_force = match fs::read(&copy) {
+        let in_force = match crate::atomic_file::read_regular(&copy, MAX_LICENCE_BYTES) {
             Ok(bytes) => match verify_licence(&bytes, &keys) {
                 Ok(licence) => Some(licence),
                 Err(error) => {

@@ -62,6 +62,9 @@ pub struct HostContext {
     backoffice: RwLock<Option<Link>>,
 }
 
+/// A plugin's settings file is read and written whole: at most this many bytes.
+const MAX_PLUGIN_SETTINGS: u64 = 1 << 20;
+
 impl HostContext {
     /// A context whose plugins send their messages to `messages` and keep their settings
     /// in `settings_dir/<plugin id>.json`.
@@ -162,6 +165,12 @@ impl HostServices {
     }
 
     fn save_settings(&self, json: &str) -> Result<(), String> {
+        if json.len() as u64 > MAX_PLUGIN_SETTINGS {
+            return Err(format!(
+                "settings of {} bytes are more than the {MAX_PLUGIN_SETTINGS} a plugin may keep",
+                json.len()
+            ));
+        }
         serde_json::from_str::<serde_json::Value>(json)
             .map_err(|error| format!("settings are not JSON: {error}"))?;
         let dir = &self.context.settings_dir;
@@ -226,9 +235,16 @@ impl FfiHost for HostServices {
             return RResult::RErr(Self::revoked_error());
         }
         let path = self.settings_file();
-        match fs::read_to_string(&path) {
+        match crate::atomic_file::read_regular(&path, MAX_PLUGIN_SETTINGS).and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| {
+                crate::atomic_file::WriteError::new(
+                    "cannot read",
+                    std::io::Error::other("it is not UTF-8 text"),
+                )
+            })
+        }) {
             Ok(text) => RResult::ROk(text.into()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => RResult::ROk("{}".into()),
+            Err(error) if error.is_not_found() => RResult::ROk("{}".into()),
             Err(error) => RResult::RErr(PluginError::new(
                 "settings",
                 format!("cannot read {}: {error}", path.display()),
