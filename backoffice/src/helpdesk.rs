@@ -75,7 +75,7 @@ async fn style() -> Response {
 }
 
 #[derive(Deserialize)]
-struct SignIn {
+pub(crate) struct SignIn {
     user: String,
     password: String,
 }
@@ -284,7 +284,7 @@ async fn events(
 }
 
 #[derive(Deserialize)]
-struct AssistanceRequest {
+pub(crate) struct AssistanceRequest {
     #[serde(default)]
     message: String,
 }

@@ -24,7 +24,7 @@ use crate::store;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SessionRequest {
+pub(crate) struct SessionRequest {
     organisation_id: String,
     verification_code: String,
     serial_number: String,
@@ -219,7 +219,7 @@ async fn end_session(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct HeartbeatRequest {
+pub(crate) struct HeartbeatRequest {
     #[serde(default)]
     licence_sequence: Option<u64>,
 }
@@ -368,7 +368,7 @@ async fn licence(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InstallReport {
+pub(crate) struct InstallReport {
     licence_id: String,
     sequence: u64,
     targets: Vec<InstallTarget>,
@@ -412,7 +412,7 @@ async fn install_report(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssistanceAnswer {
+pub(crate) struct AssistanceAnswer {
     answer: String,
     #[serde(default)]
     teamviewer_id: Option<String>,

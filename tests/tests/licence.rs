@@ -73,6 +73,33 @@ fn an_installed_licence_is_shown_with_everything_the_user_needs() {
 }
 
 #[test]
+fn an_expired_licence_stays_in_force_and_says_that_it_expired() {
+    let scratch = Scratch::new();
+    let payload = PayloadBuilder::new("RS-3004", 2)
+        .feature("remote-assistance")
+        .maintenance_through("2025-12-31")
+        .licence_expires_at("2026-01-31T00:00:00Z");
+    installed(&scratch, &payload);
+    let text = scratch.run(&["licence", "show"]);
+    let text = text.success();
+    for line in [
+        "Serial number:      RS-3004",
+        "Features:           remote-assistance",
+        "Warning:            the licence expired on 2026-01-31: contact your supplier for a new licence (it stays in force here until one arrives)",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+    let json = scratch.run(&["licence", "show", "--json"]).json();
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the licence expired on 2026-01-31"),
+        "{json}"
+    );
+}
+
+#[test]
 fn verify_accepts_a_good_licence_and_names_what_is_wrong_with_a_bad_one() {
     let scratch = Scratch::new();
     let trusted = scratch.trusted_key("vendor");

@@ -10,6 +10,8 @@ pub mod atomic_file;
 pub mod config;
 pub mod connection;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod licence;
 pub mod logging;
 pub mod os;

@@ -348,19 +348,18 @@ async fn read_json<T: serde::de::DeserializeOwned>(body: Incoming) -> Result<T, 
             ))
         }
     };
-    let bytes = if bytes.is_empty() {
-        Bytes::from_static(b"{}")
-    } else {
-        bytes
-    };
-    serde_json::from_slice::<T>(&bytes).map_err(|problem| {
-        error(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "the body is not the JSON this endpoint takes (line {}, column {})",
-                problem.line(),
-                problem.column()
-            ),
+    parse_body(&bytes).map_err(|problem| error(StatusCode::BAD_REQUEST, &problem))
+}
+
+/// A request body as `T` (empty: `{}`); the error says where the JSON is wrong and never
+/// quotes it.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let bytes = if bytes.is_empty() { b"{}" } else { bytes };
+    serde_json::from_slice::<T>(bytes).map_err(|problem| {
+        format!(
+            "the body is not the JSON this endpoint takes (line {}, column {})",
+            problem.line(),
+            problem.column()
         )
     })
 }

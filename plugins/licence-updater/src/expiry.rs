@@ -1,7 +1,10 @@
 //! Expiry notices: maintenance ending within a month, the licence expiring within a month,
 //! the licence expired; at start and at most once a day while it holds. "Now" is the latest
 //! of the clock, the last run and the licence's `issued_at`, so that turning the clock back
-//! does not hide an expiry.
+//! does not hide an expiry; but a last run more than [`CLOCK_SLACK`] ahead of the clock is
+//! a clock that was wrong one way or the other (set years ahead, then put right): the clock
+//! is believed from then on and the user is told once, instead of "Licence expired" coming
+//! back every day until the wrong date is reached.
 
 use std::collections::BTreeMap;
 
@@ -33,17 +36,43 @@ fn date_text(date: Date) -> String {
     )
 }
 
-/// The moment to judge by: the latest of the clock, the last run and `issued_at`.
-pub fn now(
-    clock: OffsetDateTime,
-    last_run: Option<i64>,
-    payload: &serde_json::Value,
-) -> OffsetDateTime {
+/// How far the last run may be ahead of the clock and still count as the clock turned
+/// back (rather than a clock that had been wrong).
+pub const CLOCK_SLACK: Duration = Duration::days(2);
+
+/// The moment to judge by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    /// The latest of the clock, a last run at most [`CLOCK_SLACK`] ahead of it, and
+    /// `issued_at` (signed by the back office, so never a wrong local clock).
+    pub now: OffsetDateTime,
+    /// The notice to show when the last run was further ahead: the clock jumped.
+    pub clock_notice: Option<ExpiryNotice>,
+}
+
+/// The moment to judge by, and whether the clock jumped since the last run.
+pub fn now(clock: OffsetDateTime, last_run: Option<i64>, payload: &serde_json::Value) -> Judged {
     let mut now = clock;
+    let mut clock_notice = None;
     if let Some(last) =
         last_run.and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
     {
-        now = now.max(last);
+        if last - clock <= CLOCK_SLACK {
+            now = now.max(last);
+        } else {
+            clock_notice = Some(ExpiryNotice {
+                key: "clock-changed",
+                summary: "The clock was changed".to_string(),
+                body: format!(
+                    "This computer's clock says {}, but the licence updater last ran on {}. \
+                     Licence and maintenance dates are judged by the clock: check that its \
+                     date is right.",
+                    date_text(clock.date()),
+                    date_text(last.date())
+                ),
+                critical: false,
+            });
+        }
     }
     if let Some(issued) = payload["issued_at"]
         .as_str()
@@ -51,7 +80,7 @@ pub fn now(
     {
         now = now.max(issued);
     }
-    now
+    Judged { now, clock_notice }
 }
 
 /// The notices due at `now` for the licence `payload`, leaving out those already shown on
@@ -197,19 +226,49 @@ mod tests {
     fn turning_the_clock_back_does_not_hide_an_expiry() {
         let payload = licence(Some("2026-11-20T00:00:00Z"), "2030-12-31");
         let last_run = at("2026-11-23T08:00:00Z").unix_timestamp();
-        let clock_turned_back = at("2026-10-01T08:00:00Z");
+        let clock_turned_back = at("2026-11-21T09:00:00Z");
         let judged = now(clock_turned_back, Some(last_run), &payload);
-        assert_eq!(judged, at("2026-11-23T08:00:00Z"));
-        let keys: Vec<&str> = due(&payload, judged, &mut BTreeMap::new())
+        assert_eq!(judged.now, at("2026-11-23T08:00:00Z"));
+        assert_eq!(judged.clock_notice, None);
+        let keys: Vec<&str> = due(&payload, judged.now, &mut BTreeMap::new())
             .iter()
             .map(|notice| notice.key)
             .collect();
         assert_eq!(keys, ["licence-expired"]);
-        // A licence issued after the clock's time says the clock is behind too.
+        // A licence issued after the clock's time says the clock is behind, whatever the
+        // last run says: the back office signed it.
         let issued_later = serde_json::json!({"issued_at": "2027-03-01T00:00:00Z"});
         assert_eq!(
-            now(clock_turned_back, None, &issued_later),
+            now(at("2026-10-01T08:00:00Z"), None, &issued_later).now,
             at("2027-03-01T00:00:00Z")
         );
+    }
+
+    #[test]
+    fn a_clock_put_right_after_a_jump_ahead_is_believed_and_the_user_told() {
+        // The clock was set to 2030 for a day, the updater ran, then the clock was put
+        // right. The licence expires in 2028: not expired, and no "Licence expired" every
+        // day until 2030.
+        let payload = licence(Some("2028-01-01T00:00:00Z"), "2030-12-31");
+        let last_run = at("2030-06-01T08:00:00Z").unix_timestamp();
+        let clock = at("2026-11-24T08:00:00Z");
+        let judged = now(clock, Some(last_run), &payload);
+        assert_eq!(judged.now, clock);
+        let notice = judged.clock_notice.expect("the jump is reported");
+        assert_eq!(notice.key, "clock-changed");
+        assert_eq!(
+            notice.body,
+            "This computer's clock says 2026-11-24, but the licence updater last ran on \
+             2030-06-01. Licence and maintenance dates are judged by the clock: check that its \
+             date is right."
+        );
+        assert!(due(&payload, judged.now, &mut BTreeMap::new()).is_empty());
+        // The next run starts from the clock: nothing more to report.
+        let next = now(
+            at("2026-11-25T08:00:00Z"),
+            Some(judged.now.unix_timestamp()),
+            &payload,
+        );
+        assert_eq!(next.clock_notice, None);
     }
 }

@@ -497,9 +497,10 @@ fn expiry_check(host: &Host) {
         return;
     };
     let mut kept: Kept = host.settings().unwrap_or_default();
-    let now = expiry::now(time::OffsetDateTime::now_utc(), kept.last_run, &payload);
-    kept.last_run = Some(now.unix_timestamp());
-    for notice in expiry::due(&payload, now, &mut kept.shown) {
+    let judged = expiry::now(time::OffsetDateTime::now_utc(), kept.last_run, &payload);
+    kept.last_run = Some(judged.now.unix_timestamp());
+    let due = expiry::due(&payload, judged.now, &mut kept.shown);
+    for notice in judged.clock_notice.into_iter().chain(due) {
         let mut shown = Notice::new(notice.key, notice.summary, notice.body);
         if notice.critical {
             shown.urgency = Urgency::CRITICAL;

@@ -421,65 +421,7 @@ impl Backoffice {
             Ok(Ok(body)) => body,
             _ => Default::default(),
         };
-        let answer: ErrorAnswer = serde_json::from_slice(&body).unwrap_or_default();
-        Err(self.answered_failure(status, answer, credentials))
-    }
-
-    fn answered_failure(
-        &self,
-        status: StatusCode,
-        answer: ErrorAnswer,
-        credentials: Option<&Credentials>,
-    ) -> Failure {
-        let message = |fallback: &str| {
-            if answer.message.is_empty() {
-                fallback.to_string()
-            } else {
-                answer.message.clone()
-            }
-        };
-        match (status, answer.error.as_str()) {
-            (StatusCode::UNAUTHORIZED, "session-expired") => Failure {
-                kind: FailureKind::SessionExpired,
-                reason: message("the back office ended the session"),
-                credentials: false,
-            },
-            (StatusCode::UNAUTHORIZED, _) => Failure::credentials(format!(
-                "authentication failed: {}",
-                message("wrong service organisation ID or verification code")
-            )),
-            (StatusCode::NOT_FOUND, "unknown-serial") => Failure::credentials(format!(
-                "unknown serial number: {}",
-                message(&format!(
-                    "the back office does not know serial number {}",
-                    credentials.map_or("?", |credentials| &credentials.serial_number)
-                ))
-            )),
-            (StatusCode::TOO_MANY_REQUESTS, _) => Failure::credentials(format!(
-                "authentication failed: {}",
-                message("the back office refuses for now after too many wrong attempts")
-            )),
-            (StatusCode::BAD_REQUEST, _) => Failure::refused(format!(
-                "the back office refused the request: {}{}",
-                message("malformed"),
-                answer
-                    .field
-                    .map(|field| format!(" (field {field})"))
-                    .unwrap_or_default()
-            )),
-            (status, _) if status.is_server_error() => Failure::refused(format!(
-                "the back office failed: HTTP {status}{}",
-                if answer.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", answer.message)
-                }
-            )),
-            (status, _) => Failure::refused(format!(
-                "unexpected answer from the back office at {}: HTTP {status}; is it a Remote Service back office?",
-                self.base
-            )),
-        }
+        Err(answered_failure(&self.base, status, &body, credentials))
     }
 
     fn transport_failure(&self, error: &reqwest::Error) -> Failure {
@@ -551,6 +493,69 @@ impl Backoffice {
 
 /// The rustls error inside an error of the chain (hyper-rustls wraps it in an io::Error,
 /// whose `source()` skips it).
+/// The failure a back office's error answer means, in words for the tray. The answer's
+/// own message is shown only as [`shown_text`] makes it: one line, no control characters,
+/// bounded.
+pub(crate) fn answered_failure(
+    base: &Url,
+    status: StatusCode,
+    body: &[u8],
+    credentials: Option<&Credentials>,
+) -> Failure {
+    let mut answer: ErrorAnswer = serde_json::from_slice(body).unwrap_or_default();
+    answer.message = shown_text(&answer.message, MAX_SHOWN_MESSAGE);
+    answer.field = answer.field.map(|field| shown_text(&field, 100));
+    let message = |fallback: &str| {
+        if answer.message.is_empty() {
+            fallback.to_string()
+        } else {
+            answer.message.clone()
+        }
+    };
+    match (status, answer.error.as_str()) {
+        (StatusCode::UNAUTHORIZED, "session-expired") => Failure {
+            kind: FailureKind::SessionExpired,
+            reason: message("the back office ended the session"),
+            credentials: false,
+        },
+        (StatusCode::UNAUTHORIZED, _) => Failure::credentials(format!(
+            "authentication failed: {}",
+            message("wrong service organisation ID or verification code")
+        )),
+        (StatusCode::NOT_FOUND, "unknown-serial") => Failure::credentials(format!(
+            "unknown serial number: {}",
+            message(&format!(
+                "the back office does not know serial number {}",
+                credentials.map_or("?", |credentials| &credentials.serial_number)
+            ))
+        )),
+        (StatusCode::TOO_MANY_REQUESTS, _) => Failure::credentials(format!(
+            "authentication failed: {}",
+            message("the back office refuses for now after too many wrong attempts")
+        )),
+        (StatusCode::BAD_REQUEST, _) => Failure::refused(format!(
+            "the back office refused the request: {}{}",
+            message("malformed"),
+            answer
+                .field
+                .map(|field| format!(" (field {field})"))
+                .unwrap_or_default()
+        )),
+        (status, _) if status.is_server_error() => Failure::refused(format!(
+            "the back office failed: HTTP {status}{}",
+            if answer.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", answer.message)
+            }
+        )),
+        (status, _) => Failure::refused(format!(
+            "unexpected answer from the back office at {}: HTTP {status}; is it a Remote Service back office?",
+            base
+        )),
+    }
+}
+
 fn tls_error_of<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
     if let Some(tls_error) = error.downcast_ref::<rustls::Error>() {
         return Some(tls_error);
@@ -631,11 +636,55 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
             )))
         }
     };
-    serde_json::from_slice(&body).map_err(|error| {
+    parse_answer(&body)
+}
+
+/// A back office's answer as the protocol's JSON.
+pub(crate) fn parse_answer<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|error| {
+        // serde's message may quote what it read: the kind of error and where it is are
+        // enough, and show nothing the back office chose.
         Failure::refused(format!(
-            "the back office's answer is not the Remote Service protocol ({error})"
+            "the back office's answer is not the Remote Service protocol ({} at line {} column {})",
+            match error.classify() {
+                serde_json::error::Category::Io => "cannot be read",
+                serde_json::error::Category::Syntax => "not JSON",
+                serde_json::error::Category::Data => "not the expected fields",
+                serde_json::error::Category::Eof => "cut short",
+            },
+            error.line(),
+            error.column()
         ))
     })
+}
+
+/// A back office's message shown at most this long.
+pub(crate) const MAX_SHOWN_MESSAGE: usize = 300;
+
+/// Text the back office chose (a message, a name), as the tray, the CLI and the log may
+/// show it: control characters (line breaks, terminal escapes) become spaces, characters
+/// that reorder or hide text (bidirectional overrides, zero-width ones) are dropped, and
+/// it is cut at `limit` characters with "…".
+pub fn shown_text(text: &str, limit: usize) -> String {
+    let mut shown = String::with_capacity(text.len().min(limit * 4));
+    let mut count = 0;
+    for character in text.trim().chars() {
+        let character = match character {
+            character if character.is_control() => ' ',
+            '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}' => continue,
+            character => character,
+        };
+        if count == limit {
+            shown.push('…');
+            break;
+        }
+        shown.push(character);
+        count += 1;
+    }
+    shown
 }
 
 fn hostname() -> Option<String> {

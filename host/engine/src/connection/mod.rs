@@ -32,6 +32,7 @@ pub use backoffice::{
     VerificationCode,
 };
 
+use backoffice::{shown_text, MAX_SHOWN_MESSAGE};
 use sse::SseReader;
 
 /// Everything the connection needs to know; a change of it (other than the licence
@@ -303,6 +304,76 @@ struct AssistanceRequested {
     message: String,
 }
 
+/// What an event of the stream means.
+#[derive(Debug)]
+pub(crate) enum Heard {
+    /// The stream is up.
+    Hello,
+    /// Something for the engine.
+    Update(ConnectionUpdate),
+    /// A known event that cannot be read, with the problem in words for the log.
+    Unreadable(String),
+    /// An event this version does not know: ignored, as the protocol says.
+    Other,
+}
+
+/// Longest identifier (licence id, request id) the protocol sends.
+const MAX_ID: usize = 128;
+
+/// Reads one event. Identifiers travel on into logs, plugins and the local API, so they
+/// must be identifiers (letters, digits, `.`, `_`, `:`, `-`); free text (a name, a
+/// message) is made showable with [`shown_text`].
+pub(crate) fn heard(event: &sse::SseEvent) -> Heard {
+    fn identifier(what: &str, id: &str) -> Result<(), String> {
+        if id.is_empty()
+            || id.len() > MAX_ID
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+        {
+            return Err(format!(
+                "its {what} is not an identifier (letters, digits, \".\", \"_\", \":\", \"-\", at most {MAX_ID})"
+            ));
+        }
+        Ok(())
+    }
+    match event.name.as_str() {
+        "hello" => Heard::Hello,
+        "licence-available" => match serde_json::from_str::<LicenceAvailable>(&event.data)
+            .map_err(|error| error.to_string())
+            .and_then(|available| {
+                identifier("licence_id", &available.licence_id)?;
+                Ok(available)
+            }) {
+            Ok(available) => Heard::Update(ConnectionUpdate::LicenceAvailable {
+                licence_id: available.licence_id,
+                sequence: available.sequence,
+            }),
+            Err(problem) => Heard::Unreadable(format!(
+                "the back office sent a licence-available event that cannot be read: {}",
+                shown_text(&problem, MAX_SHOWN_MESSAGE)
+            )),
+        },
+        "assistance-requested" => match serde_json::from_str::<AssistanceRequested>(&event.data)
+            .map_err(|error| error.to_string())
+            .and_then(|request| {
+                identifier("request_id", &request.request_id)?;
+                Ok(request)
+            }) {
+            Ok(request) => Heard::Update(ConnectionUpdate::AssistanceRequested {
+                request_id: request.request_id,
+                help_desk_user: shown_text(&request.help_desk_user, 100),
+                message: shown_text(&request.message, MAX_SHOWN_MESSAGE),
+            }),
+            Err(problem) => Heard::Unreadable(format!(
+                "the back office sent an assistance-requested event that cannot be read: {}",
+                shown_text(&problem, MAX_SHOWN_MESSAGE)
+            )),
+        },
+        _ => Heard::Other,
+    }
+}
+
 /// One session: open it, hold its stream, send heartbeats, until something ends it.
 async fn hold(
     current: &ConnectionConfig,
@@ -390,8 +461,8 @@ async fn hold(
                     ))),
                 };
                 for event in events {
-                    match event.name.as_str() {
-                        "hello" => {
+                    match heard(&event) {
+                        Heard::Hello => {
                             if !greeted {
                                 let _ = updates.send(ConnectionUpdate::Session(Some(Link {
                                     backoffice: backoffice.clone(),
@@ -402,26 +473,11 @@ async fn hold(
                             greeted = true;
                             show(LightState { state: Light::Green, reason: None });
                         }
-                        "licence-available" => match serde_json::from_str::<LicenceAvailable>(&event.data) {
-                            Ok(available) => {
-                                let _ = updates.send(ConnectionUpdate::LicenceAvailable {
-                                    licence_id: available.licence_id,
-                                    sequence: available.sequence,
-                                });
-                            }
-                            Err(error) => tracing::warn!("the back office sent a licence-available event that cannot be read: {error}"),
-                        },
-                        "assistance-requested" => match serde_json::from_str::<AssistanceRequested>(&event.data) {
-                            Ok(request) => {
-                                let _ = updates.send(ConnectionUpdate::AssistanceRequested {
-                                    request_id: request.request_id,
-                                    help_desk_user: request.help_desk_user,
-                                    message: request.message,
-                                });
-                            }
-                            Err(error) => tracing::warn!("the back office sent an assistance-requested event that cannot be read: {error}"),
-                        },
-                        other => tracing::debug!("back office event {other} ignored"),
+                        Heard::Update(update) => {
+                            let _ = updates.send(update);
+                        }
+                        Heard::Unreadable(problem) => tracing::warn!("{problem}"),
+                        Heard::Other => tracing::debug!("back office event {} ignored", shown_text(&event.name, 40)),
                     }
                 }
             }
@@ -473,6 +529,88 @@ impl Drop for AbortOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(name: &str, data: &str) -> sse::SseEvent {
+        sse::SseEvent {
+            name: name.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn what_the_back_office_says_is_shown_as_text_and_identifiers_stay_identifiers() {
+        let Heard::Update(ConnectionUpdate::AssistanceRequested {
+            request_id,
+            help_desk_user,
+            message,
+        }) = heard(&event(
+            "assistance-requested",
+            r#"{"request_id":"req-1","help_desk_user":"anna\u202e\u001b[31m","message":"line one\nline two"}"#,
+        ))
+        else {
+            panic!("not read");
+        };
+        assert_eq!(request_id, "req-1");
+        assert_eq!(help_desk_user, "anna [31m");
+        assert_eq!(message, "line one line two");
+        let Heard::Unreadable(problem) = heard(&event(
+            "licence-available",
+            r#"{"licence_id":"L-1\n2026-12-01 INFO forged log line","sequence":2}"#,
+        )) else {
+            panic!("an id with a line break was taken");
+        };
+        assert!(
+            problem.contains("its licence_id is not an identifier"),
+            "{problem}"
+        );
+        assert!(!problem.contains("forged"), "{problem}");
+        assert!(matches!(
+            heard(&event(
+                "licence-available",
+                r#"{"licence_id":"L-1","sequence":2}"#
+            )),
+            Heard::Update(ConnectionUpdate::LicenceAvailable { sequence: 2, .. })
+        ));
+        assert!(matches!(heard(&event("news", "{}")), Heard::Other));
+    }
+
+    #[test]
+    fn an_error_answer_is_shown_on_one_line_and_bounded() {
+        let base = url::Url::parse("https://backoffice.example/").unwrap();
+        let body = serde_json::json!({
+            "error": "x",
+            "message": format!("\u{1b}]0;pwned\u{7}{}", "y".repeat(5000)),
+        })
+        .to_string();
+        let failure = backoffice::answered_failure(
+            &base,
+            reqwest::StatusCode::SERVICE_UNAVAILABLE,
+            body.as_bytes(),
+            None,
+        );
+        assert!(
+            failure
+                .reason
+                .starts_with("the back office failed: HTTP 503 Service Unavailable:  ]0;pwned yyy"),
+            "{}",
+            failure.reason
+        );
+        assert!(failure.reason.ends_with("y…"));
+        assert!(failure.reason.chars().count() < 400);
+        assert!(!failure.reason.chars().any(char::is_control));
+        let not_json =
+            backoffice::parse_answer::<HeartbeatAnswerProbe>(b"{\"secret\": 12").unwrap_err();
+        assert_eq!(
+            not_json.reason,
+            "the back office's answer is not the Remote Service protocol (cut short at line 1 column 13)"
+        );
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct HeartbeatAnswerProbe {
+        latest_licence_sequence: Option<u64>,
+    }
 
     #[test]
     fn retry_delays_grow_to_their_cap_with_jitter() {

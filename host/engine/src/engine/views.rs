@@ -96,6 +96,27 @@ pub fn summary(licence: &VerifiedLicence) -> LicenceSummary {
             })
             .collect(),
         key_id: licence.key_id.clone(),
-        warnings: licence.warnings.clone(),
+        warnings: licence
+            .warnings
+            .iter()
+            .cloned()
+            .chain(expired_warning(licence, time::OffsetDateTime::now_utc()))
+            .collect(),
     }
+}
+
+/// The warning of a licence whose end has passed. An expired licence stays the one in force
+/// here: the serial number it names is how the back office knows this installation, and the
+/// renewal arrives through that connection. Its options stay available to the plugins
+/// (remote assistance is what a customer with an expired licence may need most); the
+/// product's own licence server decides for the product. The user is told, here and by the
+/// licence updater's critical notice.
+pub fn expired_warning(licence: &VerifiedLicence, now: time::OffsetDateTime) -> Option<String> {
+    let expires = licence.payload.licence_expires_at?;
+    (expires <= now).then(|| {
+        format!(
+            "the licence expired on {}: contact your supplier for a new licence (it stays in force here until one arrives)",
+            expires.date()
+        )
+    })
 }

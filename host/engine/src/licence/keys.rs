@@ -38,11 +38,8 @@ pub struct TrustedKeys {
 }
 
 impl TrustedKeys {
-    /// The built-in keys plus every `*.pub` file in `system_dir` (a missing folder is
-    /// fine; a file that is not a minisign public key, or that someone other than its owner,
-    /// the user or root, could change — it or a folder above it — is skipped with a warning
-    /// naming it: a key decides what a licence grants).
-    pub fn load(system_dir: &Path) -> TrustedKeys {
+    /// The keys built into the binary only.
+    pub fn built_in() -> TrustedKeys {
         let mut keys = TrustedKeys::default();
         for (name, text) in BUILT_IN {
             match parse_public_key(text) {
@@ -54,6 +51,15 @@ impl TrustedKeys {
                 Err(reason) => tracing::error!("built-in key {name} is unusable: {reason}"),
             }
         }
+        keys
+    }
+
+    /// The built-in keys plus every `*.pub` file in `system_dir` (a missing folder is
+    /// fine; a file that is not a minisign public key, or that someone other than its owner,
+    /// the user or root, could change — it or a folder above it — is skipped with a warning
+    /// naming it: a key decides what a licence grants).
+    pub fn load(system_dir: &Path) -> TrustedKeys {
+        let mut keys = TrustedKeys::built_in();
         let Ok(entries) = fs::read_dir(system_dir) else {
             return keys;
         };

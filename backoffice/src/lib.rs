@@ -1,0 +1,17 @@
+//! `remote-service-backoffice`: the reference remote service back office (`serve`) and its
+//! administration commands. The protocol is in `docs/protocol.md`.
+
+mod admin;
+mod cli;
+mod errors;
+#[doc(hidden)]
+pub mod fuzzing;
+mod guard;
+mod helpdesk;
+mod installations;
+mod listener;
+mod signing;
+mod state;
+mod store;
+
+pub use cli::main;
