@@ -612,7 +612,7 @@ fn out_of_file_descriptors_the_engine_does_not_spin() {
         .arg("--nofile=80:80")
         .arg(remote_service_tests::artifact("remote-service"));
     let daemon_command = {
-        let mut template = scratch.command(&["daemon"]);
+        let template = scratch.command(&["daemon"]);
         for (key, value) in template.get_envs() {
             match value {
                 Some(value) => command.env(key, value),
@@ -645,4 +645,60 @@ fn out_of_file_descriptors_the_engine_does_not_spin() {
         started.elapsed()
     );
     drop(held);
+}
+
+/// `./demo` with its folder and port moved into `scratch`.
+fn demo(scratch: &remote_service_tests::Scratch, args: &[&str]) -> std::process::Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo");
+    Command::new(script)
+        .args(args)
+        .env("REMOTE_SERVICE_DEMO_DIR", scratch.root().join("demo"))
+        .output()
+        .expect("run ./demo")
+}
+
+/// The demo keeps its back office's pid in a file; a pid names whatever process has it
+/// now. `./demo backoffice stop` kills only a back office serving this demo's database,
+/// never the process a stale or forged pid file names.
+#[test]
+fn the_demo_stops_its_own_back_office_and_no_other_process() {
+    let scratch = remote_service_tests::Scratch::new();
+    let folder = scratch.root().join("demo");
+    fs::create_dir_all(&folder).unwrap();
+    let mut stranger =
+        remote_service_tests::KillOnDrop(Command::new("sleep").arg("600").spawn().unwrap());
+    fs::write(folder.join("backoffice.pid"), stranger.id().to_string()).unwrap();
+    let stopped = demo(&scratch, &["backoffice", "stop"]);
+    assert!(stopped.status.success(), "{stopped:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&stopped.stdout),
+        "the demo back office is not running (its pid file names no back office of this demo: left alone)\n"
+    );
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "the stranger was killed"
+    );
+    assert!(!folder.join("backoffice.pid").exists());
+
+    // The demo's own back office (started as the demo starts it) is stopped.
+    let mut own = remote_service_tests::KillOnDrop(
+        Command::new(remote_service_tests::artifact("remote-service-backoffice"))
+            .args(["serve", "--db"])
+            .arg(folder.join("backoffice.sqlite"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    fs::write(folder.join("backoffice.pid"), own.id().to_string()).unwrap();
+    let stopped = demo(&scratch, &["backoffice", "stop"]);
+    assert_eq!(
+        String::from_utf8_lossy(&stopped.stdout),
+        "demo back office stopped\n"
+    );
+    assert!(
+        wait_until(|| own.try_wait().unwrap().is_some()),
+        "the demo's back office still runs"
+    );
 }
