@@ -273,6 +273,72 @@ fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_r
     );
 }
 
+/// The remote licence server's share is listed in the mount table but not mounted, so its
+/// mount point is an empty folder of this computer's disk. The licence is not written there
+/// (the licence server would never see it), and the failure says why.
+#[test]
+fn a_share_that_is_not_mounted_is_not_written_into_and_the_failure_says_so() {
+    let installation = Installation::new();
+    let (scratch, backoffice) = (&installation.scratch, &installation.backoffice);
+    let share = scratch.root().join("mnt/fls");
+    fs::create_dir_all(&share).unwrap();
+    let fstab = scratch.root().join("fstab");
+    fs::write(
+        &fstab,
+        format!(
+            "# the machine's table, with the licence server's share\n\
+             //fls/DroppedLicense {} cifs credentials=/etc/fls.cred,noauto 0 0\n",
+            share.display()
+        ),
+    )
+    .unwrap();
+    installation
+        .run(&[
+            "config",
+            "set",
+            "licence.remote_folder",
+            share.to_str().unwrap(),
+        ])
+        .success();
+    let mut daemon = installation.command(&["daemon"]);
+    daemon.env("REMOTE_SERVICE_FSTAB", &fstab);
+    let _daemon = remote_service_tests::Scratch::spawn_daemon(daemon);
+    let events = EventStream::follow(&scratch.socket());
+    installation.wait_until_green();
+
+    backoffice.issue_licence(SERIAL, "auto-licence-update,users=12", "2028-06-30");
+    let (_, failed_notice) = events.next_matching(
+        Duration::from_secs(5),
+        "the failed-folder notice",
+        |event| event["event"] == "notice" && event["summary"] == "Licence could not be updated",
+    );
+    let body = failed_notice["body"].as_str().unwrap();
+    assert!(
+        body.contains(&format!(
+            "the share is not mounted: {} is listed in the system's mount table but nothing is mounted there",
+            share.display()
+        )),
+        "{body}"
+    );
+    assert_eq!(
+        fs::read_dir(&share).unwrap().count(),
+        0,
+        "nothing is written into the empty mount point"
+    );
+    let mut failed = None;
+    wait_for(Duration::from_secs(5), || {
+        failed = backoffice
+            .admin_db(&["licence", "reports", SERIAL], None)
+            .success()
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .find(|report| report["folder"] == share.to_str().unwrap());
+        failed.is_some()
+    });
+    let failed = failed.expect("the back office hears of the share");
+    assert_eq!(failed["ok"], false, "{failed}");
+}
+
 /// The time `offset` (a `date -d` phrase like `+10 days`) from now, RFC 3339 in UTC.
 fn utc(offset: &str) -> String {
     let output = std::process::Command::new("date")

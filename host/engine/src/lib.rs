@@ -14,6 +14,7 @@ pub mod engine;
 pub mod fuzzing;
 pub mod licence;
 pub mod logging;
+pub mod mounts;
 pub mod os;
 pub mod paths;
 pub mod plugins;

@@ -74,6 +74,12 @@ pub fn install_into(
             "the folder is not there (not mounted?)".to_string(),
         ));
     }
+    if let Some(mount_point) = crate::mounts::unmounted_share(folder) {
+        return Err(io_error(format!(
+            "the share is not mounted: {} is listed in the system's mount table but nothing is mounted there, so the licence would land on this computer's disk instead of the licence server's",
+            mount_point.display()
+        )));
+    }
     let path = folder.join(&file_name);
     if read_bounded(&path, MAX_LICENCE_BYTES).is_ok_and(|there| there == bytes) {
         return Ok((path, false));

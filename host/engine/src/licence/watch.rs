@@ -65,7 +65,7 @@ impl FolderWatcher {
 
 /// Whether change notifications work for `folder`: it exists and is on this machine.
 fn watchable(folder: &Path) -> bool {
-    folder.is_dir() && !platform::is_network_folder(folder)
+    folder.is_dir() && !crate::mounts::is_network_folder(folder)
 }
 
 /// The watcher thread. Blocks without a timer while a local folder is quiet.
@@ -87,7 +87,7 @@ fn watch(
         }
         let poll = match watcher {
             Some(_) => None,
-            None if platform::is_network_folder(folder) => Some(NETWORK_POLL),
+            None if crate::mounts::is_network_folder(folder) => Some(NETWORK_POLL),
             None => Some(MISSING_POLL),
         };
         let timeout = poll.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
@@ -173,147 +173,4 @@ fn fingerprint(folder: &Path) -> Vec<(std::ffi::OsString, u64, Option<SystemTime
         .collect();
     files.sort();
     files
-}
-
-#[cfg(target_os = "linux")]
-mod platform {
-    use std::path::Path;
-
-    /// File systems on another machine, where inotify sees only this machine's changes.
-    pub fn is_network_fs(fs_type: &str) -> bool {
-        matches!(
-            fs_type,
-            "nfs"
-                | "nfs4"
-                | "cifs"
-                | "smb3"
-                | "smbfs"
-                | "9p"
-                | "afs"
-                | "ceph"
-                | "glusterfs"
-                | "davfs"
-                | "ncpfs"
-        ) || fs_type.starts_with("fuse.sshfs")
-            || fs_type == "fuse.rclone"
-            || fs_type == "fuse.glusterfs"
-    }
-
-    /// Whether the mount holding `folder` is a network file system.
-    pub fn is_network_folder(folder: &Path) -> bool {
-        let Ok(folder) = folder.canonicalize() else {
-            return false;
-        };
-        let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
-            return false;
-        };
-        mount_fs_type(&mountinfo, &folder).is_some_and(is_network_fs)
-    }
-
-    /// The file system type of the longest mount point that contains `folder`.
-    pub fn mount_fs_type<'a>(mountinfo: &'a str, folder: &Path) -> Option<&'a str> {
-        mountinfo
-            .lines()
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split(' ').collect();
-                let mount_point = unescape(fields.get(4)?);
-                let separator = fields.iter().position(|field| *field == "-")?;
-                let fs_type = *fields.get(separator + 1)?;
-                folder
-                    .starts_with(&mount_point)
-                    .then_some((mount_point.len(), fs_type))
-            })
-            .max_by_key(|(length, _)| *length)
-            .map(|(_, fs_type)| fs_type)
-    }
-
-    /// Mount points escape space, tab, newline and backslash as octal (`\040`).
-    fn unescape(field: &str) -> String {
-        let mut text = String::new();
-        let mut rest = field;
-        while let Some(index) = rest.find('\\') {
-            text.push_str(&rest[..index]);
-            let code = rest
-                .get(index + 1..index + 4)
-                .and_then(|digits| u8::from_str_radix(digits, 8).ok());
-            match code {
-                Some(byte) => {
-                    text.push(byte as char);
-                    rest = &rest[index + 4..];
-                }
-                None => {
-                    text.push('\\');
-                    rest = &rest[index + 1..];
-                }
-            }
-        }
-        text.push_str(rest);
-        text
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        const MOUNTINFO: &str = "\
-22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
-40 22 0:35 / /mnt/fls rw,relatime shared:20 - cifs //fls/DroppedLicense rw,vers=3.0
-41 22 0:36 / /srv/nfs\\040share rw - nfs4 server:/export rw
-42 22 0:37 / /tmp rw - tmpfs tmpfs rw
-";
-
-        fn check(folder: &str, expect: Option<&str>) {
-            assert_eq!(
-                mount_fs_type(MOUNTINFO, Path::new(folder)),
-                expect,
-                "{folder}"
-            );
-        }
-
-        #[test]
-        fn the_longest_mount_point_decides() {
-            check("/mnt/fls/sub", Some("cifs"));
-            check("/srv/nfs share/licences", Some("nfs4"));
-            check("/tmp/x", Some("tmpfs"));
-            check(
-                "/home/user/.local/share/remote-service/DroppedLicense",
-                Some("ext4"),
-            );
-            check("/mnt/flsx", Some("ext4"));
-        }
-
-        #[test]
-        fn network_file_systems() {
-            for fs_type in ["nfs", "nfs4", "cifs", "smb3", "9p", "fuse.sshfs"] {
-                assert!(is_network_fs(fs_type), "{fs_type}");
-            }
-            for fs_type in ["ext4", "xfs", "btrfs", "tmpfs", "overlay"] {
-                assert!(!is_network_fs(fs_type), "{fs_type}");
-            }
-        }
-    }
-}
-
-#[cfg(windows)]
-mod platform {
-    use std::path::{Component, Path, Prefix};
-
-    /// UNC paths (`\\server\share\...`) are on another machine.
-    pub fn is_network_folder(folder: &Path) -> bool {
-        matches!(
-            folder.components().next(),
-            Some(Component::Prefix(prefix)) if matches!(prefix.kind(), Prefix::UNC(..) | Prefix::VerbatimUNC(..))
-        )
-    }
-}
-
-#[cfg(not(any(target_os = "linux", windows)))]
-mod platform {
-    use std::path::Path;
-
-    /// Other platforms: network mounts are not told apart yet, so every folder relies on
-    /// the platform's change notifications.
-    pub fn is_network_folder(_folder: &Path) -> bool {
-        false
-    }
 }
