@@ -245,6 +245,26 @@ impl Keyring {
         assert_eq!(locked.len(), collections.len(), "every collection locked");
     }
 
+    /// Stops the daemon where it is (`SIGSTOP`): it answers nothing until
+    /// [`Keyring::resume`], as a keyring waiting on its unlock prompt or a hung one does.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`Keyring::pause`]d daemon go on.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .arg(signal)
+            .arg(self.daemon.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill {signal} gnome-keyring-daemon");
+    }
+
     /// The folder of the keyring's own files (its encrypted keyrings, its log).
     pub fn files(&self) -> PathBuf {
         self.home.path().to_path_buf()

@@ -185,6 +185,62 @@ fn the_light_is_green_with_the_real_back_office_and_the_code_only_in_the_keyring
     drop(daemon);
 }
 
+/// The keyring stops answering (its unlock prompt waits for the user, or it hangs) while a
+/// new code is being stored. Only that change waits: the engine goes on answering the
+/// status and `config show` at once, and the new code is used as soon as the keyring has
+/// taken it.
+#[test]
+fn a_keyring_that_does_not_answer_holds_up_only_the_change_of_the_secret() {
+    let setup = Setup::new(Transport::Http);
+    let _daemon = setup.daemon();
+    setup.wait_for_light("green");
+    setup.keyring.pause();
+    let mut changing = remote_service_tests::KillOnDrop(
+        setup
+            .command(&["config", "set-secret", "verification_code"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    writeln!(changing.stdin.take().unwrap(), "a-new-wrong-code").unwrap();
+    for _ in 0..3 {
+        let status = setup.run(&["status", "--json"]);
+        assert_eq!(status.code, Some(0), "{}", status.stderr);
+        assert_eq!(status.json()["connection"]["state"], "green");
+        let shown = setup.config(&["show"]);
+        assert!(
+            shown
+                .success()
+                .lines()
+                .any(|line| line.contains("verification_code") && line.contains("set")),
+            "{}",
+            shown.stdout
+        );
+    }
+    assert!(
+        changing.try_wait().unwrap().is_none(),
+        "the change waits for the keyring"
+    );
+    setup.keyring.resume();
+    let done = wait_for(SOON, || changing.try_wait().unwrap().is_some());
+    assert!(
+        done.is_some(),
+        "set-secret still waits after the keyring is back"
+    );
+    assert!(changing.wait().unwrap().success());
+    let reason = setup.wait_for_light("orange");
+    assert!(
+        reason.contains("authentication failed"),
+        "the new code is used: {reason}"
+    );
+    assert_eq!(
+        setup.keyring.lookup("verification_code").as_deref(),
+        Some("a-new-wrong-code")
+    );
+}
+
 #[test]
 fn a_wrong_verification_code_is_orange_authentication_failed() {
     let setup = Setup::new(Transport::Http);

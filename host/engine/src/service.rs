@@ -10,10 +10,13 @@ use remote_service_api::{
     SettingValue, Status, Urgency,
 };
 use remote_service_plugin_api::Urgency as PluginUrgency;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, oneshot, watch};
 
-use crate::connection::ConnectionConfig;
+use std::time::Duration;
+
+use crate::connection::{CodeState, ConnectionConfig, VerificationCode};
 use crate::engine::{summary, Engine, EngineEvent};
+use crate::secrets::{Secret, SecretStore};
 
 /// A reply the engine thread sends once.
 type Reply<T> = oneshot::Sender<T>;
@@ -49,10 +52,18 @@ enum Request {
         value: Option<String>,
         reply: Reply<Result<ConfigView, String>>,
     },
-    SetSecret {
-        key: String,
-        value: Option<String>,
-        reply: Reply<Result<(), String>>,
+    /// The keyring answered (a thread of its own asked it): the code, and which secrets are
+    /// set.
+    KeyringRead {
+        code: CodeState,
+        known: Vec<(Secret, Result<bool, String>)>,
+    },
+    /// A secret was stored (`set`) or removed; the verification code now, when it was that
+    /// one.
+    SecretChanged {
+        secret: Secret,
+        set: bool,
+        code: Option<CodeState>,
     },
     ConnectionConfig(Reply<ConnectionConfig>),
     VerifyLicence {
@@ -77,7 +88,24 @@ pub const STOPPING: &str = "the engine is stopping";
 pub struct EngineHandle {
     requests: Sender<Request>,
     events: broadcast::Sender<ApiEvent>,
+    secrets: SecretStore,
+    /// True once the keyring thread has told the engine what it holds.
+    keyring_read: watch::Receiver<bool>,
 }
+
+/// How long `config show` waits for the keyring's first answer before it says the state
+/// of the secrets is not known yet.
+const FIRST_READ_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long a change of a secret may wait for the keyring (an unlock prompt waits for the
+/// user): a little less than the clients wait for the answer (`Endpoint::time_limit`).
+const KEYRING_LIMIT: Duration = Duration::from_secs(290);
+
+/// How soon a keyring that could not be read is asked again (it may be unlocked by then);
+/// the wait doubles up to [`KEYRING_RETRY_CAP`], so that a dismissed unlock prompt does
+/// not come back every half minute.
+const KEYRING_RETRY: Duration = Duration::from_secs(30);
+const KEYRING_RETRY_CAP: Duration = Duration::from_secs(30 * 60);
 
 impl EngineHandle {
     /// Sends a request made with a reply channel and waits for the answer; `None` when the
@@ -155,8 +183,11 @@ impl EngineHandle {
         .await
     }
 
-    /// The settings by key and which secrets are set.
+    /// The settings by key and which secrets are set (once the keyring has answered, or
+    /// [`FIRST_READ_LIMIT`] has passed).
     pub async fn config(&self) -> Option<ConfigView> {
+        let mut read = self.keyring_read.clone();
+        let _ = tokio::time::timeout(FIRST_READ_LIMIT, read.wait_for(|read| *read)).await;
         self.ask(Request::Config).await
     }
 
@@ -178,11 +209,43 @@ impl EngineHandle {
             .await
     }
 
-    /// Stores (`Some`) or removes (`None`) a secret.
+    /// Stores (`Some`) or removes (`None`) a secret, on a thread of its own: the keyring
+    /// may wait for the user to unlock it, and the engine answers every other request
+    /// meanwhile. The engine hears of the change when the keyring has made it, even after
+    /// this call gave up waiting.
     pub async fn set_secret(&self, key: &str, value: Option<String>) -> Result<(), String> {
-        let key = key.to_string();
-        self.change(|reply| Request::SetSecret { key, value, reply })
-            .await
+        let secret = Secret::from_key(key).ok_or_else(|| {
+            format!(
+                "unknown secret {key:?}; the secrets are: {}",
+                crate::config::SECRET_KEYS.join(", ")
+            )
+        })?;
+        let (secrets, requests) = (self.secrets.clone(), self.requests.clone());
+        let work = tokio::task::spawn_blocking(move || {
+            let code = match (secret, &value) {
+                (Secret::VerificationCode, Some(code)) => {
+                    Some(CodeState::Set(VerificationCode::new(code.clone())))
+                }
+                (Secret::VerificationCode, None) => Some(CodeState::NotSet),
+                _ => None,
+            };
+            let set = value.is_some();
+            match value {
+                Some(value) => secrets.set(secret, &value),
+                None => secrets.delete(secret),
+            }
+            .map_err(|error| error.to_string())?;
+            let _ = requests.send(Request::SecretChanged { secret, set, code });
+            Ok(())
+        });
+        match tokio::time::timeout(KEYRING_LIMIT, work).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(failed)) => Err(format!("the keyring call failed: {failed}")),
+            Err(_) => Err(format!(
+                "the keyring did not answer within {} s (is it waiting for its password?); {key} is changed if it answers later",
+                KEYRING_LIMIT.as_secs()
+            )),
+        }
     }
 
     /// What the connection uses now (for `test-connection`).
@@ -222,6 +285,8 @@ impl EngineHandle {
 pub struct EngineService {
     handle: EngineHandle,
     stop: Sender<()>,
+    /// Dropped to end the keyring thread's retries.
+    keyring_stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -231,13 +296,29 @@ impl EngineService {
         let (requests, request_receiver) = unbounded();
         let (events, _) = broadcast::channel(256);
         let (stop, stopped) = unbounded();
+        let (keyring_stop, keyring_stopped) = unbounded::<()>();
+        let secrets = engine.secrets().clone();
         let thread_events = events.clone();
         let thread = thread::Builder::new()
             .name("engine".into())
             .spawn(move || run(engine, &request_receiver, &thread_events, &stopped))?;
+        let keyring_requests = requests.clone();
+        let keyring_secrets = secrets.clone();
+        let (told, keyring_read) = watch::channel(false);
+        thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                read_code(&keyring_secrets, &keyring_requests, &keyring_stopped, &told)
+            })?;
         Ok(EngineService {
-            handle: EngineHandle { requests, events },
+            handle: EngineHandle {
+                requests,
+                events,
+                secrets,
+                keyring_read,
+            },
             stop,
+            keyring_stop: Some(keyring_stop),
             thread: Some(thread),
         })
     }
@@ -249,6 +330,7 @@ impl EngineService {
 
     /// Stops the plugins and the engine thread.
     pub fn stop(&mut self) {
+        self.keyring_stop = None;
         let _ = self.stop.send(());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -259,6 +341,48 @@ impl EngineService {
 impl Drop for EngineService {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The keyring thread: reads the verification code for the engine, and again after
+/// [`KEYRING_RETRY`] (doubling) while it cannot be read (a locked keyring unlocked later),
+/// until the engine stops. A keyring that never answers holds this thread, not the engine.
+fn read_code(
+    secrets: &SecretStore,
+    requests: &Sender<Request>,
+    stopped: &Receiver<()>,
+    told: &watch::Sender<bool>,
+) {
+    let mut wait = KEYRING_RETRY;
+    loop {
+        let code = CodeState::from(
+            secrets
+                .get(Secret::VerificationCode)
+                .map(|code| code.map(|code| VerificationCode::new(code.to_string())))
+                .map_err(|error| error.to_string()),
+        );
+        let again = matches!(code, CodeState::Unreadable(_));
+        let known = Secret::ALL
+            .iter()
+            .map(|secret| {
+                let set = match (secret, &code) {
+                    (Secret::VerificationCode, CodeState::Set(_)) => Ok(true),
+                    (Secret::VerificationCode, CodeState::NotSet) => Ok(false),
+                    _ => secrets.is_set(*secret).map_err(|error| error.to_string()),
+                };
+                (*secret, set)
+            })
+            .collect();
+        let sent = requests.send(Request::KeyringRead { code, known });
+        // After the request: one that waits for this comes after it.
+        told.send_replace(true);
+        if sent.is_err() || !again {
+            return;
+        }
+        if let Err(crossbeam_channel::RecvTimeoutError::Disconnected) = stopped.recv_timeout(wait) {
+            return;
+        }
+        wait = (wait * 2).min(KEYRING_RETRY_CAP);
     }
 }
 
@@ -365,13 +489,14 @@ fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineE
             let _ = reply.send(answer);
             return events;
         }
-        Request::SetSecret { key, value, reply } => {
-            let (answer, events) = match engine.set_secret(&key, value.as_deref()) {
-                Ok(events) => (Ok(()), events),
-                Err(error) => (Err(format!("{error:#}")), Vec::new()),
-            };
-            let _ = reply.send(answer);
-            return events;
+        Request::KeyringRead { code, known } => {
+            engine.secrets_known(known);
+            engine.code_read(code);
+            // `config show` tells which secrets are set.
+            return vec![EngineEvent::ConfigChanged];
+        }
+        Request::SecretChanged { secret, set, code } => {
+            return engine.secret_changed(secret, set, code)
         }
         Request::ConnectionConfig(reply) => {
             let _ = reply.send(engine.connection_config());

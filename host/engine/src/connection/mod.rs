@@ -47,14 +47,39 @@ pub struct ConnectionConfig {
     pub ca_file: Option<PathBuf>,
     /// The service organisation ID.
     pub organisation_id: Option<String>,
-    /// The verification code, or why it cannot be read.
-    pub verification_code: Result<Option<VerificationCode>, String>,
+    /// The verification code as the keyring gave it (read off the engine's thread).
+    pub verification_code: CodeState,
     /// The serial number of the licence in force.
     pub serial_number: Option<String>,
     /// The sequence of the licence in force (reported, not a reason to reconnect).
     pub licence_sequence: Option<u64>,
     /// The request time limit.
     pub request_timeout: Duration,
+}
+
+/// What the engine knows of the verification code. The keyring is read on a thread of its
+/// own (its unlock prompt may wait for the user without end), at start, after a change and
+/// while it cannot be read; never on the engine's thread and never on a reconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeState {
+    /// The keyring has not answered yet.
+    Reading,
+    /// The keyring answered with an error.
+    Unreadable(String),
+    /// No code is stored.
+    NotSet,
+    /// The code.
+    Set(VerificationCode),
+}
+
+impl From<Result<Option<VerificationCode>, String>> for CodeState {
+    fn from(read: Result<Option<VerificationCode>, String>) -> CodeState {
+        match read {
+            Ok(Some(code)) => CodeState::Set(code),
+            Ok(None) => CodeState::NotSet,
+            Err(problem) => CodeState::Unreadable(problem),
+        }
+    }
 }
 
 impl ConnectionConfig {
@@ -89,11 +114,22 @@ impl ConnectionConfig {
             return orange("the service organisation ID is not set (remote-service config set organisation_id ID)");
         }
         match &self.verification_code {
-            Err(problem) => return orange(&format!("cannot read the verification code: {problem}")),
-            Ok(None) => {
+            CodeState::Reading => {
+                return Some(LightState {
+                    state: Light::Grey,
+                    reason: Some(
+                        "waiting for the keyring to give the verification code (unlock it if it asks for its password)"
+                            .to_string(),
+                    ),
+                })
+            }
+            CodeState::Unreadable(problem) => {
+                return orange(&format!("cannot read the verification code: {problem}"))
+            }
+            CodeState::NotSet => {
                 return orange("the verification code is not set (remote-service config set-secret verification_code)")
             }
-            Ok(Some(_)) => {}
+            CodeState::Set(_) => {}
         }
         if self.serial_number.is_none() {
             return orange("no licence is installed: the serial number comes from the licence");
@@ -105,7 +141,10 @@ impl ConnectionConfig {
     pub fn credentials(&self) -> Option<Credentials> {
         Some(Credentials {
             organisation_id: self.organisation_id.clone()?,
-            verification_code: self.verification_code.clone().ok()??,
+            verification_code: match &self.verification_code {
+                CodeState::Set(code) => code.clone(),
+                _ => return None,
+            },
             serial_number: self.serial_number.clone()?,
         })
     }
@@ -641,7 +680,7 @@ mod tests {
             url: "http://127.0.0.1:1".into(),
             ca_file: None,
             organisation_id: Some("ORG".into()),
-            verification_code: Ok(Some(VerificationCode::new("code".into()))),
+            verification_code: CodeState::Set(VerificationCode::new("code".into())),
             serial_number: Some("RS-1".into()),
             licence_sequence: Some(1),
             request_timeout: Duration::from_secs(1),
@@ -668,9 +707,14 @@ mod tests {
             "organisation ID",
         );
         check(
-            |config| config.verification_code = Ok(None),
+            |config| config.verification_code = CodeState::NotSet,
             Light::Orange,
             "verification code is not set",
+        );
+        check(
+            |config| config.verification_code = CodeState::Reading,
+            Light::Grey,
+            "waiting for the keyring",
         );
         check(
             |config| config.serial_number = None,

@@ -21,9 +21,9 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 pub use parts::Parts;
-pub use views::{config_view, connection_config, store_config, summary};
+pub use views::{config_view, connection_config, store_config, summary, SecretsKnown};
 
-use crate::connection::{Connection, ConnectionConfig, ConnectionUpdate};
+use crate::connection::{CodeState, Connection, ConnectionConfig, ConnectionUpdate};
 use crate::licence::{
     self, FolderWatcher, InstallOutcome as StoreOutcome, LicenceStore, Refusal, VerifiedLicence,
 };
@@ -61,6 +61,10 @@ struct PendingCommand {
     reply: oneshot::Sender<CommandOutcome>,
 }
 
+/// How long a change of the back office may wait for the keyring to remove the code
+/// entered for the old one. The engine's thread waits: it answers nothing else meanwhile.
+const DELETE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A running engine.
 pub struct Engine {
     store: LicenceStore,
@@ -72,6 +76,10 @@ pub struct Engine {
     paths: Paths,
     settings: Settings,
     secrets: SecretStore,
+    /// The verification code as last read from `secrets`, on another thread.
+    code: CodeState,
+    /// Which secrets are set, as last heard from that thread.
+    known: SecretsKnown,
     connection: Option<Connection>,
     connection_updates: Receiver<ConnectionUpdate>,
     connection_sender: crossbeam_channel::Sender<ConnectionUpdate>,
@@ -130,6 +138,8 @@ impl Engine {
             paths: paths.clone(),
             settings: settings.clone(),
             secrets: SecretStore::open(paths),
+            code: CodeState::Reading,
+            known: SecretsKnown::default(),
             connection: None,
             connection_updates,
             connection_sender,
@@ -158,7 +168,7 @@ impl Engine {
 
     /// What the connection needs now: settings, the verification code, the licence.
     pub fn connection_config(&self) -> ConnectionConfig {
-        connection_config(&self.settings, &self.secrets, self.store.in_force())
+        connection_config(&self.settings, &self.code, self.store.in_force())
     }
 
     fn reconnect(&mut self) {
@@ -182,7 +192,7 @@ impl Engine {
 
     /// The settings by key, and which secrets are set.
     pub fn config_view(&self) -> ConfigView {
-        config_view(&self.paths, &self.settings, &self.secrets)
+        config_view(&self.paths, &self.settings, &self.secrets, &self.known)
     }
 
     /// Writes the settings file when there is none yet (to open it in an editor).
@@ -213,20 +223,15 @@ impl Engine {
         // keyring that refuses leaves everything as it was.
         let code_elsewhere = settings.backoffice_url() != self.settings.backoffice_url()
             || settings.organisation_id != self.settings.organisation_id;
-        if code_elsewhere
-            && self
-                .secrets
-                .is_set(Secret::VerificationCode)
-                .unwrap_or(true)
-        {
-            self.secrets
-                .delete(Secret::VerificationCode)
-                .with_context(|| {
-                    format!("{key} not changed: the verification code entered for the old value cannot be removed")
-                })?;
+        if code_elsewhere && self.known.may_be_set(Secret::VerificationCode) {
+            self.delete_code().with_context(|| {
+                format!("{key} not changed: the verification code entered for the old value cannot be removed")
+            })?;
             tracing::info!(
                 "{key} changed: the verification code was removed and must be entered again"
             );
+            self.code = CodeState::NotSet;
+            self.known.learn(Secret::VerificationCode, Ok(false));
         }
         if settings != on_disk {
             settings.save(&self.paths.settings_file())?;
@@ -245,20 +250,63 @@ impl Engine {
         Ok(events)
     }
 
-    /// Stores (or with `None` removes) a secret in the keyring and applies it at once.
-    pub fn set_secret(&mut self, key: &str, value: Option<&str>) -> Result<Vec<EngineEvent>> {
-        let secret = Secret::from_key(key).ok_or_else(|| {
-            anyhow::anyhow!(
-                "unknown secret {key:?}; the secrets are: {}",
-                crate::config::SECRET_KEYS.join(", ")
-            )
-        })?;
-        match value {
-            Some(value) => self.secrets.set(secret, value)?,
-            None => self.secrets.delete(secret)?,
+    /// Removes the verification code, waiting for the keyring at most [`DELETE_LIMIT`]:
+    /// the keyring is asked on a thread of its own, which may go on waiting. Should it
+    /// remove the code after this gave up, the code is gone and is entered again: never
+    /// the other way round.
+    fn delete_code(&self) -> Result<()> {
+        let (done, outcome) = crossbeam_channel::bounded(1);
+        let secrets = self.secrets.clone();
+        std::thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                let _ = done.send(secrets.delete(Secret::VerificationCode));
+            })
+            .context("cannot start a thread for the keyring")?;
+        match outcome.recv_timeout(DELETE_LIMIT) {
+            Ok(deleted) => Ok(deleted?),
+            Err(_) => anyhow::bail!(
+                "the keyring did not answer within {} s (is it waiting for its password?)",
+                DELETE_LIMIT.as_secs()
+            ),
         }
-        self.reconnect();
-        Ok(vec![EngineEvent::ConfigChanged])
+    }
+
+    /// The secret store, for the threads that read and write the keyring (never this one:
+    /// a keyring may wait for the user to unlock it).
+    pub fn secrets(&self) -> &SecretStore {
+        &self.secrets
+    }
+
+    /// The keyring answered what the verification code is: the connection uses it from
+    /// now on (reconnecting when it changed).
+    pub fn code_read(&mut self, code: CodeState) {
+        if self.code != code {
+            self.code = code;
+            self.reconnect();
+        }
+    }
+
+    /// Which secrets the keyring has (read on another thread).
+    pub fn secrets_known(&mut self, known: Vec<(Secret, Result<bool, String>)>) {
+        for (secret, set) in known {
+            self.known.learn(secret, set);
+        }
+    }
+
+    /// `secret` was stored (`set`) or removed, on another thread; `code` is the
+    /// verification code now, when it was that secret.
+    pub fn secret_changed(
+        &mut self,
+        secret: Secret,
+        set: bool,
+        code: Option<CodeState>,
+    ) -> Vec<EngineEvent> {
+        self.known.learn(secret, Ok(set));
+        if let Some(code) = code {
+            self.code_read(code);
+        }
+        vec![EngineEvent::ConfigChanged]
     }
 
     /// The licence folder setting changed: read the new folder and watch it instead.

@@ -4,7 +4,7 @@
 use remote_service_api::{ConfigView, FeatureSummary, LicenceSummary, Named};
 use time::format_description::well_known::Rfc3339;
 
-use crate::connection::{ConnectionConfig, VerificationCode};
+use crate::connection::{CodeState, ConnectionConfig};
 use crate::licence::{StoreConfig, VerifiedLicence};
 use crate::paths::Paths;
 use crate::secrets::{Secret, SecretStore};
@@ -27,7 +27,7 @@ pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
 /// keyring and the serial number of the licence in force.
 pub fn connection_config(
     settings: &Settings,
-    secrets: &SecretStore,
+    code: &CodeState,
     licence: Option<&VerifiedLicence>,
 ) -> ConnectionConfig {
     ConnectionConfig {
@@ -35,10 +35,7 @@ pub fn connection_config(
         url: settings.backoffice_url().to_string(),
         ca_file: settings.backoffice_ca_file.clone(),
         organisation_id: settings.organisation_id.clone(),
-        verification_code: secrets
-            .get(Secret::VerificationCode)
-            .map(|code| code.map(|code| VerificationCode::new(code.to_string())))
-            .map_err(|error| error.to_string()),
+        verification_code: code.clone(),
         serial_number: licence.map(|licence| licence.payload.serial_number.clone()),
         licence_sequence: licence.map(|licence| licence.payload.sequence),
         request_timeout: settings.connection.request_timeout(),
@@ -47,7 +44,12 @@ pub fn connection_config(
 
 /// The settings by key and whether each secret is set (never its value, which is not
 /// even read).
-pub fn config_view(paths: &Paths, settings: &Settings, secrets: &SecretStore) -> ConfigView {
+pub fn config_view(
+    paths: &Paths,
+    settings: &Settings,
+    secrets: &SecretStore,
+    known: &SecretsKnown,
+) -> ConfigView {
     ConfigView {
         file: paths.settings_file(),
         settings: crate::config::entries(settings)
@@ -56,16 +58,36 @@ pub fn config_view(paths: &Paths, settings: &Settings, secrets: &SecretStore) ->
             .collect(),
         secrets: Secret::ALL
             .iter()
-            .map(|secret| {
-                let state = match secrets.is_set(*secret) {
-                    Ok(true) => "set".to_string(),
-                    Ok(false) => "not set".to_string(),
-                    Err(error) => format!("cannot be read: {error}"),
-                };
-                (secret.key().to_string(), state)
-            })
+            .map(|secret| (secret.key().to_string(), known.state(*secret)))
             .collect(),
         secret_store: secrets.backend(),
+    }
+}
+
+/// Which secrets are set, as the keyring thread last found (the engine's thread never asks
+/// the keyring: it may not answer).
+#[derive(Debug, Clone, Default)]
+pub struct SecretsKnown(std::collections::BTreeMap<&'static str, Result<bool, String>>);
+
+impl SecretsKnown {
+    /// What the keyring said of `secret`.
+    pub fn learn(&mut self, secret: Secret, set: Result<bool, String>) {
+        self.0.insert(secret.key(), set);
+    }
+
+    /// Whether `secret` may be set (it is, or the keyring has not said it is not).
+    pub fn may_be_set(&self, secret: Secret) -> bool {
+        !matches!(self.0.get(secret.key()), Some(Ok(false)))
+    }
+
+    /// The state in words, for `config show`.
+    pub fn state(&self, secret: Secret) -> String {
+        match self.0.get(secret.key()) {
+            Some(Ok(true)) => "set".to_string(),
+            Some(Ok(false)) => "not set".to_string(),
+            Some(Err(error)) => format!("cannot be read: {error}"),
+            None => "not known yet: the keyring has not answered".to_string(),
+        }
     }
 }
 
