@@ -44,6 +44,10 @@ impl AboutData {
                         licence.maintenance_through.clone(),
                     ));
                     rows.push(("Features".into(), licence.features_text()));
+                    // An expired licence, a clock behind the licence's issue: said here too.
+                    for warning in &licence.warnings {
+                        rows.push(("Warning".into(), warning.clone()));
+                    }
                 }
             },
         }
@@ -166,6 +170,19 @@ mod tests {
         harness.get_by_label("2027-12-31");
         harness.get_by_label("users (25)");
         harness.get_by_label("Close");
+    }
+
+    #[test]
+    fn the_about_box_says_when_the_licence_expired() {
+        let mut status = status_with_licence();
+        let warning = "the licence expired on 2026-01-31: contact your supplier for a new licence (it stays in force here until one arrives)";
+        status.licence.as_mut().unwrap().warnings = vec![warning.to_string()];
+        let data = AboutData::from_status(Some(&status));
+        let harness = Harness::new_ui(|ui| {
+            about_ui(ui, &data);
+        });
+        harness.get_by_label("Warning:");
+        harness.get_by_label(warning);
     }
 
     #[test]
