@@ -182,15 +182,25 @@ impl Scratch {
             .spawn()
             .expect("start remote-service daemon");
         let stderr = child.stderr.take().expect("daemon stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let ready = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|line| line.contains("engine ready on"));
-        assert!(ready, "the daemon did not get ready");
-        // Keep draining its standard error so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Daemon { child }
+        let (ready_sender, ready) = std::sync::mpsc::channel();
+        // Reads its standard error to the end, so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut told = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !told && line.contains("engine ready on") {
+                    let _ = ready_sender.send(());
+                    told = true;
+                }
+            }
+        });
+        let daemon = Daemon { child };
+        // Generous, but an engine that hangs while it starts fails the test instead of
+        // holding it for ever (the daemon is killed when `daemon` drops).
+        assert!(
+            ready.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "the daemon did not get ready within 60 s"
+        );
+        daemon
     }
 
     /// The log file.

@@ -702,3 +702,107 @@ fn the_demo_stops_its_own_back_office_and_no_other_process() {
         "the demo's back office still runs"
     );
 }
+
+/// A FUSE mount of a folder (bindfs, in the foreground), unmounted when dropped; its daemon
+/// can be stopped (`SIGSTOP`), which makes every access to the mount wait, as a network
+/// share does when its server hangs.
+struct HangingMount {
+    daemon: remote_service_tests::KillOnDrop,
+    mount: std::path::PathBuf,
+}
+
+impl HangingMount {
+    fn bind(real: &std::path::Path, mount: &std::path::Path) -> HangingMount {
+        fs::create_dir_all(mount).unwrap();
+        let daemon = remote_service_tests::KillOnDrop(
+            Command::new("bindfs")
+                .args(["-f", "--no-allow-other"])
+                .arg(real)
+                .arg(mount)
+                .spawn()
+                .expect("run bindfs (Debian packages bindfs, fuse3)"),
+        );
+        let mounted = wait_until(|| {
+            fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .lines()
+                .any(|line| line.split(' ').nth(4) == mount.to_str())
+        });
+        assert!(mounted, "bindfs did not mount {}", mount.display());
+        HangingMount {
+            daemon,
+            mount: mount.to_path_buf(),
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.daemon.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+}
+
+impl Drop for HangingMount {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = Command::new("fusermount3")
+            .args(["-u", "-z"])
+            .arg(&self.mount)
+            .status();
+    }
+}
+
+/// The licence folder is on a file system that stops answering. The engine starts and
+/// answers anyway (no licence in force yet, and it says why in its log), and puts the
+/// licence in force once the folder answers again: only the folder's own reader waits.
+#[test]
+fn a_licence_folder_that_hangs_holds_up_nothing_but_its_own_reading() {
+    let scratch = remote_service_tests::Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let real = scratch.root().join("fls-export");
+    fs::create_dir_all(&real).unwrap();
+    let licence = scratch.licence_file(
+        &key,
+        &remote_service_tests::PayloadBuilder::new("RS-7007", 3),
+        "licence.lic",
+    );
+    let share = HangingMount::bind(&real, &scratch.root().join("fls"));
+    scratch
+        .run(&[
+            "config",
+            "set",
+            "licence.local_folder",
+            share.mount.to_str().unwrap(),
+        ])
+        .success();
+    share.signal("-STOP");
+    // The licence server's side of the share has the licence; this computer sees nothing
+    // of it while the share hangs.
+    fs::copy(&licence, real.join("RS-7007.lic")).unwrap();
+    let _daemon = scratch.start_daemon();
+    for _ in 0..3 {
+        let status = scratch.run(&["status", "--json"]);
+        assert_eq!(
+            status.code,
+            Some(0),
+            "the engine answers: {}",
+            status.stderr
+        );
+        assert_eq!(status.json()["licence"], serde_json::Value::Null);
+    }
+    let log = fs::read_to_string(scratch.log_file()).unwrap_or_default();
+    assert!(
+        log.contains("did not answer within 10 s (a network folder that hangs?)"),
+        "{log}"
+    );
+    share.signal("-CONT");
+    let in_force = remote_service_tests::wait_for(Duration::from_secs(30), || {
+        scratch.run(&["status", "--json"]).json()["licence"]["serial_number"] == "RS-7007"
+    });
+    assert!(
+        in_force.is_some(),
+        "the licence is in force once the folder answers"
+    );
+}

@@ -402,7 +402,7 @@ fn run(
         let happened = select! {
             recv(stopped) -> _ => break,
             recv(folder_changes) -> change => match change {
-                Ok(()) => engine.licence_folder_changed(),
+                Ok(read) => engine.licence_folder_read(read),
                 Err(_) => { folder_gone = true; Vec::new() }
             },
             recv(messages) -> message => match message {

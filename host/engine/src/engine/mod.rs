@@ -25,7 +25,8 @@ pub use views::{config_view, connection_config, store_config, summary, SecretsKn
 
 use crate::connection::{CodeState, Connection, ConnectionConfig, ConnectionUpdate};
 use crate::licence::{
-    self, FolderWatcher, InstallOutcome as StoreOutcome, LicenceStore, Refusal, VerifiedLicence,
+    self, FolderRead, FolderWatcher, InstallOutcome as StoreOutcome, LicenceStore, Refusal,
+    VerifiedLicence,
 };
 use crate::paths::Paths;
 use crate::plugins::manager::CommandRefused;
@@ -61,6 +62,11 @@ struct PendingCommand {
     reply: oneshot::Sender<CommandOutcome>,
 }
 
+/// How long the engine's thread waits for a read of the licence folder it asks for itself
+/// (at start, after the folder setting changed, without a watcher); the watcher's own reads
+/// happen on its thread.
+const FOLDER_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long a change of the back office may wait for the keyring to remove the code
 /// entered for the old one. The engine's thread waits: it answers nothing else meanwhile.
 const DELETE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -71,7 +77,7 @@ pub struct Engine {
     plugins: PluginManager,
     context: Arc<HostContext>,
     messages: Receiver<PluginMessage>,
-    folder_changes: Receiver<()>,
+    folder_changes: Receiver<FolderRead>,
     watcher: Option<FolderWatcher>,
     paths: Paths,
     settings: Settings,
@@ -106,7 +112,16 @@ impl Engine {
         }
         let mut store = LicenceStore::open(config);
         if parts.read_licence_folder {
-            store.rescan();
+            match FolderRead::within(store.folder(), FOLDER_LIMIT) {
+                Some(read) => {
+                    store.apply(read);
+                }
+                None => tracing::warn!(
+                    "licence folder {} did not answer within {} s (a network folder that hangs?); its licences are read when it answers",
+                    store.folder().display(),
+                    FOLDER_LIMIT.as_secs()
+                ),
+            }
         }
         let (message_sender, messages) = unbounded();
         let context = HostContext::new(message_sender, paths.config_dir.join("plugins"));
@@ -374,10 +389,10 @@ impl Engine {
     /// dropped into it.
     pub fn watch_licence_folder(&mut self) -> Result<()> {
         let (sender, receiver) = unbounded();
+        // Its thread reads the folder once the watch is set up: a file dropped between
+        // opening the store and starting the watcher is not lost.
         self.watcher = Some(FolderWatcher::start(self.store.folder(), sender)?);
         self.folder_changes = receiver;
-        // A file dropped between opening the store and starting the watcher is not lost.
-        self.licence_folder_changed();
         Ok(())
     }
 
@@ -387,7 +402,7 @@ impl Engine {
     pub fn inputs(
         &self,
     ) -> (
-        Receiver<()>,
+        Receiver<FolderRead>,
         Receiver<PluginMessage>,
         Receiver<ConnectionUpdate>,
     ) {
@@ -579,7 +594,7 @@ impl Engine {
     pub fn next_events(&mut self) -> Vec<EngineEvent> {
         select! {
             recv(self.folder_changes) -> change => match change {
-                Ok(()) => self.licence_folder_changed(),
+                Ok(read) => self.licence_folder_read(read),
                 // The watcher is gone: nothing more will come from the folder.
                 Err(_) => { self.folder_changes = crossbeam_channel::never(); Vec::new() }
             },
@@ -590,9 +605,25 @@ impl Engine {
         }
     }
 
-    /// Reads the licence folder again (it changed) and applies what it found.
+    /// Reads the licence folder again (it changed) and applies what it found; a folder
+    /// that does not answer within [`FOLDER_LIMIT`] is left to its reader.
     pub fn licence_folder_changed(&mut self) -> Vec<EngineEvent> {
-        let outcome = self.store.rescan();
+        match FolderRead::within(self.store.folder(), FOLDER_LIMIT) {
+            Some(read) => self.licence_folder_read(read),
+            None => {
+                tracing::warn!(
+                    "licence folder {} did not answer within {} s (a network folder that hangs?)",
+                    self.store.folder().display(),
+                    FOLDER_LIMIT.as_secs()
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Applies what a read of the licence folder found (the watcher's thread read it).
+    pub fn licence_folder_read(&mut self, read: FolderRead) -> Vec<EngineEvent> {
+        let outcome = self.store.apply(read);
         let mut events: Vec<EngineEvent> = outcome
             .refused
             .into_iter()

@@ -18,7 +18,7 @@ pub use install::{install_file_atomically, install_into, InstallError, MAX_LICEN
 pub use keys::{TrustedKey, TrustedKeys};
 pub use remote_service_licence_format::{Feature, LicencePayload, Party};
 pub use store::{
-    judge, InstallOutcome, LicenceStore, Refusal, ScanOutcome, StoreConfig, Verdict,
+    judge, FolderRead, InstallOutcome, LicenceStore, Refusal, ScanOutcome, StoreConfig, Verdict,
     MAX_LICENCE_FILES,
 };
 pub use watch::{FolderWatcher, WatchError};

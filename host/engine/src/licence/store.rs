@@ -88,6 +88,61 @@ enum Seen {
     Unreadable(String),
 }
 
+/// What a read of the licence folder found: each `*.lic` file (up to
+/// [`MAX_LICENCE_FILES`]) as it was. Reading is apart from judging so that it can happen on
+/// a thread that may wait for a hung network folder, never on the engine's.
+#[derive(Debug)]
+pub struct FolderRead {
+    folder: PathBuf,
+    files: Vec<(PathBuf, Seen)>,
+    total: usize,
+}
+
+impl FolderRead {
+    /// Reads `folder` on this thread.
+    pub fn of(folder: &Path) -> FolderRead {
+        let mut paths = licence_files(folder);
+        let total = paths.len();
+        paths.truncate(MAX_LICENCE_FILES);
+        let files = paths
+            .into_iter()
+            .map(|path| {
+                // Opened once, without following a link or waiting on a FIFO, type-checked
+                // on the handle and size-capped: the folder may be a share others can write.
+                let seen = match read_bounded(&path, MAX_LICENCE_BYTES) {
+                    Ok(bytes) => Seen::Content(bytes),
+                    Err(error) => Seen::Unreadable(error.to_string()),
+                };
+                (path, seen)
+            })
+            .collect();
+        FolderRead {
+            folder: folder.to_path_buf(),
+            files,
+            total,
+        }
+    }
+
+    /// The licence files read.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|(path, _)| path.clone()).collect()
+    }
+
+    /// Reads `folder` on a thread of its own and waits at most `limit`: `None` when it did
+    /// not answer in time (a hung network folder); the reader then goes on waiting alone.
+    pub fn within(folder: &Path, limit: std::time::Duration) -> Option<FolderRead> {
+        let (done, read) = crossbeam_channel::bounded(1);
+        let folder = folder.to_path_buf();
+        std::thread::Builder::new()
+            .name("licence folder reader".into())
+            .spawn(move || {
+                let _ = done.send(FolderRead::of(&folder));
+            })
+            .ok()?;
+        read.recv_timeout(limit).ok()
+    }
+}
+
 /// The most `*.lic` files a scan reads: a licence server's folder holds a few; a folder
 /// filled with thousands by someone who can write it must not make every scan read them.
 pub const MAX_LICENCE_FILES: usize = 64;
@@ -135,27 +190,31 @@ impl LicenceStore {
     }
 
     /// Reads every `*.lic` file of the folder that changed since it was last judged and
-    /// puts the newest valid licence in force.
+    /// puts the newest valid licence in force (reading on this thread: see
+    /// [`FolderRead::within`] for a folder that may hang).
     pub fn rescan(&mut self) -> ScanOutcome {
+        let read = FolderRead::of(&self.config.licence_folder);
+        self.apply(read)
+    }
+
+    /// Judges what a read of the folder found and puts the newest valid licence in force.
+    /// A read of another folder (the setting changed since) is ignored.
+    pub fn apply(&mut self, read: FolderRead) -> ScanOutcome {
         let mut outcome = ScanOutcome::default();
-        let mut files = licence_files(&self.config.licence_folder);
-        if files.len() > MAX_LICENCE_FILES {
-            let skipped = files.split_off(MAX_LICENCE_FILES);
+        if read.folder != self.config.licence_folder {
+            return outcome;
+        }
+        if read.total > MAX_LICENCE_FILES {
             tracing::warn!(
                 "licence folder {} holds {} licence files; only the first {MAX_LICENCE_FILES} are read",
                 self.config.licence_folder.display(),
-                MAX_LICENCE_FILES + skipped.len()
+                read.total
             );
         }
-        self.judged.retain(|path, _| files.contains(path));
+        self.judged
+            .retain(|path, _| read.files.iter().any(|(read, _)| read == path));
         let mut candidates = Vec::new();
-        for path in files {
-            // Opened once, without following a link or waiting on a FIFO, type-checked on
-            // the handle and size-capped: the folder may be a share others can write.
-            let seen = match read_bounded(&path, MAX_LICENCE_BYTES) {
-                Ok(bytes) => Seen::Content(bytes),
-                Err(error) => Seen::Unreadable(error.to_string()),
-            };
+        for (path, seen) in read.files {
             if self.judged.get(&path) == Some(&seen) {
                 continue;
             }

@@ -524,11 +524,16 @@ fn the_watcher_reports_a_licence_copied_into_the_folder_within_a_second() {
     let folder = tempfile::tempdir().unwrap();
     let (sender, changes) = crossbeam_channel::unbounded();
     let _watcher = FolderWatcher::start(folder.path(), sender).unwrap();
+    let first = changes
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the folder as it is, once watched");
+    assert!(first.paths().is_empty());
     let started = std::time::Instant::now();
     fs::write(folder.path().join("RS-1.lic"), b"part one").unwrap();
-    changes
+    let read = changes
         .recv_timeout(Duration::from_secs(1))
         .expect("a change within 1 s");
+    assert_eq!(read.paths(), vec![folder.path().join("RS-1.lic")]);
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(
         changes.recv_timeout(Duration::from_millis(300)).is_err(),
@@ -542,6 +547,9 @@ fn the_watcher_notices_a_folder_that_appears_later() {
     let folder = root.path().join("DroppedLicense");
     let (sender, changes) = crossbeam_channel::unbounded();
     let _watcher = FolderWatcher::start(&folder, sender).unwrap();
+    changes
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the folder as it is (not there yet)");
     fs::create_dir_all(&folder).unwrap();
     changes
         .recv_timeout(Duration::from_secs(5))

@@ -1,5 +1,7 @@
 //! Watching the licence folder: inotify (or the platform's equivalent) for local folders,
-//! polling for network folders, where change notifications do not arrive.
+//! polling for network folders, where change notifications do not arrive. The watcher's
+//! thread also reads the folder after each change and hands over what it found: a network
+//! folder that hangs holds up this thread, never the engine's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,6 +9,8 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
+
+use super::FolderRead;
 use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
@@ -33,20 +37,23 @@ pub struct FolderWatcher {
 }
 
 impl FolderWatcher {
-    /// Sends `()` on `changes` each time the folder's content changed and settled.
-    pub fn start(folder: &Path, changes: Sender<()>) -> Result<FolderWatcher, WatchError> {
+    /// Sends the folder as read on `changes` once the watch is set up (so that nothing
+    /// dropped after the caller's own read is missed), then each time its content changed
+    /// and settled.
+    pub fn start(folder: &Path, changes: Sender<FolderRead>) -> Result<FolderWatcher, WatchError> {
         let (stop, stopped) = bounded::<()>(0);
         let (raw_sender, raw) = unbounded::<()>();
-        // The notify watch is set up before `start` returns, so that a change right after
-        // it (and after the caller's own first read of the folder) is never missed.
-        let watcher = watchable(folder)
-            .then(|| start_notify(folder, raw_sender.clone()))
-            .flatten();
         let folder = folder.to_path_buf();
         let watch_folder = folder.clone();
         thread::Builder::new()
             .name("licence folder watcher".into())
             .spawn(move || {
+                let watcher = watchable(&watch_folder)
+                    .then(|| start_notify(&watch_folder, raw_sender.clone()))
+                    .flatten();
+                if changes.send(FolderRead::of(&watch_folder)).is_err() {
+                    return;
+                }
                 watch(
                     &watch_folder,
                     watcher,
@@ -73,7 +80,7 @@ fn watch(
     folder: &Path,
     mut watcher: Option<RecommendedWatcher>,
     (raw_sender, raw): (Sender<()>, Receiver<()>),
-    changes: &Sender<()>,
+    changes: &Sender<FolderRead>,
     stopped: &Receiver<()>,
 ) {
     let mut fingerprint = fingerprint(folder);
@@ -81,7 +88,7 @@ fn watch(
         if watcher.is_none() && watchable(folder) {
             watcher = start_notify(folder, raw_sender.clone());
             // The folder appeared (or became watchable) while it was polled.
-            if watcher.is_some() && changes.send(()).is_err() {
+            if watcher.is_some() && changes.send(FolderRead::of(folder)).is_err() {
                 return;
             }
         }
@@ -103,7 +110,7 @@ fn watch(
                     }
                 }
                 fingerprint = self::fingerprint(folder);
-                if changes.send(()).is_err() {
+                if changes.send(FolderRead::of(folder)).is_err() {
                     return;
                 }
             },
@@ -111,7 +118,7 @@ fn watch(
                 let now = self::fingerprint(folder);
                 if now != fingerprint {
                     fingerprint = now;
-                    if changes.send(()).is_err() {
+                    if changes.send(FolderRead::of(folder)).is_err() {
                         return;
                     }
                 }
