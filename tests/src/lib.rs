@@ -297,22 +297,7 @@ impl Scratch {
     /// `curl -X METHOD --unix-socket` to the per-user engine's local API, as a user would:
     /// the answer's body and HTTP status code. `body`, when given, is sent as JSON.
     pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (String, String) {
-        let mut curl = Command::new("curl");
-        curl.args(["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
-            .arg(self.socket())
-            .arg(format!("http://localhost{path}"));
-        if let Some(body) = body {
-            curl.args([
-                "-H",
-                "content-type: application/json",
-                "--data-binary",
-                body,
-            ]);
-        }
-        let output = curl.output().expect("curl (Debian package curl)");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').expect("a status code line");
-        (body.to_string(), code.to_string())
+        curl_socket(Command::new("curl"), &self.socket(), method, path, body)
     }
 
     /// Runs the binary to completion.
@@ -475,4 +460,30 @@ pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<
         std::thread::sleep(Duration::from_millis(10));
     }
     None
+}
+
+/// `curl` (the command given: as another user, say) sending `METHOD path` to the local API
+/// on `socket`: the answer's body and HTTP status code. `body`, when given, is sent as JSON.
+pub fn curl_socket(
+    mut curl: Command,
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (String, String) {
+    curl.args(["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(socket)
+        .arg(format!("http://localhost{path}"));
+    if let Some(body) = body {
+        curl.args([
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            body,
+        ]);
+    }
+    let output = curl.output().expect("curl (Debian package curl)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("a status code line");
+    (body.to_string(), code.to_string())
 }

@@ -172,12 +172,7 @@ fn a_folder_that_cannot_be_written_is_listed_saved_by_hand_and_updated_when_it_r
     let events = EventStream::follow(&scratch.socket());
     installation.wait_until_green();
 
-    backoffice.issue_licence(SERIAL, "auto-licence-update,users=12", "2028-06-30");
-    let (_, failed_notice) = events.next_matching(
-        Duration::from_secs(5),
-        "the failed-folder notice",
-        |event| event["event"] == "notice" && event["summary"] == "Licence could not be updated",
-    );
+    let failed_notice = issue_and_fail(backoffice, &events);
     let body = failed_notice["body"].as_str().unwrap();
     assert!(
         body.starts_with(&format!(
@@ -306,12 +301,7 @@ fn a_share_that_is_not_mounted_is_not_written_into_and_the_failure_says_so() {
     let events = EventStream::follow(&scratch.socket());
     installation.wait_until_green();
 
-    backoffice.issue_licence(SERIAL, "auto-licence-update,users=12", "2028-06-30");
-    let (_, failed_notice) = events.next_matching(
-        Duration::from_secs(5),
-        "the failed-folder notice",
-        |event| event["event"] == "notice" && event["summary"] == "Licence could not be updated",
-    );
+    let failed_notice = issue_and_fail(backoffice, &events);
     let body = failed_notice["body"].as_str().unwrap();
     assert!(
         body.contains(&format!(
@@ -337,6 +327,24 @@ fn a_share_that_is_not_mounted_is_not_written_into_and_the_failure_says_so() {
     });
     let failed = failed.expect("the back office hears of the share");
     assert_eq!(failed["ok"], false, "{failed}");
+}
+
+/// Issues the serial's next licence and waits for the notice of a folder it could not be
+/// installed in.
+fn issue_and_fail(
+    backoffice: &remote_service_tests::backoffice::BackofficeServer,
+    events: &EventStream,
+) -> serde_json::Value {
+    backoffice.issue_licence(SERIAL, "auto-licence-update,users=12", "2028-06-30");
+    events
+        .next_matching(
+            Duration::from_secs(5),
+            "the failed-folder notice",
+            |event| {
+                event["event"] == "notice" && event["summary"] == "Licence could not be updated"
+            },
+        )
+        .1
 }
 
 /// The time `offset` (a `date -d` phrase like `+10 days`) from now, RFC 3339 in UTC.

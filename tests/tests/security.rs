@@ -299,22 +299,8 @@ fn on_the_system_service_only_root_changes_settings_and_a_new_back_office_needs_
 
     // A member of the group (nobody, in nogroup).
     let member_curl = |method: &str, path: &str, body: Option<&str>| -> (String, String) {
-        let mut curl = as_user(65534, std::path::Path::new("/usr/bin/curl"));
-        curl.args(["-s", "-X", method, "-w", "\n%{http_code}", "--unix-socket"])
-            .arg(&socket)
-            .arg(format!("http://localhost{path}"));
-        if let Some(body) = body {
-            curl.args([
-                "-H",
-                "content-type: application/json",
-                "--data-binary",
-                body,
-            ]);
-        }
-        let output = curl.output().expect("curl as a member");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').expect("a status line");
-        (body.to_string(), code.to_string())
+        let curl = as_user(65534, std::path::Path::new("/usr/bin/curl"));
+        remote_service_tests::curl_socket(curl, &socket, method, path, body)
     };
     let (_, code) = member_curl("GET", "/v1/status", None);
     assert_eq!(code, "200", "a member reads the status");
