@@ -36,6 +36,21 @@ impl Answer {
 }
 
 impl Office {
+    /// [`Office::new`] with the help-desk user `hd` (password `hd-password`) of ORG-1.
+    fn with_helpdesk_user() -> Office {
+        let office = Office::new();
+        assert_eq!(
+            office
+                .admin_db(
+                    &["helpdesk", "add", "hd", "--org", "ORG-1"],
+                    Some("hd-password")
+                )
+                .code,
+            0
+        );
+        office
+    }
+
     /// A database with organisation ORG-1 (code [`CODE`]), serial SN-1 and a key pair.
     fn new() -> Office {
         let office = Office {
@@ -1102,16 +1117,7 @@ fn wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others(
 /// exist.
 #[test]
 fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets() {
-    let mut office = Office::new();
-    assert_eq!(
-        office
-            .admin_db(
-                &["helpdesk", "add", "hd", "--org", "ORG-1"],
-                Some("hd-password")
-            )
-            .code,
-        0
-    );
+    let mut office = Office::with_helpdesk_user();
     office.serve(&[]);
     let median = |mut times: Vec<Duration>| {
         times.sort();
@@ -1251,16 +1257,7 @@ fn the_database_and_its_wal_files_are_private() {
 /// `application/json` is refused before anything is done with it.
 #[test]
 fn bodies_that_are_not_json_are_refused() {
-    let mut office = Office::new();
-    assert_eq!(
-        office
-            .admin_db(
-                &["helpdesk", "add", "hd", "--org", "ORG-1"],
-                Some("hd-password")
-            )
-            .code,
-        0
-    );
+    let mut office = Office::with_helpdesk_user();
     office.serve(&[]);
     let body = serde_json::json!({"user": "hd", "password": "hd-password"}).to_string();
     for kind in ["text/plain", "application/x-www-form-urlencoded"] {

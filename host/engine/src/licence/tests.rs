@@ -395,18 +395,7 @@ fn a_scan_puts_the_newest_valid_licence_in_force_and_reports_each_bad_file_once(
     let outcome = store.rescan();
     assert!(outcome.changed);
     assert_eq!(store.in_force().unwrap().payload.sequence, 3);
-    let mut refused: Vec<String> = outcome
-        .refused
-        .iter()
-        .map(|r| {
-            format!(
-                "{}: {}",
-                r.path.file_name().unwrap().to_string_lossy(),
-                r.reason
-            )
-        })
-        .collect();
-    refused.sort();
+    let refused = refused_by_name(&outcome);
     assert_eq!(
         refused,
         vec![
@@ -455,18 +444,7 @@ fn links_fifos_and_oversized_files_in_the_folder_are_refused_without_reading_the
     );
     assert!(!outcome.changed, "the linked licence is not put in force");
     assert!(store.in_force().is_none());
-    let mut refused: Vec<String> = outcome
-        .refused
-        .iter()
-        .map(|r| {
-            format!(
-                "{}: {}",
-                r.path.file_name().unwrap().to_string_lossy(),
-                r.reason
-            )
-        })
-        .collect();
-    refused.sort();
+    let refused = refused_by_name(&outcome);
     assert_eq!(
         refused,
         vec![
@@ -640,4 +618,21 @@ fn a_downloaded_licence_is_checked_against_the_keys_and_the_licence_in_force() {
     assert!(
         check_for_install(&signer.sign(&payload("RS-2", 1, &[])), &signer.keys(), None).is_ok()
     );
+}
+
+/// "file name: reason" of each refusal, sorted.
+fn refused_by_name(outcome: &ScanOutcome) -> Vec<String> {
+    let mut refused: Vec<String> = outcome
+        .refused
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r.path.file_name().unwrap().to_string_lossy(),
+                r.reason
+            )
+        })
+        .collect();
+    refused.sort();
+    refused
 }
