@@ -741,8 +741,9 @@ impl Drop for HangingMount {
 }
 
 /// The licence folder is on a file system that stops answering. The engine starts and
-/// answers anyway (no licence in force yet, and it says why in its log), and puts the
-/// licence in force once the folder answers again: only the folder's own reader waits.
+/// answers anyway (no licence in force yet, and it says why in its log), an install into
+/// the folder gives up after its limit, and the licence is in force once the folder
+/// answers again: only the folder's own reader and writer wait.
 #[test]
 fn a_licence_folder_that_hangs_holds_up_nothing_but_its_own_reading() {
     let scratch = remote_service_tests::Scratch::new();
@@ -783,6 +784,17 @@ fn a_licence_folder_that_hangs_holds_up_nothing_but_its_own_reading() {
         log.contains("did not answer within 10 s (a network folder that hangs?)"),
         "{log}"
     );
+    // Installing into the hung folder gives up with the reason; the engine goes on.
+    let install = scratch.run(&["licence", "install", licence.to_str().unwrap()]);
+    assert_eq!(install.code, Some(1), "{}", install.stdout);
+    assert!(
+        install
+            .stderr
+            .contains("the folder did not answer within 10 s (a network folder that hangs?)"),
+        "{}",
+        install.stderr
+    );
+    assert_eq!(scratch.run(&["status", "--json"]).code, Some(0));
     share.signal("-CONT");
     let in_force = remote_service_tests::wait_for(Duration::from_secs(30), || {
         scratch.run(&["status", "--json"]).json()["licence"]["serial_number"] == "RS-7007"

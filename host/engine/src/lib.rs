@@ -9,6 +9,7 @@
 pub mod atomic_file;
 pub mod config;
 pub mod connection;
+pub mod deadline;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;

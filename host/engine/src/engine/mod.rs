@@ -270,17 +270,12 @@ impl Engine {
     /// remove the code after this gave up, the code is gone and is entered again: never
     /// the other way round.
     fn delete_code(&self) -> Result<()> {
-        let (done, outcome) = crossbeam_channel::bounded(1);
         let secrets = self.secrets.clone();
-        std::thread::Builder::new()
-            .name("keyring".into())
-            .spawn(move || {
-                let _ = done.send(secrets.delete(Secret::VerificationCode));
-            })
-            .context("cannot start a thread for the keyring")?;
-        match outcome.recv_timeout(DELETE_LIMIT) {
-            Ok(deleted) => Ok(deleted?),
-            Err(_) => anyhow::bail!(
+        match crate::deadline::within("keyring", DELETE_LIMIT, move || {
+            secrets.delete(Secret::VerificationCode)
+        }) {
+            Some(deleted) => Ok(deleted?),
+            None => anyhow::bail!(
                 "the keyring did not answer within {} s (is it waiting for its password?)",
                 DELETE_LIMIT.as_secs()
             ),

@@ -131,16 +131,45 @@ impl FolderRead {
     /// Reads `folder` on a thread of its own and waits at most `limit`: `None` when it did
     /// not answer in time (a hung network folder); the reader then goes on waiting alone.
     pub fn within(folder: &Path, limit: std::time::Duration) -> Option<FolderRead> {
-        let (done, read) = crossbeam_channel::bounded(1);
         let folder = folder.to_path_buf();
-        std::thread::Builder::new()
-            .name("licence folder reader".into())
-            .spawn(move || {
-                let _ = done.send(FolderRead::of(&folder));
-            })
-            .ok()?;
-        read.recv_timeout(limit).ok()
+        crate::deadline::within("licence folder reader", limit, move || {
+            FolderRead::of(&folder)
+        })
     }
+}
+
+/// How long an install waits for the licence folder.
+const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What [`write_into`] did.
+enum Written {
+    /// The folder holds the licence already (or the licence in force, which it is).
+    AlreadyThere(PathBuf),
+    /// It was written.
+    Written(PathBuf),
+}
+
+/// Writes `bytes` as `folder/file_name` unless it is there already; `in_force`: the bytes of
+/// the licence in force when `bytes` is the same licence (another file of it counts too).
+fn write_into(
+    folder: &Path,
+    file_name: &str,
+    bytes: &[u8],
+    in_force: Option<Vec<u8>>,
+) -> Result<Written, InstallError> {
+    let path = folder.join(file_name);
+    if let Some(in_force) = in_force {
+        let on_disk = read_bounded(&path, MAX_LICENCE_BYTES).unwrap_or_default();
+        if on_disk == bytes || on_disk == in_force {
+            return Ok(Written::AlreadyThere(path));
+        }
+    }
+    fs::create_dir_all(folder).map_err(|error| InstallError::Io {
+        folder: folder.to_path_buf(),
+        file_name: file_name.to_string(),
+        reason: format!("cannot create the folder: {error}"),
+    })?;
+    install_file_atomically(folder, file_name, bytes).map(Written::Written)
 }
 
 /// The most `*.lic` files a scan reads: a licence server's folder holds a few; a folder
@@ -260,23 +289,37 @@ impl LicenceStore {
         let verdict = judge(&licence, self.in_force.as_ref())?;
         let folder = self.config.licence_folder.clone();
         let file_name = licence.file_name();
-        let path = folder.join(&file_name);
-        if verdict == Verdict::Same {
-            let on_disk = read_bounded(&path, MAX_LICENCE_BYTES).unwrap_or_default();
-            let in_force_bytes = self
-                .in_force
-                .as_ref()
-                .map(|licence| licence.bytes.as_slice());
-            if on_disk == bytes || Some(on_disk.as_slice()) == in_force_bytes {
-                return Ok(InstallOutcome::AlreadyInForce { path });
-            }
-        }
-        fs::create_dir_all(&folder).map_err(|error| InstallError::Io {
-            folder: folder.clone(),
-            file_name: file_name.clone(),
-            reason: format!("cannot create the folder: {error}"),
+        // The folder may be a network share that hangs: its reads and writes happen on a
+        // thread of their own, waited for at most WRITE_LIMIT. A write that completes
+        // later leaves a verified licence in the folder, which the watcher then reads.
+        let written = {
+            let (folder, file_name) = (folder.clone(), file_name.clone());
+            let bytes = bytes.to_vec();
+            let in_force = self.in_force.as_ref().map(|licence| licence.bytes.clone());
+            let same = verdict == Verdict::Same;
+            crate::deadline::within("licence install", WRITE_LIMIT, move || {
+                write_into(
+                    &folder,
+                    &file_name,
+                    &bytes,
+                    same.then_some(in_force).flatten(),
+                )
+            })
+        };
+        let written = written.unwrap_or_else(|| {
+            Err(InstallError::Io {
+                folder: folder.clone(),
+                file_name: file_name.clone(),
+                reason: format!(
+                    "the folder did not answer within {} s (a network folder that hangs?); the licence may still arrive there",
+                    WRITE_LIMIT.as_secs()
+                ),
+            })
         })?;
-        let path = install_file_atomically(&folder, &file_name, bytes)?;
+        let path = match written {
+            Written::AlreadyThere(path) => return Ok(InstallOutcome::AlreadyInForce { path }),
+            Written::Written(path) => path,
+        };
         self.judged
             .insert(path.clone(), Seen::Content(bytes.to_vec()));
         if verdict == Verdict::Same {
