@@ -45,7 +45,7 @@ impl BackofficeServer {
             dir: dir.to_path_buf(),
             transport,
             heartbeat_interval_s: 2,
-            port: 0,
+            port: crate::restartable_port(),
             url: None,
             child: None,
         };
@@ -142,11 +142,14 @@ impl BackofficeServer {
         if self.transport == Transport::SelfSignedTls {
             command.arg("--dev-self-signed").arg(self.cert_file());
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start remote-service-backoffice");
+        // Killed if it does not get ready (the guard is defused once it is).
+        let mut child = crate::KillOnDrop(
+            command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start remote-service-backoffice"),
+        );
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = self.dir.join("backoffice.log");
@@ -160,21 +163,24 @@ impl BackofficeServer {
                 let _ = writeln!(file, "{line}");
             }
         });
-        let mut lines = BufReader::new(stdout).lines();
-        let url = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.strip_prefix("remote-service-backoffice listening on ")
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| {
+        let (listening, url) = std::sync::mpsc::channel();
+        // Reads its standard output to the end, so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("remote-service-backoffice listening on ") {
+                    let _ = listening.send(url.to_string());
+                }
+            }
+        });
+        let url = url
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| {
                 panic!(
-                    "the back office did not start; its log:\n{}",
+                    "the back office did not start listening within 30 s; its log:\n{}",
                     fs::read_to_string(self.dir.join("backoffice.log")).unwrap_or_default()
                 )
             });
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        let child = child.defuse();
         self.port = url
             .rsplit(':')
             .next()
@@ -188,6 +194,11 @@ impl BackofficeServer {
     /// The URL the server listens on (after the first start).
     pub fn url(&self) -> &str {
         self.url.as_deref().expect("the back office was started")
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Kills the server at once (SIGKILL): connections drop as if the machine went away.

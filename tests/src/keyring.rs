@@ -245,6 +245,11 @@ impl Keyring {
         assert_eq!(locked.len(), collections.len(), "every collection locked");
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.daemon.id()
+    }
+
     /// Stops the daemon where it is (`SIGSTOP`): it answers nothing until
     /// [`Keyring::resume`], as a keyring waiting on its unlock prompt or a hung one does.
     pub fn pause(&self) {

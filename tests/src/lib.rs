@@ -407,6 +407,15 @@ impl std::ops::DerefMut for KillOnDrop {
     }
 }
 
+impl KillOnDrop {
+    /// The child, no longer killed when this is dropped (it is someone else's to end).
+    pub fn defuse(self) -> Child {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the child is moved out exactly once.
+        unsafe { std::ptr::read(&this.0) }
+    }
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -486,4 +495,49 @@ pub fn curl_socket(
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').expect("a status code line");
     (body.to_string(), code.to_string())
+}
+
+/// A loopback port for a server that is stopped and started again on the same port (the
+/// back office after a kill): below the kernel's ephemeral range, so that no client
+/// connection (which the kernel gives a port from that range) can hold it while the server
+/// is down, and free when chosen.
+pub fn restartable_port() -> u16 {
+    let ephemeral = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let span = u64::from(ephemeral.saturating_sub(10_000).max(1));
+    loop {
+        let random = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u32(std::process::id());
+            hasher.finish()
+        };
+        let port = 10_000 + (random % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `pid` and every process below it (its children, theirs, …), as `/proc` lists them: the
+/// processes a test started, rather than every process of the machine.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = vec![pid];
+    let mut index = 0;
+    while index < tree.len() {
+        let tasks = fs::read_dir(format!("/proc/{}/task", tree[index]));
+        for task in tasks.into_iter().flatten().flatten() {
+            if let Ok(children) = fs::read_to_string(task.path().join("children")) {
+                tree.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|child| child.parse::<u32>().ok()),
+                );
+            }
+        }
+        index += 1;
+    }
+    tree
 }
