@@ -441,7 +441,12 @@ impl Daemon {
             .status()
             .expect("kill");
         assert!(status.success());
-        self.child.wait().expect("daemon exit").code()
+        exit_of(
+            &mut self.child,
+            Duration::from_secs(30),
+            "the daemon (SIGTERM)",
+        )
+        .code()
     }
 }
 
@@ -540,4 +545,15 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
         index += 1;
     }
     tree
+}
+
+/// Waits at most `limit` for `child` to end and returns how it ended; fails the test with
+/// `what` if it does not (the caller's guard then kills it).
+pub fn exit_of(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_for(limit, || {
+        status = child.try_wait().expect("the child's state");
+        status.is_some()
+    });
+    status.unwrap_or_else(|| panic!("{what} did not end within {limit:?}"))
 }

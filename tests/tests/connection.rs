@@ -444,13 +444,15 @@ fn disabled_is_grey_with_no_connection_at_all() {
 #[test]
 fn the_tray_icon_turns_green_then_orange_with_the_reason_in_its_tooltip() {
     let mut setup = Setup::on(Desktop::start(), Transport::Http);
-    let mut tray = setup
-        .scratch
-        .tray_command(&setup.desktop)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut tray = remote_service_tests::KillOnDrop(
+        setup
+            .scratch
+            .tray_command(&setup.desktop)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let desktop = &setup.desktop;
     let item = desktop.wait_for_item(SOON).expect("the tray item");
     assert!(

@@ -332,12 +332,14 @@ impl Installation {
         let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
         let token = answer["session"].as_str().expect("a session token");
 
-        let mut stream = Command::new("curl")
-            .args(["-sN", "-H", "@-", &format!("{url}/v1/events")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("curl (Debian package curl)");
+        let mut stream = remote_service_tests::KillOnDrop(
+            Command::new("curl")
+                .args(["-sN", "-H", "@-", &format!("{url}/v1/events")])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("curl (Debian package curl)"),
+        );
         writeln!(
             stream.stdin.take().unwrap(),
             "Authorization: Bearer {token}"
@@ -358,7 +360,7 @@ impl Installation {
         Installation {
             url: url.to_string(),
             token: token.to_string(),
-            stream,
+            stream: stream.defuse(),
         }
     }
 

@@ -658,7 +658,7 @@ fn the_tray_shows_the_new_licence_balloon_and_offers_to_save_a_licence_a_folder_
     tray.env("REMOTE_SERVICE_SECRETS", "file")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let mut tray = tray.spawn().unwrap();
+    let mut tray = remote_service_tests::KillOnDrop(tray.spawn().unwrap());
     let item = desktop
         .wait_for_item(Duration::from_secs(5))
         .expect("the tray item");

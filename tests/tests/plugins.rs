@@ -336,12 +336,14 @@ fn a_plugin_file_anyone_can_write_is_refused_with_the_path_and_why() {
 fn a_licence_dropped_into_the_folder_starts_the_plugins_it_licenses_without_a_restart() {
     let scratch = Scratch::new();
     let key = scratch.trusted_key("vendor");
-    let mut watch = scratch
-        .command(&["plugins", "--watch", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start plugins --watch");
+    let mut watch = remote_service_tests::KillOnDrop(
+        scratch
+            .command(&["plugins", "--watch", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start plugins --watch"),
+    );
     let (lines, received) = mpsc::channel::<Value>();
     let stdout = watch.stdout.take().unwrap();
     std::thread::spawn(move || {

@@ -285,7 +285,7 @@ fn on_the_system_service_only_root_changes_settings_and_a_new_back_office_needs_
     ] {
         root_run(&["config", "set", key, value]).success();
     }
-    let mut set_code = system_command(
+    let set_code = system_command(
         &scratch,
         shared.path(),
         &["config", "set-secret", "verification_code"],
@@ -294,8 +294,13 @@ fn on_the_system_service_only_root_changes_settings_and_a_new_back_office_needs_
     .stdout(std::process::Stdio::null())
     .spawn()
     .unwrap();
+    let mut set_code = remote_service_tests::KillOnDrop(set_code);
     std::io::Write::write_all(set_code.stdin.as_mut().unwrap(), b"root-entered-code\n").unwrap();
-    assert!(set_code.wait().unwrap().success());
+    drop(set_code.stdin.take());
+    assert!(
+        remote_service_tests::exit_of(&mut set_code, Duration::from_secs(30), "set-secret")
+            .success()
+    );
 
     // A member of the group (nobody, in nogroup).
     let member_curl = |method: &str, path: &str, body: Option<&str>| -> (String, String) {
