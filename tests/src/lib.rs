@@ -312,20 +312,26 @@ impl Scratch {
 /// The engine's event stream read with `curl -N --unix-socket`, as a user would; one JSON
 /// value per event, with the time it arrived. Stops curl when dropped.
 pub struct EventStream {
-    curl: Child,
+    /// Ended when the stream is dropped.
+    _curl: KillOnDrop,
     events: std::sync::mpsc::Receiver<(std::time::Instant, serde_json::Value)>,
+    /// The stream's first event (the status when it started), until it is read.
+    first: std::cell::RefCell<Option<(std::time::Instant, serde_json::Value)>>,
 }
 
 impl EventStream {
-    /// Follows the events of the engine on `socket`.
+    /// Follows the events of the engine on `socket`; returns once the stream has started
+    /// (its first event, the status then, has arrived), so nothing after this is missed.
     pub fn follow(socket: &Path) -> EventStream {
-        let mut curl = Command::new("curl")
-            .args(["-sN", "--unix-socket"])
-            .arg(socket)
-            .arg("http://localhost/v1/events")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("curl (Debian package curl)");
+        let mut curl = KillOnDrop(
+            Command::new("curl")
+                .args(["-sN", "--unix-socket"])
+                .arg(socket)
+                .arg("http://localhost/v1/events")
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("curl (Debian package curl)"),
+        );
         let stdout = curl.stdout.take().expect("curl's output");
         let (sender, events) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -338,7 +344,14 @@ impl EventStream {
                 }
             }
         });
-        EventStream { curl, events }
+        let first = events
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the event stream did not start within 30 s");
+        EventStream {
+            _curl: curl,
+            events,
+            first: std::cell::RefCell::new(Some(first)),
+        }
     }
 
     /// The next event, or a panic naming `what` after `timeout`.
@@ -366,6 +379,9 @@ impl EventStream {
 
     /// The next event within `timeout`, if one comes.
     pub fn try_next(&self, timeout: Duration) -> Option<serde_json::Value> {
+        if let Some((_, event)) = self.first.borrow_mut().take() {
+            return Some(event);
+        }
         self.events
             .recv_timeout(timeout)
             .ok()
@@ -378,16 +394,12 @@ impl EventStream {
         timeout: Duration,
         what: &str,
     ) -> (std::time::Instant, serde_json::Value) {
+        if let Some(first) = self.first.borrow_mut().take() {
+            return first;
+        }
         self.events
             .recv_timeout(timeout)
             .unwrap_or_else(|_| panic!("no event within {timeout:?}: {what}"))
-    }
-}
-
-impl Drop for EventStream {
-    fn drop(&mut self) {
-        let _ = self.curl.kill();
-        let _ = self.curl.wait();
     }
 }
 
