@@ -86,14 +86,19 @@ impl Setup {
 
     /// `config set-secret verification_code` with the code on standard input.
     fn set_code(&self, code: &str) -> Run {
+        self.set_secret("verification_code", code)
+    }
+
+    /// `config set-secret NAME` with the value on standard input.
+    fn set_secret(&self, name: &str, value: &str) -> Run {
         let mut child = self
-            .command(&["config", "set-secret", "verification_code"])
+            .command(&["config", "set-secret", name])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+        writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
         child.wait_with_output().unwrap().into()
     }
 
@@ -254,6 +259,120 @@ fn a_keyring_that_does_not_answer_holds_up_only_the_change_of_the_secret() {
         setup.keyring.lookup("verification_code").as_deref(),
         Some("a-new-wrong-code")
     );
+}
+
+/// The proxy password and the verification code, set and deleted from the command line:
+/// in the keyring and out of it again, `config show` saying so each time, and a running
+/// engine acting on it at once.
+#[test]
+fn secrets_are_set_and_deleted_from_the_command_line() {
+    let setup = Setup::new(Transport::Http);
+    let secret_state =
+        |name: &str| setup.config(&["show", "--json"]).json()["secrets"][name].clone();
+    // Without an engine running (the command's own engine).
+    setup
+        .set_secret("proxy_password", "pp-7781-from-the-cli")
+        .success();
+    assert_eq!(
+        setup.keyring.lookup("proxy_password").as_deref(),
+        Some("pp-7781-from-the-cli")
+    );
+    assert_eq!(secret_state("proxy_password"), "set");
+    setup.config(&["delete-secret", "proxy_password"]).success();
+    assert_eq!(setup.keyring.lookup("proxy_password"), None);
+    assert_eq!(secret_state("proxy_password"), "not set");
+
+    // Through a running engine: deleting the code turns the light orange and says why.
+    let _daemon = setup.daemon();
+    setup.wait_for_light("green");
+    setup
+        .config(&["delete-secret", "verification_code"])
+        .success();
+    let reason = setup.wait_for_light("orange");
+    assert!(
+        reason.contains("the verification code is not set"),
+        "{reason}"
+    );
+    assert_eq!(setup.keyring.lookup("verification_code"), None);
+    assert_eq!(secret_state("verification_code"), "not set");
+    setup
+        .set_secret("proxy_password", "pp-7782-from-the-cli")
+        .success();
+    assert_eq!(secret_state("proxy_password"), "set");
+    let unknown = setup.config(&["delete-secret", "proxy_passwrd"]);
+    assert_eq!(unknown.code, Some(1));
+    assert!(
+        unknown.stderr.contains("unknown secret"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+/// A back office whose name does not resolve: test-connection fails at DNS, names the host,
+/// and does not try the later steps; `--json` gives the same steps. Run in a network
+/// namespace of its own (`unshare --net`, as root): the name lookup fails there at once,
+/// without asking a name server outside the machine.
+#[test]
+fn test_connection_names_a_host_that_does_not_resolve() {
+    let setup = Setup::new(Transport::Http);
+    setup
+        .config(&[
+            "set",
+            "backoffice_url",
+            "https://backoffice.remote-service.invalid",
+        ])
+        .success();
+    let isolated = |args: &[&str]| -> Run {
+        let inner = setup.command(args);
+        let mut command = Command::new("unshare");
+        command
+            .args(["--net", "--"])
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command
+            .output()
+            .expect("unshare (Debian package util-linux)")
+            .into()
+    };
+    let text = isolated(&["test-connection"]);
+    assert_eq!(text.code, Some(1), "{}{}", text.stdout, text.stderr);
+    let dns = text
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("DNS"))
+        .unwrap_or_else(|| panic!("no DNS line:\n{}", text.stdout));
+    assert!(dns.contains("fail"), "{dns}");
+    assert!(
+        dns.contains("cannot resolve backoffice.remote-service.invalid"),
+        "{dns}"
+    );
+
+    let json = isolated(&["test-connection", "--json"]);
+    assert_eq!(json.code, Some(1));
+    let report = json.json();
+    assert_eq!(report["url"], "https://backoffice.remote-service.invalid");
+    let steps = report["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps
+        .iter()
+        .map(|step| step["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["DNS", "TCP", "TLS", "HTTP", "authentication"]);
+    assert_eq!(steps[0]["outcome"], "fail");
+    assert!(steps[0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("cannot resolve backoffice.remote-service.invalid"));
+    assert!(steps[0]["milliseconds"].as_f64().unwrap() >= 0.0);
+    for later in &steps[1..] {
+        assert_eq!(later["outcome"], "skipped", "{later}");
+        assert_eq!(later["detail"], "not tried: an earlier step failed");
+    }
 }
 
 #[test]
