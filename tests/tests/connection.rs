@@ -691,3 +691,49 @@ fn config_refuses_unknown_keys_and_bad_values_and_changes_nothing() {
     );
     assert!(!saved.contains(VERIFICATION_CODE));
 }
+
+/// The tray tells the user once that the connection is lost, when the light stays orange for
+/// the grace period (`tray.connection_lost_notice_s`, 2 s here instead of a minute).
+#[test]
+fn the_tray_says_once_that_the_connection_is_lost_when_it_stays_lost() {
+    let mut setup = Setup::on(Desktop::start(), Transport::Http);
+    setup
+        .config(&["set", "tray.connection_lost_notice_s", "2"])
+        .success();
+    let _tray = remote_service_tests::KillOnDrop(
+        setup
+            .scratch
+            .tray_command(&setup.desktop)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let item = setup.desktop.wait_for_item(SOON).expect("the tray item");
+    let connected = |item: &remote_service_tests::desktop::TrayItem| {
+        item.tooltip().description == "Remote Service: Connected"
+    };
+    assert!(item.wait_until(SOON, connected));
+    setup.backoffice.kill();
+    let summary = "Connection to the remote service back office lost";
+    let lost = setup
+        .desktop
+        .wait_for_notification(SOON, |notice| notice.summary == summary)
+        .expect("the connection-lost balloon");
+    assert!(lost.body.starts_with("connection refused"), "{}", lost.body);
+    assert!(
+        lost.body
+            .ends_with(". Remote Service keeps trying to connect."),
+        "{}",
+        lost.body
+    );
+    setup.backoffice.start();
+    assert!(item.wait_until(SOON, connected));
+    let told = setup
+        .desktop
+        .notifications()
+        .into_iter()
+        .filter(|notice| notice.summary == summary)
+        .count();
+    assert_eq!(told, 1, "once");
+}

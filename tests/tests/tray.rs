@@ -462,3 +462,44 @@ fn a_button_clicked_on_a_plugins_notice_reaches_the_plugin() {
     });
     assert!(answered.is_some(), "the plugin never heard the answer");
 }
+
+/// A licence whose maintenance ends within a month: the licence updater's balloon says when,
+/// as the product documentation asks.
+#[test]
+fn maintenance_ending_within_a_month_shows_a_balloon() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let session = Session::start_with(scratch);
+    session.item();
+    let through = Command::new("date")
+        .args(["-u", "-d", "+20 days", "+%F"])
+        .output()
+        .unwrap();
+    let through = String::from_utf8(through.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let payload = PayloadBuilder::new("RS-MNT-1", 1)
+        .feature("auto-licence-update")
+        .maintenance_through(&through);
+    let licence = session.scratch.licence_file(&key, &payload, "m.lic");
+    fs::copy(
+        &licence,
+        session.scratch.licence_folder().join("RS-MNT-1.lic"),
+    )
+    .unwrap();
+    let balloon = session
+        .desktop
+        .wait_for_notification(SOON, |notice| notice.summary == "Maintenance ends soon")
+        .expect("the maintenance balloon");
+    assert_eq!(
+        balloon.body,
+        format!("Maintenance ends on {through}. Updates released after that day are not covered.")
+    );
+    assert_eq!(balloon.app_name, "Remote Service");
+    assert_eq!(
+        balloon.urgency,
+        Some(1),
+        "a normal notice, not a critical one"
+    );
+}

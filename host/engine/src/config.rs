@@ -118,6 +118,18 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "tray.connection_lost_notice_s",
+        description: "how long the light stays orange before the tray says the connection is lost (s)",
+        get: |settings| Some(settings.tray.connection_lost_notice_s.to_string()),
+        set: |settings, value| {
+            settings.tray.connection_lost_notice_s = match value {
+                None => crate::settings::TraySettings::default().connection_lost_notice_s,
+                Some(value) => parse_seconds(value)?,
+            };
+            Ok(())
+        },
+    },
+    Key {
         name: "connection.request_timeout_ms",
         description: "how long a request to the back office may take (ms)",
         get: |settings| Some(settings.connection.request_timeout_ms.to_string()),
@@ -188,6 +200,13 @@ fn parse_bool(value: &str) -> Result<bool, String> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err("it must be true or false".to_string()),
+    }
+}
+
+fn parse_seconds(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(seconds @ 1..=86_400) => Ok(seconds),
+        _ => Err("it must be a number of seconds from 1 to 86400".to_string()),
     }
 }
 

@@ -37,6 +37,25 @@ pub struct Settings {
     pub plugins: PluginSettings,
     /// How the back office is reached.
     pub connection: ConnectionSettings,
+    /// What the tray does.
+    pub tray: TraySettings,
+}
+
+/// The tray's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraySettings {
+    /// How long (seconds) the light must stay orange before a "connection lost" balloon
+    /// (and how long after the tray starts or the computer wakes none is shown).
+    pub connection_lost_notice_s: u64,
+}
+
+impl Default for TraySettings {
+    fn default() -> Self {
+        TraySettings {
+            connection_lost_notice_s: 60,
+        }
+    }
 }
 
 /// Time limits of the back office connection.

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use remote_service_api::Light;
 
-/// How long the light must stay orange before the user hears of it.
+/// How long the light must stay orange before the user hears of it, and how long after the
+/// start (connections are still being made) or a wake-up none is told: the setting
+/// `tray.connection_lost_notice_s`, a minute unless changed.
 pub const GRACE: Duration = Duration::from_secs(60);
-/// After start, connections are still being made: no notice before this.
-pub const QUIET_AFTER_START: Duration = Duration::from_secs(60);
 /// A wall clock that ran this much further than the monotonic clock means the computer
 /// was asleep.
 const SLEEP_GAP: Duration = Duration::from_secs(5);
@@ -37,7 +37,9 @@ impl Moment {
 /// Follows the light and says when a connection-lost notice is due.
 #[derive(Debug)]
 pub struct ConnectionWatch {
-    quiet_until: Instant,
+    grace: Duration,
+    /// The start or the last wake-up: nothing is told until `grace` after it.
+    quiet_from: Instant,
     last: Moment,
     /// Since when the light has been orange, and its reason; `None` while not orange.
     lost: Option<(Instant, String)>,
@@ -45,10 +47,11 @@ pub struct ConnectionWatch {
 }
 
 impl ConnectionWatch {
-    /// A watch started at `start`.
+    /// A watch started at `start`, with the grace period [`GRACE`].
     pub fn new(start: Moment) -> ConnectionWatch {
         ConnectionWatch {
-            quiet_until: start.monotonic + QUIET_AFTER_START,
+            grace: GRACE,
+            quiet_from: start.monotonic,
             last: start,
             lost: None,
             notified: false,
@@ -62,7 +65,7 @@ impl ConnectionWatch {
         let wall_gap = now.wall.duration_since(self.last.wall).unwrap_or_default();
         if wall_gap > monotonic_gap + SLEEP_GAP {
             // Woken from sleep: give the connection the same chance as after a start.
-            self.quiet_until = now.monotonic + QUIET_AFTER_START;
+            self.quiet_from = now.monotonic;
             if let Some((since, _)) = &mut self.lost {
                 *since = now.monotonic;
             }
@@ -84,7 +87,7 @@ impl ConnectionWatch {
             None => {}
         }
         let (since, reason) = self.lost.as_ref()?;
-        let due = (*since + GRACE).max(self.quiet_until);
+        let due = self.due(*since);
         (!self.notified && now.monotonic >= due).then(|| {
             self.notified = true;
             reason.clone()
@@ -95,7 +98,16 @@ impl ConnectionWatch {
     /// that an idle tray does not wake up.
     pub fn deadline(&self) -> Option<Instant> {
         let (since, _) = self.lost.as_ref()?;
-        (!self.notified).then(|| (*since + GRACE).max(self.quiet_until))
+        (!self.notified).then(|| self.due(*since))
+    }
+
+    /// The grace period from now on (the setting changed).
+    pub fn set_grace(&mut self, grace: Duration) {
+        self.grace = grace;
+    }
+
+    fn due(&self, lost_since: Instant) -> Instant {
+        (lost_since + self.grace).max(self.quiet_from + self.grace)
     }
 }
 
@@ -184,6 +196,18 @@ mod tests {
         assert_eq!(watch.observe(None, clock.at(150)), None);
         assert_eq!(watch.observe(GREEN, clock.at(155)), None);
         assert_eq!(watch.deadline(), None);
+    }
+
+    #[test]
+    fn the_grace_period_is_the_setting() {
+        let clock = Clock::new();
+        let mut watch = ConnectionWatch::new(clock.at(0));
+        watch.set_grace(Duration::from_secs(5));
+        watch.observe(GREEN, clock.at(1));
+        watch.observe(ORANGE, clock.at(2));
+        assert_eq!(watch.deadline(), Some(clock.at(7).monotonic));
+        assert_eq!(watch.observe(None, clock.at(6)), None);
+        assert!(watch.observe(None, clock.at(7)).is_some());
     }
 
     #[test]

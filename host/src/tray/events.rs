@@ -29,6 +29,11 @@ pub enum TrayEvent {
     Stop,
     /// A menu item was clicked.
     Menu(MenuEvent),
+    /// The settings the tray uses (read at the start of the stream and after each change).
+    Settings {
+        /// `tray.connection_lost_notice_s`.
+        connection_lost_notice: Duration,
+    },
 }
 
 /// What the tray does with one event of the engine's stream: `None` for the events whose
@@ -71,8 +76,20 @@ pub fn follow_engine(client: Arc<Client>, proxy: EventLoopProxy<TrayEvent>) {
         .name("engine events".into())
         .spawn(move || loop {
             if let Ok(events) = client.events() {
+                if let Some(settings) = tray_settings(&client) {
+                    if proxy.send_event(settings).is_err() {
+                        return;
+                    }
+                }
                 for event in events {
                     let Ok(event) = event else { break };
+                    if matches!(event, ApiEvent::ConfigChanged) {
+                        if let Some(settings) = tray_settings(&client) {
+                            if proxy.send_event(settings).is_err() {
+                                return;
+                            }
+                        }
+                    }
                     if let Some(forwarded) = tray_event(event) {
                         if proxy.send_event(forwarded).is_err() {
                             return;
@@ -88,6 +105,21 @@ pub fn follow_engine(client: Arc<Client>, proxy: EventLoopProxy<TrayEvent>) {
     if let Err(error) = spawned {
         tracing::error!("cannot follow the engine: {error}");
     }
+}
+
+/// The tray's settings as the engine has them (`None` when it cannot say: the tray keeps
+/// what it had).
+fn tray_settings(client: &Client) -> Option<TrayEvent> {
+    let config = client.config().ok()?;
+    let seconds = config
+        .settings
+        .get("tray.connection_lost_notice_s")?
+        .as_deref()?
+        .parse::<u64>()
+        .ok()?;
+    Some(TrayEvent::Settings {
+        connection_lost_notice: Duration::from_secs(seconds),
+    })
 }
 
 /// Runs `call` on a thread of its own (the engine may take a plugin's time limit to

@@ -419,6 +419,12 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 );
             }
             TrayEvent::Menu(event) => self.clicked(event_loop, &event.id.0),
+            TrayEvent::Settings {
+                connection_lost_notice,
+            } => {
+                self.connection_watch.set_grace(connection_lost_notice);
+                self.watch_connection(None);
+            }
             TrayEvent::Stop => event_loop.exit(),
         }
     }
