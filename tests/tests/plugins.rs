@@ -215,6 +215,45 @@ fn a_plugin_that_hangs_is_faulted_after_the_time_limit_and_the_host_goes_on() {
     }
 }
 
+/// Through the real daemon: a plugin that hangs on an event (the licence changed) is faulted
+/// after its time limit, the engine goes on answering, and the licence is in force.
+#[test]
+fn a_plugin_that_hangs_on_an_event_in_the_daemon_is_faulted_and_the_engine_goes_on() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    scratch.add_fixture_plugin("fixture_misbehaving_plugin", "misbehaving");
+    scratch.write_plugin_settings("misbehaving", r#"{"at": "event", "does": "hang"}"#);
+    scratch.write_settings("[plugins]\ncall_timeout_ms = 400\n");
+    let _daemon = scratch.start_daemon();
+    let listed = scratch.run(&["plugins", "--json"]).json();
+    check_state(&listed, "misbehaving", "running", "behaving");
+
+    let payload = PayloadBuilder::new("RS-2003", 1).feature("auto-licence-update");
+    let licence = scratch.licence_file(&key, &payload, "l.lic");
+    fs::copy(&licence, scratch.licence_folder().join("RS-2003.lic")).unwrap();
+    let mut last = Value::Null;
+    let faulted = remote_service_tests::wait_for(Duration::from_secs(30), || {
+        last = scratch.run(&["status", "--json"]).json();
+        last["licence"]["serial_number"] == "RS-2003"
+            && plugin(&last["plugins"], "misbehaving")["state"] == "faulted"
+    });
+    assert!(faulted.is_some(), "{last:#}");
+    check_state(
+        &last["plugins"],
+        "misbehaving",
+        "faulted",
+        "did not answer within 400 ms while handling a licence change",
+    );
+    // The licensed updater started, and the engine answers as before.
+    check_state(
+        &last["plugins"],
+        "licence-updater",
+        "running",
+        "waiting for the back office",
+    );
+    scratch.run(&["licence", "show"]).success();
+}
+
 #[test]
 fn a_plugin_built_against_a_changed_abi_is_refused_with_the_loader_errors() {
     let scratch = Scratch::new();
