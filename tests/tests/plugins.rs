@@ -286,6 +286,36 @@ fn a_plugin_built_against_a_changed_abi_is_refused_with_the_loader_errors() {
 }
 
 #[test]
+fn a_plugin_built_against_another_major_version_is_refused_naming_both() {
+    let scratch = Scratch::new();
+    scratch.add_fixture_plugin("fixture_api_2_plugin", "api_2");
+    let listing = scratch.run(&["plugins", "--json"]).json();
+    let refused = plugin(&listing, "libremote_service_plugin_api_2.so");
+    assert_eq!(refused["state"], "refused");
+    assert_eq!(
+        refused["detail"],
+        "built against plugin API 2.0.0, this host has plugin API 1.2.0 (major versions must match)"
+    );
+    check_real_plugins_unharmed(&listing);
+}
+
+/// A plugin built with panic = "abort" (the SDK says so in its manifest): a panic in it
+/// would end the engine, so it is refused and never started.
+#[test]
+fn a_plugin_built_with_panic_abort_is_refused() {
+    let scratch = Scratch::new();
+    scratch.add_fixture_plugin("fixture_abort_plugin", "aborting");
+    let listing = scratch.run(&["plugins", "--json"]).json();
+    let refused = plugin(&listing, "libremote_service_plugin_aborting.so");
+    assert_eq!(refused["state"], "refused", "{refused:#}");
+    assert_eq!(
+        refused["detail"],
+        "it was built with panic = \"abort\": a panic in it would end the whole service"
+    );
+    check_real_plugins_unharmed(&listing);
+}
+
+#[test]
 fn a_file_that_is_not_a_library_is_refused() {
     let scratch = Scratch::new();
     let path = scratch.plugin_dir.join("libremote_service_plugin_notes.so");
