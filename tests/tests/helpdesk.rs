@@ -106,41 +106,14 @@ fn serve_page(page: &'static str) -> String {
 
 /// The processes (id, name) under `root`, `root` included, that are alive (not zombies).
 fn process_tree(root: u32) -> Vec<(u32, String)> {
-    let mut processes = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().map_while(Result::ok) {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (name) state ppid pgrp …"; the name may hold spaces and parentheses.
-        let Some((head, tail)) = stat.rsplit_once(") ") else {
-            continue;
-        };
-        let name = head.split_once(" (").map(|(_, name)| name).unwrap_or("");
-        let fields: Vec<&str> = tail.split(' ').collect();
-        let parent: u32 = fields[1].parse().unwrap_or(0);
-        if fields[0] != "Z" {
-            processes.push((pid, parent, name.to_string()));
-        }
-    }
-    let mut tree: Vec<(u32, String)> = processes
-        .iter()
-        .filter(|(pid, _, _)| *pid == root)
-        .map(|(pid, _, name)| (*pid, name.clone()))
-        .collect();
-    let mut next = 0;
-    while next < tree.len() {
-        let parent_pid = tree[next].0;
-        for (pid, parent, name) in &processes {
-            if *parent == parent_pid {
-                tree.push((*pid, name.clone()));
-            }
-        }
-        next += 1;
-    }
-    tree
+    remote_service_tests::process_tree(root)
+        .into_iter()
+        .filter(|pid| is_alive(*pid))
+        .map(|pid| {
+            let name = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            (pid, name.trim_end().to_string())
+        })
+        .collect()
 }
 
 /// Whether process `pid` is alive (a zombie is not).
