@@ -223,7 +223,12 @@ impl BackofficeServer {
 
     /// The server's log (standard error).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("backoffice.log")).unwrap_or_default()
+        fs::read_to_string(self.log_file()).unwrap_or_default()
+    }
+
+    /// The file of [`BackofficeServer::log`].
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("backoffice.log")
     }
 }
 
@@ -417,6 +422,41 @@ impl Installation {
             .output()
             .expect("run remote-service")
             .into()
+    }
+
+    /// `config set-secret NAME` with `value` on standard input.
+    pub fn set_secret(&self, name: &str, value: &str) -> crate::Run {
+        let mut child = self
+            .command(&["config", "set-secret", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
+        child.wait_with_output().unwrap().into()
+    }
+
+    /// Waits (generously) until the light is `state` with a reason containing `words`;
+    /// returns the reason.
+    pub fn wait_for_light(&self, state: &str, words: &str) -> String {
+        let mut last = serde_json::Value::Null;
+        let seen = crate::wait_for(std::time::Duration::from_secs(30), || {
+            last = self.status();
+            last["connection"]["state"] == state
+                && last["connection"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(words)
+        });
+        assert!(
+            seen.is_some(),
+            "the light is {state} with {words:?} in its reason; the status: {last}"
+        );
+        last["connection"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Enters the verification code again (a new `backoffice_url` removes it).

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod desktop;
 pub mod keyring;
 pub mod licence_kit;
+pub mod proxy;
 
 use std::fs;
 use std::io::{BufRead, BufReader};

@@ -130,6 +130,45 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "proxy.mode",
+        description: "none, auto (automatically detect settings) or manual (use proxy server: proxy.url)",
+        get: |settings| Some(settings.proxy.mode.as_str().to_string()),
+        set: |settings, value| {
+            settings.proxy.mode = match value {
+                None => crate::proxy::ProxyMode::None,
+                Some(value) => crate::proxy::ProxyMode::parse(value)?,
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "proxy.url",
+        description: "the proxy server: host:port (http), http://, https:// (TLS to the proxy) or socks5://host:port",
+        get: |settings| settings.proxy.url.clone(),
+        set: |settings, value| {
+            settings.proxy.url = value.map(crate::proxy::check_proxy_url).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "proxy.domain",
+        description: "the domain of the proxy user (DOMAIN\\user)",
+        get: |settings| settings.proxy.domain.clone(),
+        set: |settings, value| {
+            settings.proxy.domain = value.map(|domain| check_name(domain, "a domain")).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "proxy.user",
+        description: "the proxy user name (its password: config set-secret proxy_password)",
+        get: |settings| settings.proxy.user.clone(),
+        set: |settings, value| {
+            settings.proxy.user = value.map(|user| check_name(user, "a user name")).transpose()?;
+            Ok(())
+        },
+    },
+    Key {
         name: "connection.request_timeout_ms",
         description: "how long a request to the back office may take (ms)",
         get: |settings| Some(settings.connection.request_timeout_ms.to_string()),
@@ -167,7 +206,7 @@ pub fn set(settings: &mut Settings, name: &str, value: &str) -> Result<(), Confi
     let mut changed = settings.clone();
     (key.set)(&mut changed, Some(value)).map_err(|reason| ConfigError::BadValue {
         key: name.to_string(),
-        value: value.to_string(),
+        value: without_credentials(value),
         reason,
     })?;
     *settings = changed;
@@ -191,8 +230,39 @@ pub fn entries(settings: &Settings) -> Vec<(&'static str, Option<String>)> {
         .collect()
 }
 
+/// `value` as an error may repeat it: the user name and password of a URL (`http://me:pw@host`,
+/// `me:pw@host`) replaced by `***`, so that a refused value never puts a secret into an
+/// error, a log or a terminal's scrollback.
+fn without_credentials(value: &str) -> String {
+    let (scheme, rest) = match value.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), value),
+    };
+    match rest.split_once('@') {
+        Some((user_info, host)) if !user_info.contains('/') => format!("{scheme}***@{host}"),
+        _ => value.to_string(),
+    }
+}
+
 fn display_path(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// A proxy user or domain: one line of printable text, no `:` (Basic authentication
+/// separates the user from the password with it) and no `\\` (the domain's separator).
+fn check_name(value: &str, what: &str) -> Result<String, String> {
+    if value.is_empty() || value.len() > 256 {
+        return Err(format!("{what} has 1 to 256 characters"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == ':' || c == '\\')
+    {
+        return Err(format!(
+            "{what} cannot contain control characters, ':' or '\\'"
+        ));
+    }
+    Ok(value.to_string())
 }
 
 fn parse_bool(value: &str) -> Result<bool, String> {
@@ -247,6 +317,48 @@ fn check_ca_file(value: &str) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_value_is_repeated_without_the_credentials_in_it() {
+        for (key, value) in [
+            ("proxy.url", "http://alice:hunter2@proxy.example.com:8080"),
+            ("proxy.url", "alice:hunter2@proxy.example.com:8080"),
+            (
+                "backoffice_url",
+                "https://alice:hunter2@backoffice.example.com",
+            ),
+        ] {
+            let message = set(&mut Settings::default(), key, value)
+                .unwrap_err()
+                .to_string();
+            assert!(!message.contains("hunter2"), "{message}");
+            assert!(message.contains("***@"), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_proxy_settings_are_checked() {
+        check("proxy.mode", "manual", Ok(Some("manual")));
+        check(
+            "proxy.mode",
+            "always",
+            Err("none, auto (automatically detect settings) or manual"),
+        );
+        check(
+            "proxy.url",
+            "proxy.example.com:8080",
+            Ok(Some("http://proxy.example.com:8080")),
+        );
+        check("proxy.url", "proxy.example.com", Err("give the port"));
+        check("proxy.user", "alice", Ok(Some("alice")));
+        check(
+            "proxy.user",
+            "alice:x",
+            Err("cannot contain control characters, ':'"),
+        );
+        check("proxy.domain", "EXAMPLE", Ok(Some("EXAMPLE")));
+        check("proxy.domain", "EX\\AMPLE", Err("cannot contain"));
+    }
 
     fn check(key: &str, value: &str, expect: Result<Option<&str>, &str>) {
         let mut settings = Settings::default();

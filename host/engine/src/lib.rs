@@ -19,6 +19,7 @@ pub mod mounts;
 pub mod os;
 pub mod paths;
 pub mod plugins;
+pub mod proxy;
 pub mod running;
 pub mod secrets;
 pub mod server;

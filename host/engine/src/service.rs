@@ -14,8 +14,9 @@ use tokio::sync::{broadcast, oneshot, watch};
 
 use std::time::Duration;
 
-use crate::connection::{CodeState, ConnectionConfig, VerificationCode};
-use crate::engine::{summary, Engine, EngineEvent};
+use crate::connection::{CodeState, ConnectionConfig, ProxyPasswordState, VerificationCode};
+use crate::engine::{summary, Engine, EngineEvent, SecretValue};
+use crate::proxy::ProxyPassword;
 use crate::secrets::{Secret, SecretStore};
 
 /// A reply the engine thread sends once.
@@ -56,14 +57,14 @@ enum Request {
     /// set.
     KeyringRead {
         code: CodeState,
+        proxy_password: ProxyPasswordState,
         known: Vec<(Secret, Result<bool, String>)>,
     },
-    /// A secret was stored (`set`) or removed; the verification code now, when it was that
-    /// one.
+    /// A secret was stored (`set`) or removed, and its value now.
     SecretChanged {
         secret: Secret,
         set: bool,
-        code: Option<CodeState>,
+        value: SecretValue,
     },
     ConnectionConfig(Reply<ConnectionConfig>),
     VerifyLicence {
@@ -222,12 +223,17 @@ impl EngineHandle {
         })?;
         let (secrets, requests) = (self.secrets.clone(), self.requests.clone());
         let work = tokio::task::spawn_blocking(move || {
-            let code = match (secret, &value) {
+            let changed = match (secret, &value) {
                 (Secret::VerificationCode, Some(code)) => {
-                    Some(CodeState::Set(VerificationCode::new(code.clone())))
+                    SecretValue::Code(CodeState::Set(VerificationCode::new(code.clone())))
                 }
-                (Secret::VerificationCode, None) => Some(CodeState::NotSet),
-                _ => None,
+                (Secret::VerificationCode, None) => SecretValue::Code(CodeState::NotSet),
+                (Secret::ProxyPassword, Some(password)) => SecretValue::ProxyPassword(
+                    ProxyPasswordState::Set(ProxyPassword::new(password.clone())),
+                ),
+                (Secret::ProxyPassword, None) => {
+                    SecretValue::ProxyPassword(ProxyPasswordState::NotSet)
+                }
             };
             let set = value.is_some();
             match value {
@@ -235,7 +241,11 @@ impl EngineHandle {
                 None => secrets.delete(secret),
             }
             .map_err(|error| error.to_string())?;
-            let _ = requests.send(Request::SecretChanged { secret, set, code });
+            let _ = requests.send(Request::SecretChanged {
+                secret,
+                set,
+                value: changed,
+            });
             Ok(())
         });
         match tokio::time::timeout(KEYRING_LIMIT, work).await {
@@ -361,19 +371,36 @@ fn read_code(
                 .map(|code| code.map(|code| VerificationCode::new(code.to_string())))
                 .map_err(|error| error.to_string()),
         );
-        let again = matches!(code, CodeState::Unreadable(_));
+        let proxy_password = ProxyPasswordState::from(
+            secrets
+                .get(Secret::ProxyPassword)
+                .map(|password| password.map(|password| ProxyPassword::new(password.to_string())))
+                .map_err(|error| error.to_string()),
+        );
+        let again = matches!(code, CodeState::Unreadable(_))
+            || matches!(proxy_password, ProxyPasswordState::Unreadable(_));
         let known = Secret::ALL
             .iter()
             .map(|secret| {
                 let set = match (secret, &code) {
                     (Secret::VerificationCode, CodeState::Set(_)) => Ok(true),
                     (Secret::VerificationCode, CodeState::NotSet) => Ok(false),
+                    (Secret::ProxyPassword, _) => match &proxy_password {
+                        ProxyPasswordState::Set(_) => Ok(true),
+                        ProxyPasswordState::NotSet => Ok(false),
+                        ProxyPasswordState::Unreadable(problem) => Err(problem.clone()),
+                        ProxyPasswordState::Reading => Ok(false),
+                    },
                     _ => secrets.is_set(*secret).map_err(|error| error.to_string()),
                 };
                 (*secret, set)
             })
             .collect();
-        let sent = requests.send(Request::KeyringRead { code, known });
+        let sent = requests.send(Request::KeyringRead {
+            code,
+            proxy_password,
+            known,
+        });
         // After the request: one that waits for this comes after it.
         told.send_replace(true);
         if sent.is_err() || !again {
@@ -489,14 +516,19 @@ fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineE
             let _ = reply.send(answer);
             return events;
         }
-        Request::KeyringRead { code, known } => {
+        Request::KeyringRead {
+            code,
+            proxy_password,
+            known,
+        } => {
             engine.secrets_known(known);
-            engine.code_read(code);
+            engine.secret_read(SecretValue::Code(code));
+            engine.secret_read(SecretValue::ProxyPassword(proxy_password));
             // `config show` tells which secrets are set.
             return vec![EngineEvent::ConfigChanged];
         }
-        Request::SecretChanged { secret, set, code } => {
-            return engine.secret_changed(secret, set, code)
+        Request::SecretChanged { secret, set, value } => {
+            return engine.secret_changed(secret, set, value)
         }
         Request::ConnectionConfig(reply) => {
             let _ = reply.send(engine.connection_config());

@@ -39,6 +39,8 @@ pub struct Settings {
     pub connection: ConnectionSettings,
     /// What the tray does.
     pub tray: TraySettings,
+    /// The proxy.
+    pub proxy: crate::proxy::ProxySettings,
 }
 
 /// The tray's settings.

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::tls;
+use crate::proxy::relay::Relay;
+use crate::proxy::tunnel::Target;
+use crate::proxy::Route;
+use std::sync::Arc;
 
 /// The verification code: shown nowhere, not even in `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -214,15 +218,19 @@ pub struct Backoffice {
     client: reqwest::Client,
     base: Url,
     request_timeout: Duration,
+    /// The relay the client connects through when a proxy may carry the connection.
+    relay: Option<Arc<Relay>>,
 }
 
 impl Backoffice {
     /// A client of the back office at `url`, trusting the system's certificates and those
-    /// of `ca_file`.
+    /// of `ca_file`, connecting along `route`. With a proxy in the route it must be made
+    /// on the engine's runtime (the relay runs there).
     pub fn new(
         url: &str,
         ca_file: Option<&Path>,
         request_timeout: Duration,
+        route: &Route,
     ) -> Result<Backoffice, Failure> {
         let checked = check_backoffice_url(url)
             .map_err(|reason| Failure::refused(format!("back office URL {url:?}: {reason}")))?;
@@ -230,19 +238,45 @@ impl Backoffice {
             .map_err(|error| Failure::refused(format!("back office URL {url:?}: {error}")))?;
         let tls =
             tls::client_config(ca_file).map_err(|error| Failure::refused(error.to_string()))?;
-        let client = reqwest::Client::builder()
+        let relay = if route.is_direct() {
+            None
+        } else {
+            let target = Target {
+                host: match base.host() {
+                    Some(url::Host::Ipv6(address)) => address.to_string(),
+                    Some(host) => host.to_string(),
+                    None => String::new(),
+                },
+                port: base.port_or_known_default().unwrap_or(443),
+            };
+            let relay = Relay::start(
+                target,
+                route.hops.clone(),
+                route.credentials.clone(),
+                Arc::new(tls.clone()),
+                request_timeout,
+            )
+            .map_err(|error| Failure::refused(format!("cannot set up the proxy relay: {error}")))?;
+            Some(Arc::new(relay))
+        };
+        let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
-            // Proxies are configured explicitly (the proxy settings), never taken from the
+            // Proxies are the proxy settings' (through the relay), never taken from the
             // environment behind the user's back.
             .no_proxy()
             .connect_timeout(request_timeout)
-            .user_agent(concat!("remote-service/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("remote-service/", env!("CARGO_PKG_VERSION")));
+        if let Some(relay) = &relay {
+            builder = builder.unix_socket(relay.socket());
+        }
+        let client = builder
             .build()
             .map_err(|error| Failure::refused(format!("cannot set up the HTTP client: {error}")))?;
         Ok(Backoffice {
             client,
             base,
             request_timeout,
+            relay,
         })
     }
 
@@ -425,6 +459,13 @@ impl Backoffice {
     }
 
     fn transport_failure(&self, error: &reqwest::Error) -> Failure {
+        // Through a proxy, the relay knows why a connection could not be opened better than
+        // reqwest, which saw it closed.
+        if let Some(failure) = self.relay.as_ref().and_then(|relay| relay.failure()) {
+            if !error.is_timeout() || failure.kind == FailureKind::Unreachable {
+                return failure;
+            }
+        }
         let authority = self.authority();
         let mut source: Option<&(dyn std::error::Error + 'static)> = error.source();
         let mut texts = vec![error.to_string()];

@@ -35,6 +35,110 @@ pub use backoffice::{
 use backoffice::{shown_text, MAX_SHOWN_MESSAGE};
 use sse::SseReader;
 
+use crate::proxy::{
+    Hop, ProxyCredentials, ProxyMode, ProxyPassword, ProxySettings, Purpose, Route,
+};
+
+/// What the engine knows of a secret (the verification code, the proxy password). The
+/// keyring is read on a thread of its own (its unlock prompt may wait for the user without
+/// end), at start, after a change and while it cannot be read; never on the engine's
+/// thread and never on a reconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretState<T> {
+    /// The keyring has not answered yet.
+    Reading,
+    /// The keyring answered with an error.
+    Unreadable(String),
+    /// No value is stored.
+    NotSet,
+    /// The value.
+    Set(T),
+}
+
+/// What the engine knows of the verification code.
+pub type CodeState = SecretState<VerificationCode>;
+
+/// What the engine knows of the proxy password.
+pub type ProxyPasswordState = SecretState<ProxyPassword>;
+
+impl<T> From<Result<Option<T>, String>> for SecretState<T> {
+    fn from(read: Result<Option<T>, String>) -> SecretState<T> {
+        match read {
+            Ok(Some(value)) => SecretState::Set(value),
+            Ok(None) => SecretState::NotSet,
+            Err(problem) => SecretState::Unreadable(problem),
+        }
+    }
+}
+
+/// The proxy settings and password, for the route of each connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// The settings.
+    pub settings: ProxySettings,
+    /// The password as the keyring gave it.
+    pub password: ProxyPasswordState,
+}
+
+impl<T> Default for SecretState<T> {
+    fn default() -> Self {
+        SecretState::Reading
+    }
+}
+
+impl ProxyConfig {
+    /// What the connection cannot start without, in words.
+    fn missing(&self) -> Option<(Light, String)> {
+        match self.settings.mode {
+            ProxyMode::None => return None,
+            ProxyMode::Manual if self.settings.url.is_none() => {
+                return Some((Light::Orange, "the proxy is set to manual but proxy.url is not set (remote-service config set proxy.url host:port)".to_string()))
+            }
+            ProxyMode::Manual => {}
+            ProxyMode::Auto => {
+                return Some((Light::Orange, "automatic proxy detection is not available in this version yet: set the proxy by hand (proxy.mode manual)".to_string()))
+            }
+        }
+        if self.settings.user.is_none() {
+            return None;
+        }
+        match &self.password {
+            SecretState::Reading => Some((Light::Grey, "waiting for the keyring to give the proxy password (unlock it if it asks for its password)".to_string())),
+            SecretState::Unreadable(problem) => Some((Light::Orange, format!("cannot read the proxy password: {problem}"))),
+            SecretState::NotSet | SecretState::Set(_) => None,
+        }
+    }
+
+    /// The route of a connection for `purpose` (see [`ProxyConfig::missing`] for what
+    /// stops one).
+    pub fn route(&self, purpose: Purpose) -> Result<Route, String> {
+        if let Some((_, reason)) = self.missing() {
+            return Err(reason);
+        }
+        let credentials = ProxyCredentials {
+            user: self.settings.user_name(),
+            password: match &self.password {
+                SecretState::Set(password) => Some(password.clone()),
+                _ => None,
+            },
+        };
+        match self.settings.mode {
+            ProxyMode::None => Ok(Route::direct()),
+            ProxyMode::Manual => {
+                let url = self.settings.url.as_deref().unwrap_or_default();
+                Ok(Route {
+                    hops: vec![Hop::parse(url).map_err(|why| format!("proxy.url: {why}"))?],
+                    credentials,
+                })
+            }
+            ProxyMode::Auto if !purpose.may_use_detected_proxy() => Err(
+                "remote assistance needs the proxy set by hand (proxy.mode manual), not automatic detection".to_string(),
+            ),
+            ProxyMode::Auto => Err("automatic proxy detection is not available in this version yet".to_string()),
+        }
+    }
+}
+
 /// Everything the connection needs to know; a change of it (other than the licence
 /// sequence) reconnects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,31 +159,8 @@ pub struct ConnectionConfig {
     pub licence_sequence: Option<u64>,
     /// The request time limit.
     pub request_timeout: Duration,
-}
-
-/// What the engine knows of the verification code. The keyring is read on a thread of its
-/// own (its unlock prompt may wait for the user without end), at start, after a change and
-/// while it cannot be read; never on the engine's thread and never on a reconnect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodeState {
-    /// The keyring has not answered yet.
-    Reading,
-    /// The keyring answered with an error.
-    Unreadable(String),
-    /// No code is stored.
-    NotSet,
-    /// The code.
-    Set(VerificationCode),
-}
-
-impl From<Result<Option<VerificationCode>, String>> for CodeState {
-    fn from(read: Result<Option<VerificationCode>, String>) -> CodeState {
-        match read {
-            Ok(Some(code)) => CodeState::Set(code),
-            Ok(None) => CodeState::NotSet,
-            Err(problem) => CodeState::Unreadable(problem),
-        }
-    }
+    /// The proxy.
+    pub proxy: ProxyConfig,
 }
 
 impl ConnectionConfig {
@@ -134,7 +215,10 @@ impl ConnectionConfig {
         if self.serial_number.is_none() {
             return orange("no licence is installed: the serial number comes from the licence");
         }
-        None
+        self.proxy.missing().map(|(state, reason)| LightState {
+            state,
+            reason: Some(reason),
+        })
     }
 
     /// The credentials, when all three are known.
@@ -429,10 +513,15 @@ async fn hold(
             reason: Some("the connection settings are incomplete".to_string()),
         });
     };
+    let route = match current.proxy.route(Purpose::Backoffice) {
+        Ok(route) => route,
+        Err(reason) => return Outcome::NotPossible(orange(reason)),
+    };
     let backoffice = match Backoffice::new(
         &current.url,
         current.ca_file.as_deref(),
         current.request_timeout,
+        &route,
     ) {
         Ok(backoffice) => backoffice,
         Err(failure) => return Outcome::NotPossible(orange(failure.reason)),
@@ -684,6 +773,10 @@ mod tests {
             serial_number: Some("RS-1".into()),
             licence_sequence: Some(1),
             request_timeout: Duration::from_secs(1),
+            proxy: ProxyConfig {
+                password: SecretState::NotSet,
+                ..ProxyConfig::default()
+            },
         }
     }
 

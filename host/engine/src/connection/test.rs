@@ -193,7 +193,14 @@ async fn run_steps(config: &ConnectionConfig, steps: &mut Steps) {
     }
 
     let started = Instant::now();
-    let backoffice = match Backoffice::new(&config.url, config.ca_file.as_deref(), limit) {
+    let route = match config.proxy.route(crate::proxy::Purpose::Backoffice) {
+        Ok(route) => route,
+        Err(reason) => {
+            steps.record("HTTP", started, Err(reason));
+            return;
+        }
+    };
+    let backoffice = match Backoffice::new(&config.url, config.ca_file.as_deref(), limit, &route) {
         Ok(backoffice) => backoffice,
         Err(failure) => {
             steps.record("HTTP", started, Err(failure.reason));

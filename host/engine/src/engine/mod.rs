@@ -23,7 +23,18 @@ use tokio::sync::oneshot;
 pub use parts::Parts;
 pub use views::{config_view, connection_config, store_config, summary, SecretsKnown};
 
-use crate::connection::{CodeState, Connection, ConnectionConfig, ConnectionUpdate};
+use crate::connection::{
+    CodeState, Connection, ConnectionConfig, ConnectionUpdate, ProxyPasswordState,
+};
+
+/// A secret's value as the keyring thread read it (or a change stored it), for the engine.
+#[derive(Debug, Clone)]
+pub enum SecretValue {
+    /// The verification code.
+    Code(CodeState),
+    /// The proxy password.
+    ProxyPassword(ProxyPasswordState),
+}
 use crate::licence::{
     self, FolderRead, FolderWatcher, InstallOutcome as StoreOutcome, LicenceStore, Refusal,
     VerifiedLicence,
@@ -84,6 +95,8 @@ pub struct Engine {
     secrets: SecretStore,
     /// The verification code as last read from `secrets`, on another thread.
     code: CodeState,
+    /// The proxy password, likewise.
+    proxy_password: ProxyPasswordState,
     /// Which secrets are set, as last heard from that thread.
     known: SecretsKnown,
     connection: Option<Connection>,
@@ -154,6 +167,7 @@ impl Engine {
             settings: settings.clone(),
             secrets: SecretStore::open(paths),
             code: CodeState::Reading,
+            proxy_password: ProxyPasswordState::Reading,
             known: SecretsKnown::default(),
             connection: None,
             connection_updates,
@@ -183,7 +197,12 @@ impl Engine {
 
     /// What the connection needs now: settings, the verification code, the licence.
     pub fn connection_config(&self) -> ConnectionConfig {
-        connection_config(&self.settings, &self.code, self.store.in_force())
+        connection_config(
+            &self.settings,
+            &self.code,
+            &self.proxy_password,
+            self.store.in_force(),
+        )
     }
 
     fn reconnect(&mut self) {
@@ -288,11 +307,16 @@ impl Engine {
         &self.secrets
     }
 
-    /// The keyring answered what the verification code is: the connection uses it from
-    /// now on (reconnecting when it changed).
-    pub fn code_read(&mut self, code: CodeState) {
-        if self.code != code {
-            self.code = code;
+    /// The keyring answered what a secret is: the connection uses it from now on
+    /// (reconnecting when it changed).
+    pub fn secret_read(&mut self, value: SecretValue) {
+        let changed = match value {
+            SecretValue::Code(code) => std::mem::replace(&mut self.code, code) != self.code,
+            SecretValue::ProxyPassword(password) => {
+                std::mem::replace(&mut self.proxy_password, password) != self.proxy_password
+            }
+        };
+        if changed {
             self.reconnect();
         }
     }
@@ -304,18 +328,15 @@ impl Engine {
         }
     }
 
-    /// `secret` was stored (`set`) or removed, on another thread; `code` is the
-    /// verification code now, when it was that secret.
+    /// `secret` was stored (`set`) or removed, on another thread; `value` is what it is now.
     pub fn secret_changed(
         &mut self,
         secret: Secret,
         set: bool,
-        code: Option<CodeState>,
+        value: SecretValue,
     ) -> Vec<EngineEvent> {
         self.known.learn(secret, Ok(set));
-        if let Some(code) = code {
-            self.code_read(code);
-        }
+        self.secret_read(value);
         vec![EngineEvent::ConfigChanged]
     }
 

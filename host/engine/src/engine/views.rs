@@ -4,7 +4,7 @@
 use remote_service_api::{ConfigView, FeatureSummary, LicenceSummary, Named};
 use time::format_description::well_known::Rfc3339;
 
-use crate::connection::{CodeState, ConnectionConfig};
+use crate::connection::{CodeState, ConnectionConfig, ProxyPasswordState};
 use crate::licence::{StoreConfig, VerifiedLicence};
 use crate::paths::Paths;
 use crate::secrets::{Secret, SecretStore};
@@ -28,6 +28,7 @@ pub fn store_config(paths: &Paths, settings: &Settings) -> StoreConfig {
 pub fn connection_config(
     settings: &Settings,
     code: &CodeState,
+    proxy_password: &ProxyPasswordState,
     licence: Option<&VerifiedLicence>,
 ) -> ConnectionConfig {
     ConnectionConfig {
@@ -39,6 +40,10 @@ pub fn connection_config(
         serial_number: licence.map(|licence| licence.payload.serial_number.clone()),
         licence_sequence: licence.map(|licence| licence.payload.sequence),
         request_timeout: settings.connection.request_timeout(),
+        proxy: crate::connection::ProxyConfig {
+            settings: settings.proxy.clone(),
+            password: proxy_password.clone(),
+        },
     }
 }
 

@@ -1,0 +1,162 @@
+//! Real proxies for the end-to-end tests: squid (Debian's package) on a loopback port of its
+//! own, in a folder of its own, killed when dropped.
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::KillOnDrop;
+
+/// The user squid lets through with [`SquidAuth::Basic`].
+pub const PROXY_USER: &str = "alice";
+
+/// How squid wants to be authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SquidAuth {
+    /// Not at all.
+    None,
+    /// Basic (`basic_ncsa_auth`), [`PROXY_USER`] with this password.
+    Basic(String),
+}
+
+/// A running squid; killed when dropped.
+pub struct Squid {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<KillOnDrop>,
+}
+
+impl Squid {
+    /// Starts squid on a free loopback port with `auth`, allowing `CONNECT` to any port of
+    /// 127.0.0.1 (the back office's) and nothing else.
+    pub fn start(auth: SquidAuth) -> Squid {
+        let dir = tempfile::Builder::new()
+            .prefix("remote-service-squid-")
+            .tempdir()
+            .expect("squid folder");
+        let port = crate::restartable_port();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let mut config = format!(
+            "http_port 127.0.0.1:{port}\n\
+             pid_filename none\n\
+             cache_log {}\n\
+             access_log stdio:{}\n\
+             cache deny all\n\
+             coredump_dir {}\n\
+             shutdown_lifetime 0 seconds\n\
+             acl loopback dst 127.0.0.1/32\n",
+            path("cache.log"),
+            path("access.log"),
+            dir.path().display(),
+        );
+        match &auth {
+            SquidAuth::None => config.push_str("http_access allow loopback\n"),
+            SquidAuth::Basic(password) => {
+                let mut openssl = Command::new("openssl")
+                    .args(["passwd", "-apr1", "-stdin"])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("openssl (Debian package openssl)");
+                writeln!(openssl.stdin.take().unwrap(), "{password}").unwrap();
+                let hashed = openssl.wait_with_output().unwrap();
+                assert!(hashed.status.success(), "openssl passwd");
+                fs::write(
+                    dir.path().join("passwd"),
+                    format!("{PROXY_USER}:{}", String::from_utf8_lossy(&hashed.stdout)),
+                )
+                .unwrap();
+                config.push_str(&format!(
+                    "auth_param basic program /usr/lib/squid/basic_ncsa_auth {}\n\
+                     auth_param basic realm Remote Service test proxy\n\
+                     acl authenticated proxy_auth REQUIRED\n\
+                     http_access deny !authenticated\n\
+                     http_access allow loopback\n",
+                    path("passwd")
+                ));
+            }
+        }
+        config.push_str("http_access deny all\n");
+        fs::write(dir.path().join("squid.conf"), config).unwrap();
+        // Started as root, squid runs as the user `proxy`, which must write its logs here.
+        let _ = Command::new("chown")
+            .args(["-R", "proxy:"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status();
+        let mut squid = Squid {
+            dir,
+            port,
+            child: None,
+        };
+        squid.restart();
+        squid
+    }
+
+    /// Starts it again (on the same port) after [`Squid::kill`], and waits until it takes
+    /// connections.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "squid already runs");
+        let child = KillOnDrop(
+            Command::new("squid")
+                .arg("-N")
+                .arg("-f")
+                .arg(self.dir.path().join("squid.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("squid (Debian package squid)"),
+        );
+        self.child = Some(child);
+        let port = self.port;
+        let up = crate::wait_for(Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            up.is_some(),
+            "squid takes connections on {port} within 60 s; its log:\n{}",
+            self.cache_log()
+        );
+    }
+
+    /// Kills it at once (SIGKILL).
+    pub fn kill(&mut self) {
+        self.child = None;
+        let port = self.port;
+        let gone = crate::wait_for(Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).is_err()
+        });
+        assert!(gone.is_some(), "squid stops listening on {port}");
+    }
+
+    /// `127.0.0.1:PORT`, as `proxy.url` takes it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Its access log: one line per request, and per `CONNECT` tunnel once it closed.
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    /// Its own log.
+    pub fn cache_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("cache.log")).unwrap_or_default()
+    }
+
+    /// Its folder (configuration, password file, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every file squid wrote (its logs), for the tests that look for a secret.
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        vec![
+            self.dir.path().join("access.log"),
+            self.dir.path().join("cache.log"),
+        ]
+    }
+}

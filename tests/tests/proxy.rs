@@ -1,0 +1,167 @@
+//! The engine behind a proxy, end to end: a real squid on loopback between the engine and
+//! the real back office, with Basic authentication; what the light says when the proxy
+//! asks for more, refuses, or goes away; and where the proxy password never appears.
+
+use std::fs;
+
+use remote_service_tests::backoffice::Installation;
+use remote_service_tests::proxy::{Squid, SquidAuth, PROXY_USER};
+
+const PROXY_PASSWORD: &str = "Proxy-Passw0rd-7c1e";
+
+#[test]
+fn the_engine_connects_through_a_basic_proxy_and_the_light_says_why_when_it_cannot() {
+    let installation = Installation::new();
+    let mut squid = Squid::start(SquidAuth::Basic(PROXY_PASSWORD.to_string()));
+    let back_office_port = installation
+        .backoffice
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    for (key, value) in [("proxy.mode", "manual"), ("proxy.url", &squid.address())] {
+        installation.run(&["config", "set", key, value]).success();
+    }
+    assert_eq!(
+        installation
+            .run(&["config", "get", "proxy.url"])
+            .success()
+            .trim(),
+        format!("http://{}", squid.address()),
+        "host:port is kept as http://host:port"
+    );
+    let daemon = installation.daemon();
+
+    // No user yet: the proxy's 407 and what it offers, with what to set.
+    let reason = installation.wait_for_light("orange", "asks for authentication");
+    assert!(
+        reason.contains(&format!(
+            "the proxy {} asks for authentication (it offers Basic)",
+            squid.address()
+        )) && reason.contains("proxy.user"),
+        "{reason}"
+    );
+
+    // A wrong password: refused, in those words.
+    installation
+        .run(&["config", "set", "proxy.user", PROXY_USER])
+        .success();
+    installation
+        .set_secret("proxy_password", "not-the-password")
+        .success();
+    let reason = installation.wait_for_light("orange", "refused the user name or password");
+    assert!(reason.contains(&squid.address()), "{reason}");
+
+    // The right one: green, through the proxy.
+    installation
+        .set_secret("proxy_password", PROXY_PASSWORD)
+        .success();
+    installation.wait_for_light("green", "");
+    assert!(
+        installation.backoffice.log().contains("session"),
+        "the back office saw the session: {}",
+        installation.backoffice.log()
+    );
+
+    // While it runs, the password is in none of its processes' arguments or environment.
+    for pid in remote_service_tests::process_tree(daemon.pid()) {
+        for file in ["cmdline", "environ"] {
+            let content = fs::read(format!("/proc/{pid}/{file}")).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&content).contains(PROXY_PASSWORD),
+                "the password is in /proc/{pid}/{file}"
+            );
+        }
+    }
+
+    // The proxy goes away: orange, "cannot be reached"; back: green.
+    squid.kill();
+    let reason = installation.wait_for_light("orange", "cannot be reached");
+    assert!(
+        reason.starts_with(&format!("the proxy {} cannot be reached", squid.address())),
+        "{reason}"
+    );
+    squid.restart();
+    installation.wait_for_light("green", "");
+
+    // Every connection went through the proxy: once the engine stopped and its tunnels
+    // closed, squid's access log has the user's tunnels to the back office, and none for
+    // anyone else.
+    assert_eq!(daemon.terminate(), Some(0));
+    let tunnel = format!("CONNECT 127.0.0.1:{back_office_port} {PROXY_USER} HIER_DIRECT");
+    let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
+        squid.access_log().contains(&tunnel)
+    });
+    assert!(
+        found.is_some(),
+        "squid's access log has {tunnel:?}:\n{}",
+        squid.access_log()
+    );
+    for line in squid.access_log().lines() {
+        // The harness's own probes (is squid listening?) connect and close at once.
+        let probe = line.contains("error:transaction-end-before-headers");
+        assert!(
+            probe || line.contains("TCP_DENIED/407") || line.contains(&tunnel),
+            "every tunnel is the user's to the back office: {line}"
+        );
+    }
+
+    // The password is in no log, no settings file, not in squid's or the back office's
+    // logs.
+    let mut files = vec![
+        installation.scratch.log_file(),
+        installation.backoffice.log_file(),
+    ];
+    files.extend(squid.log_files());
+    files.extend(
+        fs::read_dir(installation.scratch.config_dir())
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.is_file()),
+    );
+    for file in files {
+        let content = fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&content).contains(PROXY_PASSWORD),
+            "the proxy password is in {}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn a_proxy_url_with_credentials_in_it_is_refused_and_nothing_changes() {
+    let installation = Installation::new();
+    let refused = installation.run(&[
+        "config",
+        "set",
+        "proxy.url",
+        "http://alice:secret@proxy.example.com:8080",
+    ]);
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        refused
+            .stderr
+            .contains("must not contain a user name or password")
+            && refused.stderr.contains("config set-secret proxy_password"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("secret@"), "{}", refused.stderr);
+    assert!(installation
+        .run(&["config", "get", "proxy.url"])
+        .stdout
+        .trim()
+        .is_empty());
+    let refused = installation.run(&["config", "set", "proxy.mode", "sometimes"]);
+    assert!(
+        refused
+            .stderr
+            .contains("none, auto (automatically detect settings) or manual"),
+        "{}",
+        refused.stderr
+    );
+}
