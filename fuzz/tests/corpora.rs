@@ -5,7 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: its name and the function it fuzzes.
+type Target = (&'static str, fn(&[u8]));
+
+const TARGETS: &[Target] = &[
     ("licence_file", remote_service_engine::fuzzing::licence_file),
     (
         "settings_file",

@@ -43,9 +43,10 @@ use crate::proxy::{
 /// keyring is read on a thread of its own (its unlock prompt may wait for the user without
 /// end), at start, after a change and while it cannot be read; never on the engine's
 /// thread and never on a reconnect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum SecretState<T> {
     /// The keyring has not answered yet.
+    #[default]
     Reading,
     /// The keyring answered with an error.
     Unreadable(String),
@@ -80,12 +81,6 @@ pub struct ProxyConfig {
     pub password: ProxyPasswordState,
 }
 
-impl<T> Default for SecretState<T> {
-    fn default() -> Self {
-        SecretState::Reading
-    }
-}
-
 impl ProxyConfig {
     /// What the connection cannot start without, in words.
     fn missing(&self) -> Option<(Light, String)> {
@@ -99,9 +94,7 @@ impl ProxyConfig {
                 return Some((Light::Orange, "automatic proxy detection is not available in this version yet: set the proxy by hand (proxy.mode manual)".to_string()))
             }
         }
-        if self.settings.user.is_none() {
-            return None;
-        }
+        self.settings.user.as_ref()?;
         match &self.password {
             SecretState::Reading => Some((Light::Grey, "waiting for the keyring to give the proxy password (unlock it if it asks for its password)".to_string())),
             SecretState::Unreadable(problem) => Some((Light::Orange, format!("cannot read the proxy password: {problem}"))),

@@ -40,7 +40,7 @@ impl SseReader {
             let line = &self.pending[start..=end];
             start = end + 1;
             self.searched = 0;
-            let line = std::str::from_utf8(&line)
+            let line = std::str::from_utf8(line)
                 .map_err(|_| "the event stream is not UTF-8 text".to_string())?
                 .trim_end_matches(['\n', '\r']);
             if line.is_empty() {
