@@ -111,6 +111,7 @@
 pub use abi_stable;
 
 mod ffi;
+pub mod proxy;
 mod sdk;
 mod types;
 pub mod v1_2;

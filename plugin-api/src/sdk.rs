@@ -84,6 +84,22 @@ pub trait Plugin: Sized + 'static {
             format!("no command {:?} in this plugin", command.name()),
         ))
     }
+
+    /// For a plugin with the capability [`crate::capability::PROXY_DETECTION`]: the proxies
+    /// to try for `url`, in order (see [`crate::proxy`]). Runs on the plugin's worker
+    /// thread and must answer within the host's time limit; an error says why detection
+    /// failed, in words for the user. The host asks with the command
+    /// [`crate::proxy::PROXY_CANDIDATES`], which the SDK routes here.
+    fn proxy_candidates(
+        &mut self,
+        url: &str,
+    ) -> Result<crate::proxy::ProxyCandidates, PluginError> {
+        let _ = url;
+        Err(PluginError::new(
+            "unsupported",
+            "this plugin does not detect proxies",
+        ))
+    }
 }
 
 /// Since 1.2. A command a front-end sent the plugin ([`Plugin::on_command`]), and the way to
@@ -424,6 +440,17 @@ extern "C" fn ffi_on_command<P: Plugin>(
             argument: argument.as_str().to_string(),
             reply: Some((adapter.host.clone(), id)),
         };
+        if command.name() == crate::proxy::PROXY_CANDIDATES {
+            let answer = adapter
+                .plugin
+                .proxy_candidates(command.argument())
+                .and_then(|candidates| {
+                    serde_json::to_string(&candidates)
+                        .map_err(|error| PluginError::new("internal", error.to_string()))
+                });
+            command.finish(answer);
+            return Ok(());
+        }
         // Refused (an error here): the command the plugin dropped answers "no answer" too,
         // which the host ignores, having had the refusal first.
         adapter.plugin.on_command(command)

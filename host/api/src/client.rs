@@ -16,8 +16,8 @@ use tokio::runtime::Runtime;
 
 use crate::{
     ApiEvent, CommandOutcome, CommandRequest, ConfigView, Endpoint, Entitlement, ErrorAnswer,
-    Installed, LicenceCheck, LicenceSummary, LicenceText, PluginInfo, SettingValue, Status,
-    TestReport, Value,
+    Installed, LicenceCheck, LicenceSummary, LicenceText, PluginInfo, ProxyResolution,
+    SettingValue, Status, TestReport, Value,
 };
 
 /// Why a call failed.
@@ -216,6 +216,14 @@ impl Client {
     /// Tests the connection to the back office step by step with the engine's settings.
     pub fn test_connection(&self) -> Result<TestReport, ClientError> {
         self.call(Endpoint::TestConnection, None::<&()>)
+    }
+
+    /// What the engine would use to reach `url`: the proxy candidates in order.
+    pub fn resolve_proxy(&self, url: &str) -> Result<ProxyResolution, ClientError> {
+        let url = Value {
+            value: url.to_string(),
+        };
+        self.call(Endpoint::ResolveProxy, Some(&url))
     }
 
     /// Verifies a licence file's text with the engine's trusted keys.

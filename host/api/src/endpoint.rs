@@ -61,6 +61,9 @@ pub enum Endpoint {
     },
     /// `POST /v1/test-connection`: the [`crate::TestReport`].
     TestConnection,
+    /// `POST /v1/proxy/resolve` with a [`crate::Value`] (the URL): the
+    /// [`crate::ProxyResolution`], or 400 with why detection failed.
+    ResolveProxy,
     /// `POST /v1/plugins/{plugin}/menu/{item}/click`.
     Click {
         /// The plugin.
@@ -121,6 +124,7 @@ impl Endpoint {
             Endpoint::UnsetConfig { .. } | Endpoint::DeleteSecret { .. } => Method::DELETE,
             Endpoint::SettingsFile
             | Endpoint::TestConnection
+            | Endpoint::ResolveProxy
             | Endpoint::Click { .. }
             | Endpoint::NoticeAction { .. }
             | Endpoint::Command { .. }
@@ -160,6 +164,7 @@ impl Endpoint {
                 vec!["secrets", name]
             }
             Endpoint::TestConnection => vec!["test-connection"],
+            Endpoint::ResolveProxy => vec!["proxy", "resolve"],
             Endpoint::Click { plugin, item } => vec!["plugins", plugin, "menu", item, "click"],
             Endpoint::NoticeAction {
                 plugin,
@@ -225,6 +230,7 @@ fn route(method: &Method, segments: &[&str]) -> Option<Endpoint> {
         (&Method::PUT, ["v1", "secrets", name]) => Endpoint::SetSecret { name: owned(name) },
         (&Method::DELETE, ["v1", "secrets", name]) => Endpoint::DeleteSecret { name: owned(name) },
         (&Method::POST, ["v1", "test-connection"]) => Endpoint::TestConnection,
+        (&Method::POST, ["v1", "proxy", "resolve"]) => Endpoint::ResolveProxy,
         (&Method::POST, ["v1", "plugins", plugin, "menu", item, "click"]) => Endpoint::Click {
             plugin: owned(plugin),
             item: owned(item),

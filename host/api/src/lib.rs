@@ -19,7 +19,7 @@ mod status;
 pub use client::{Client, ClientError, Events};
 pub use endpoint::{Endpoint, Unmatched};
 pub use event::{ApiEvent, Notice, Urgency};
-pub use report::{Step, StepOutcome, TestReport};
+pub use report::{ProxyResolution, Step, StepOutcome, TestReport};
 #[cfg(unix)]
 pub use socket::distrust;
 pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};

@@ -110,3 +110,20 @@ impl TestReport {
         }
     }
 }
+
+/// What `remote-service proxy resolve URL` shows: what the engine would use for a URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyResolution {
+    /// The URL asked about.
+    pub url: String,
+    /// `proxy.mode`: `none`, `auto` or `manual`.
+    pub mode: String,
+    /// Where the answer came from: `none`, `manual`, `gnome`, `kde`, `env`, `sysconfig`,
+    /// `pac` or `wpad`.
+    pub source: String,
+    /// The candidates in order, scheme written out (`http://host:port`, `direct://`);
+    /// never credentials.
+    pub candidates: Vec<String>,
+    /// What the proxy would be offered: `none` or `basic`.
+    pub authentication: String,
+}

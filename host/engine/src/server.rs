@@ -300,9 +300,13 @@ async fn respond(
         Endpoint::TestConnection => match engine.connection_config().await {
             Some(config) => json(
                 StatusCode::OK,
-                &crate::connection::test::test_connection(&config).await,
+                &crate::connection::test::test_connection(&config, Some(engine.detector())).await,
             ),
             None => stopping(),
+        },
+        Endpoint::ResolveProxy => match read_json::<Value>(body).await {
+            Ok(url) => refusable(engine.resolve_proxy(&url.value).await),
+            Err(response) => response,
         },
         Endpoint::VerifyLicence => match read_json::<LicenceText>(body).await {
             Ok(licence) => answered(engine.verify_licence(licence.text).await),

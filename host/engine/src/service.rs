@@ -7,7 +7,7 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use remote_service_api::{
     ApiEvent, CommandOutcome, ConfigView, Entitlement, Installed, LicenceCheck, Notice,
-    SettingValue, Status, Urgency,
+    ProxyResolution, SettingValue, Status, Urgency,
 };
 use remote_service_plugin_api::Urgency as PluginUrgency;
 use tokio::sync::{broadcast, oneshot, watch};
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::connection::{CodeState, ConnectionConfig, ProxyPasswordState, VerificationCode};
 use crate::engine::{summary, Engine, EngineEvent, SecretValue};
-use crate::proxy::ProxyPassword;
+use crate::proxy::{Detector, ProxyPassword, Purpose};
 use crate::secrets::{Secret, SecretStore};
 
 /// A reply the engine thread sends once.
@@ -92,6 +92,8 @@ pub struct EngineHandle {
     secrets: SecretStore,
     /// True once the keyring thread has told the engine what it holds.
     keyring_read: watch::Receiver<bool>,
+    /// Asks the proxy detector plugin.
+    detector: Detector,
 }
 
 /// How long `config show` waits for the keyring's first answer before it says the state
@@ -263,6 +265,30 @@ impl EngineHandle {
         self.ask(Request::ConnectionConfig).await
     }
 
+    /// The proxy detector, for the connection test.
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// What a connection to `url` would use, with the engine's settings and detector.
+    pub async fn resolve_proxy(&self, url: &str) -> Result<ProxyResolution, String> {
+        let config = self
+            .connection_config()
+            .await
+            .ok_or("the engine is stopping")?;
+        let resolution = config
+            .proxy
+            .resolve(Purpose::Backoffice, url, Some(&self.detector))
+            .await?;
+        Ok(ProxyResolution {
+            url: url.to_string(),
+            mode: resolution.mode.as_str().to_string(),
+            source: resolution.source.clone(),
+            authentication: resolution.authentication().to_string(),
+            candidates: resolution.candidates,
+        })
+    }
+
     /// Verifies a licence file's text.
     pub async fn verify_licence(&self, text: String) -> Option<LicenceCheck> {
         self.ask(|reply| Request::VerifyLicence { text, reply })
@@ -308,6 +334,7 @@ impl EngineService {
         let (stop, stopped) = unbounded();
         let (keyring_stop, keyring_stopped) = unbounded::<()>();
         let secrets = engine.secrets().clone();
+        let detector = engine.detector();
         let thread_events = events.clone();
         let thread = thread::Builder::new()
             .name("engine".into())
@@ -326,6 +353,7 @@ impl EngineService {
                 events,
                 secrets,
                 keyring_read,
+                detector,
             },
             stop,
             keyring_stop: Some(keyring_stop),
@@ -423,7 +451,7 @@ fn run(
     let (mut folder_gone, mut messages_gone) = (false, false);
     loop {
         // Taken each time round: a new licence folder setting replaces the watcher.
-        let (folder_changes, messages, connection) = engine.inputs();
+        let (folder_changes, messages, connection, detections) = engine.inputs();
         let folder_changes = if folder_gone { never() } else { folder_changes };
         let messages = if messages_gone { never() } else { messages };
         let happened = select! {
@@ -440,6 +468,12 @@ fn run(
                 Ok(update) => engine.connection_update(update),
                 Err(_) => Vec::new(),
             },
+            recv(detections) -> detection => {
+                if let Ok(detection) = detection {
+                    engine.detect(detection);
+                }
+                Vec::new()
+            }
             recv(requests) -> request => match request {
                 Ok(request) => answer(&mut engine, request, &last_status),
                 Err(_) => break,

@@ -13,7 +13,16 @@ use super::output::{config_text, print_json};
 use super::ConfigCommand;
 
 pub fn run(command: ConfigCommand) -> Result<ExitCode> {
-    let access = access::engine(Parts::SETTINGS)?;
+    // `proxy.mode auto` needs the proxy detector plugin: the command's own engine loads the
+    // plugins to tell whether it runs.
+    let parts = match &command {
+        ConfigCommand::Set { key, .. } if key == "proxy.mode" => Parts {
+            plugins: true,
+            ..Parts::SETTINGS
+        },
+        _ => Parts::SETTINGS,
+    };
+    let access = access::engine(parts)?;
     let client = access.client();
     match command {
         ConfigCommand::Show { output } => {

@@ -9,6 +9,7 @@ mod connection;
 mod licence;
 mod output;
 mod plugins;
+mod proxy;
 mod status;
 
 use std::path::PathBuf;
@@ -71,6 +72,21 @@ enum Command {
     /// Check the connection to the back office step by step (DNS, TCP, TLS, HTTP,
     /// authentication) with timings; exit code 0 only when every step passes.
     TestConnection {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// What the product would use to reach a URL: the proxy candidates in order.
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProxyCommand {
+    /// The proxy candidates for URL, as the running engine sees them (without one, with
+    /// this command's own environment and desktop settings); exit 1 when detection fails.
+    Resolve {
+        /// The URL, for example https://remote-service.example.com.
+        url: String,
         #[command(flatten)]
         output: Output,
     },
@@ -199,5 +215,6 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Config(command) => config::run(command),
         Command::TestConnection { output } => connection::test_connection(output.json),
+        Command::Proxy(ProxyCommand::Resolve { url, output }) => proxy::resolve(&url, output.json),
     }
 }

@@ -1,9 +1,15 @@
-//! The proxy detector plugin: finds the system's proxy settings (environment, GNOME, KDE,
-//! sysconfig, PAC, WPAD) for "Automatically detect settings".
+//! The proxy detector plugin: finds the system's proxy for "Automatically detect settings"
+//! (`proxy.mode auto`): KDE's settings, the environment, `/etc/sysconfig/proxy`
+//! ([`detect`]), with the `no_proxy` rules of [`no_proxy`].
 //!
-//! No licence option: it is always available. Detection arrives in its own release; until
-//! then the plugin runs, and says plainly that it does not detect proxies yet.
+//! No licence option: it is always available. The host asks it through
+//! [`Plugin::proxy_candidates`]; each answer is read fresh from the system, so a change of
+//! the desktop's settings counts from the next connection.
 
+pub mod detect;
+pub mod no_proxy;
+
+use remote_service_plugin_api::proxy::ProxyCandidates;
 use remote_service_plugin_api::{
     capability, export_plugin, Host, Manifest, Plugin, PluginError, PluginStatus,
 };
@@ -29,7 +35,12 @@ impl Plugin for ProxyDetector {
     }
 
     fn status(&mut self) -> PluginStatus {
-        PluginStatus::unavailable("automatic proxy detection is not available in this version yet")
+        PluginStatus::ok("detects the system's proxy (KDE, environment, sysconfig)")
+    }
+
+    fn proxy_candidates(&mut self, url: &str) -> Result<ProxyCandidates, PluginError> {
+        detect::candidates(url, &detect::Inputs::of_process())
+            .map_err(|why| PluginError::new("detection-failed", why))
     }
 }
 

@@ -36,7 +36,7 @@ use backoffice::{shown_text, MAX_SHOWN_MESSAGE};
 use sse::SseReader;
 
 use crate::proxy::{
-    Hop, ProxyCredentials, ProxyMode, ProxyPassword, ProxySettings, Purpose, Route,
+    Detector, ProxyCredentials, ProxyMode, ProxyPassword, ProxySettings, Purpose, Resolution,
 };
 
 /// What the engine knows of a secret (the verification code, the proxy password). The
@@ -84,15 +84,11 @@ pub struct ProxyConfig {
 impl ProxyConfig {
     /// What the connection cannot start without, in words.
     fn missing(&self) -> Option<(Light, String)> {
-        match self.settings.mode {
-            ProxyMode::None => return None,
-            ProxyMode::Manual if self.settings.url.is_none() => {
-                return Some((Light::Orange, "the proxy is set to manual but proxy.url is not set (remote-service config set proxy.url host:port)".to_string()))
-            }
-            ProxyMode::Manual => {}
-            ProxyMode::Auto => {
-                return Some((Light::Orange, "automatic proxy detection is not available in this version yet: set the proxy by hand (proxy.mode manual)".to_string()))
-            }
+        if self.settings.mode == ProxyMode::Manual && self.settings.url.is_none() {
+            return Some((Light::Orange, "the proxy is set to manual but proxy.url is not set (remote-service config set proxy.url host:port)".to_string()));
+        }
+        if self.settings.mode == ProxyMode::None {
+            return None;
         }
         self.settings.user.as_ref()?;
         match &self.password {
@@ -102,33 +98,28 @@ impl ProxyConfig {
         }
     }
 
-    /// The route of a connection for `purpose` (see [`ProxyConfig::missing`] for what
-    /// stops one).
-    pub fn route(&self, purpose: Purpose) -> Result<Route, String> {
-        if let Some((_, reason)) = self.missing() {
-            return Err(reason);
-        }
-        let credentials = ProxyCredentials {
+    /// The user and password for the proxy.
+    pub fn credentials(&self) -> ProxyCredentials {
+        ProxyCredentials {
             user: self.settings.user_name(),
             password: match &self.password {
                 SecretState::Set(password) => Some(password.clone()),
                 _ => None,
             },
-        };
-        match self.settings.mode {
-            ProxyMode::None => Ok(Route::direct()),
-            ProxyMode::Manual => {
-                let url = self.settings.url.as_deref().unwrap_or_default();
-                Ok(Route {
-                    hops: vec![Hop::parse(url).map_err(|why| format!("proxy.url: {why}"))?],
-                    credentials,
-                })
-            }
-            ProxyMode::Auto if !purpose.may_use_detected_proxy() => Err(
-                "remote assistance needs the proxy set by hand (proxy.mode manual), not automatic detection".to_string(),
-            ),
-            ProxyMode::Auto => Err("automatic proxy detection is not available in this version yet".to_string()),
         }
+    }
+
+    /// What a connection to `url` for `purpose` would use (see [`crate::proxy::resolve`]).
+    pub async fn resolve(
+        &self,
+        purpose: Purpose,
+        url: &str,
+        detector: Option<&Detector>,
+    ) -> Result<Resolution, String> {
+        if let Some((_, reason)) = self.missing() {
+            return Err(reason);
+        }
+        crate::proxy::resolve(&self.settings, self.credentials(), purpose, url, detector).await
     }
 }
 
@@ -279,14 +270,16 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Starts the connection on the runtime `io` with `config`; updates go to `updates`.
+    /// Starts the connection on the runtime `io` with `config`; updates go to `updates`;
+    /// `detector` finds the proxy when `proxy.mode` is `auto`.
     pub fn start(
         config: ConnectionConfig,
         updates: Sender<ConnectionUpdate>,
         io: &Handle,
+        detector: Option<Detector>,
     ) -> Connection {
         let (sender, receiver) = watch::channel(config);
-        let task = io.spawn(run(receiver, updates));
+        let task = io.spawn(run(receiver, updates, detector));
         Connection {
             config: Some(sender),
             task: Some(task),
@@ -336,7 +329,11 @@ enum Outcome {
     Failed(Failure),
 }
 
-async fn run(mut config: watch::Receiver<ConnectionConfig>, updates: Sender<ConnectionUpdate>) {
+async fn run(
+    mut config: watch::Receiver<ConnectionConfig>,
+    updates: Sender<ConnectionUpdate>,
+    detector: Option<Detector>,
+) {
     let mut shown: Option<LightState> = None;
     let mut show = |light: LightState| {
         if shown.as_ref() != Some(&light) {
@@ -350,7 +347,14 @@ async fn run(mut config: watch::Receiver<ConnectionConfig>, updates: Sender<Conn
     let mut logged: Option<String> = None;
     loop {
         let current = config.borrow_and_update().clone();
-        let outcome = hold(&current, &mut config, &updates, &mut show).await;
+        let outcome = hold(
+            &current,
+            &mut config,
+            &updates,
+            &mut show,
+            detector.as_ref(),
+        )
+        .await;
         match outcome {
             Outcome::Stopped => return,
             Outcome::Reconfigured => attempt = 0,
@@ -496,6 +500,7 @@ async fn hold(
     config: &mut watch::Receiver<ConnectionConfig>,
     updates: &Sender<ConnectionUpdate>,
     show: &mut impl FnMut(LightState),
+    detector: Option<&Detector>,
 ) -> Outcome {
     if let Some(light) = current.missing_light() {
         return Outcome::NotPossible(light);
@@ -506,8 +511,17 @@ async fn hold(
             reason: Some("the connection settings are incomplete".to_string()),
         });
     };
-    let route = match current.proxy.route(Purpose::Backoffice) {
-        Ok(route) => route,
+    let route = match current
+        .proxy
+        .resolve(Purpose::Backoffice, &current.url, detector)
+        .await
+    {
+        Ok(resolution) => resolution.route,
+        // Detection that fails may work soon (a PAC server back): tried again like a
+        // back office that does not answer.
+        Err(reason) if current.proxy.settings.mode == ProxyMode::Auto => {
+            return Outcome::Failed(Failure::unreachable(reason))
+        }
         Err(reason) => return Outcome::NotPossible(orange(reason)),
     };
     let backoffice = match Backoffice::new(

@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use url::Url;
 
 use super::{Backoffice, ConnectionConfig};
+use crate::proxy::{Detector, ProxyMode, Purpose, Route};
 
 struct Steps {
     steps: Vec<Step>,
@@ -46,13 +47,59 @@ impl Steps {
 }
 
 /// Runs the test with the settings `config`.
-pub async fn test_connection(config: &ConnectionConfig) -> TestReport {
+pub async fn test_connection(config: &ConnectionConfig, detector: Option<&Detector>) -> TestReport {
     let mut steps = Steps {
         steps: Vec::new(),
         failed: false,
     };
-    run_steps(config, &mut steps).await;
-    let names = ["DNS", "TCP", "TLS", "HTTP", "authentication"];
+    let mut names = vec!["DNS", "TCP", "TLS", "HTTP", "authentication"];
+    let started = Instant::now();
+    let route = if config.proxy.settings.mode == ProxyMode::None {
+        Some(Route::direct())
+    } else {
+        names.insert(0, "proxy");
+        match config
+            .proxy
+            .resolve(Purpose::Backoffice, &config.url, detector)
+            .await
+        {
+            Ok(resolution) => {
+                let detail = format!(
+                    "{} ({})",
+                    resolution.candidates.join(", "),
+                    match resolution.source.as_str() {
+                        "manual" => "set by hand".to_string(),
+                        source => format!("detected: {source}"),
+                    }
+                );
+                steps.record("proxy", started, Ok(detail));
+                Some(resolution.route)
+            }
+            Err(reason) => {
+                steps.record("proxy", started, Err(reason));
+                None
+            }
+        }
+    };
+    match route {
+        Some(route) if route.is_direct() => run_steps(config, &route, &mut steps).await,
+        Some(route) => {
+            let through = route
+                .hops
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            for name in ["DNS", "TCP", "TLS"] {
+                steps.skip(
+                    name,
+                    &format!("through the proxy {through}, which resolves the name and connects"),
+                );
+            }
+            exchange(config, &route, &mut steps, Instant::now()).await;
+        }
+        None => {}
+    }
     for name in names {
         if !steps.steps.iter().any(|step| step.name == name) {
             steps.skip(name, "not tried: an earlier step failed");
@@ -64,7 +111,7 @@ pub async fn test_connection(config: &ConnectionConfig) -> TestReport {
     }
 }
 
-async fn run_steps(config: &ConnectionConfig, steps: &mut Steps) {
+async fn run_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps) {
     let limit = config.request_timeout;
     let started = Instant::now();
     let url = match super::check_backoffice_url(&config.url)
@@ -192,15 +239,13 @@ async fn run_steps(config: &ConnectionConfig, steps: &mut Steps) {
         steps.skip("TLS", "plain http (allowed on a loopback address only)");
     }
 
-    let started = Instant::now();
-    let route = match config.proxy.route(crate::proxy::Purpose::Backoffice) {
-        Ok(route) => route,
-        Err(reason) => {
-            steps.record("HTTP", started, Err(reason));
-            return;
-        }
-    };
-    let backoffice = match Backoffice::new(&config.url, config.ca_file.as_deref(), limit, &route) {
+    exchange(config, route, steps, Instant::now()).await;
+}
+
+/// The HTTP and authentication steps: a request in the protocol along `route`.
+async fn exchange(config: &ConnectionConfig, route: &Route, steps: &mut Steps, started: Instant) {
+    let limit = config.request_timeout;
+    let backoffice = match Backoffice::new(&config.url, config.ca_file.as_deref(), limit, route) {
         Ok(backoffice) => backoffice,
         Err(failure) => {
             steps.record("HTTP", started, Err(failure.reason));

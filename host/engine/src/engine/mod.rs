@@ -105,6 +105,9 @@ pub struct Engine {
     light: Light,
     commands: HashMap<u64, PendingCommand>,
     next_command: u64,
+    /// Asks the proxy detector plugin (through `detections`, read on this thread).
+    detector: crate::proxy::Detector,
+    detections: Receiver<crate::proxy::Detection>,
 }
 
 impl Engine {
@@ -156,7 +159,10 @@ impl Engine {
         plugins.apply_licence();
         let (_, folder_changes) = unbounded();
         let (connection_sender, connection_updates) = unbounded();
+        let (detection_sender, detections) = unbounded();
         Ok(Engine {
+            detector: crate::proxy::Detector::new(detection_sender),
+            detections,
             store,
             plugins,
             context,
@@ -192,6 +198,7 @@ impl Engine {
             config,
             self.connection_sender.clone(),
             io,
+            Some(self.detector.clone()),
         ));
     }
 
@@ -244,6 +251,11 @@ impl Engine {
         // The file as it is now, not as it was at start: a change made by hand since is
         // kept, not written over (and takes effect with this one).
         let on_disk = Settings::load(&self.paths.settings_file())?;
+        if key == "proxy.mode" && value == Some("auto") {
+            if let Err(why) = self.detection_available() {
+                anyhow::bail!("proxy.mode cannot be auto: {why}");
+            }
+        }
         let mut settings = on_disk.clone();
         match value {
             Some(value) => crate::config::set(&mut settings, key, value)?,
@@ -421,12 +433,58 @@ impl Engine {
         Receiver<FolderRead>,
         Receiver<PluginMessage>,
         Receiver<ConnectionUpdate>,
+        Receiver<crate::proxy::Detection>,
     ) {
         (
             self.folder_changes.clone(),
             self.messages.clone(),
             self.connection_updates.clone(),
+            self.detections.clone(),
         )
+    }
+
+    /// Asks the proxy detector plugin for the candidates of a URL, from any thread.
+    pub fn detector(&self) -> crate::proxy::Detector {
+        self.detector.clone()
+    }
+
+    /// A request for the proxy detector: passed to the plugin as its command, or answered
+    /// with why there is no detection.
+    pub fn detect(&mut self, detection: crate::proxy::Detection) {
+        if let Err(why) = self.detection_available() {
+            let _ = detection.reply.send(CommandOutcome {
+                ok: false,
+                message: why,
+                code: Some("not-running".to_string()),
+            });
+            return;
+        }
+        self.command(
+            crate::proxy::DETECTOR_PLUGIN,
+            remote_service_plugin_api::proxy::PROXY_CANDIDATES,
+            &detection.url,
+            detection.reply,
+        );
+    }
+
+    /// Whether automatic proxy detection can run: the proxy detector plugin is installed
+    /// and running.
+    fn detection_available(&self) -> Result<(), String> {
+        if self.plugins.is_running(crate::proxy::DETECTOR_PLUGIN) {
+            return Ok(());
+        }
+        let installed = self
+            .plugins
+            .infos()
+            .into_iter()
+            .find(|info| info.id == crate::proxy::DETECTOR_PLUGIN);
+        Err(match installed {
+            None => "automatic proxy detection needs the proxy detector plugin, which is not installed".to_string(),
+            Some(info) => format!(
+                "automatic proxy detection needs the proxy detector plugin, which is not running: {}",
+                info.detail
+            ),
+        })
     }
 
     /// The licence folder.

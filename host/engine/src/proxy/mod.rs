@@ -118,6 +118,16 @@ pub enum Hop {
         /// TLS to the proxy itself.
         tls: bool,
     },
+    /// A SOCKS4 proxy (`remote_dns`: SOCKS4a, the proxy resolves the back office's name;
+    /// otherwise this machine does).
+    Socks4 {
+        /// The proxy's host.
+        host: String,
+        /// Its port.
+        port: u16,
+        /// SOCKS4a.
+        remote_dns: bool,
+    },
     /// A SOCKS5 proxy; the proxy resolves the back office's name.
     Socks5 {
         /// The proxy's host.
@@ -144,7 +154,7 @@ impl Hop {
         let port = url
             .port_or_known_default()
             .or(match url.scheme() {
-                "socks5" | "socks5h" => Some(1080),
+                "socks4" | "socks4a" | "socks5" | "socks5h" => Some(1080),
                 _ => None,
             })
             .ok_or_else(|| format!("{candidate:?} has no port"))?;
@@ -160,8 +170,13 @@ impl Hop {
                 tls: true,
             }),
             "socks5" | "socks5h" => Ok(Hop::Socks5 { host, port }),
+            "socks4" | "socks4a" => Ok(Hop::Socks4 {
+                host,
+                port,
+                remote_dns: url.scheme() == "socks4a",
+            }),
             other => Err(format!(
-                "{candidate:?}: {other} proxies are not supported (http, https, socks5)"
+                "{candidate:?}: {other} proxies are not supported (http, https, socks4, socks4a, socks5)"
             )),
         }
     }
@@ -170,9 +185,9 @@ impl Hop {
     pub fn authority(&self) -> Option<String> {
         match self {
             Hop::Direct => None,
-            Hop::Http { host, port, .. } | Hop::Socks5 { host, port } => {
-                Some(authority(host, *port))
-            }
+            Hop::Http { host, port, .. }
+            | Hop::Socks4 { host, port, .. }
+            | Hop::Socks5 { host, port } => Some(authority(host, *port)),
         }
     }
 }
@@ -183,6 +198,14 @@ impl fmt::Display for Hop {
             Hop::Direct => formatter.write_str("direct://"),
             Hop::Http { host, port, tls } => {
                 let scheme = if *tls { "https" } else { "http" };
+                write!(formatter, "{scheme}://{}", authority(host, *port))
+            }
+            Hop::Socks4 {
+                host,
+                port,
+                remote_dns,
+            } => {
+                let scheme = if *remote_dns { "socks4a" } else { "socks4" };
                 write!(formatter, "{scheme}://{}", authority(host, *port))
             }
             Hop::Socks5 { host, port } => {
@@ -291,6 +314,147 @@ impl Route {
     }
 }
 
+/// How long the engine waits for the proxy detector's answer.
+const DETECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The plugin that detects proxies.
+pub const DETECTOR_PLUGIN: &str = "proxy-detector";
+
+/// A request for the proxy detector plugin: the URL, and where the plugin's answer goes.
+pub struct Detection {
+    /// The URL the candidates are for.
+    pub url: String,
+    /// The plugin's answer to its command.
+    pub reply: tokio::sync::oneshot::Sender<remote_service_api::CommandOutcome>,
+}
+
+/// Asks the proxy detector plugin, through the engine's thread (which runs the plugins),
+/// for the candidates of a URL. Cheap to clone; usable from any thread or task.
+#[derive(Clone)]
+pub struct Detector {
+    requests: crossbeam_channel::Sender<Detection>,
+}
+
+impl fmt::Debug for Detector {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Detector")
+    }
+}
+
+impl Detector {
+    /// A detector whose requests go to `requests` (the engine's thread reads them).
+    pub fn new(requests: crossbeam_channel::Sender<Detection>) -> Detector {
+        Detector { requests }
+    }
+
+    /// The plugin's candidates for `url`, or why there are none.
+    pub async fn candidates(
+        &self,
+        url: &str,
+    ) -> Result<remote_service_plugin_api::proxy::ProxyCandidates, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.requests
+            .send(Detection {
+                url: url.to_string(),
+                reply,
+            })
+            .map_err(|_| "the engine is stopping".to_string())?;
+        let outcome = match tokio::time::timeout(DETECTION_LIMIT, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => return Err("the proxy detector stopped before it answered".to_string()),
+            Err(_) => {
+                return Err(format!(
+                    "the proxy detector did not answer within {} s",
+                    DETECTION_LIMIT.as_secs()
+                ))
+            }
+        };
+        if !outcome.ok {
+            return Err(outcome.message);
+        }
+        serde_json::from_str(&outcome.message)
+            .map_err(|error| format!("the proxy detector's answer is not valid ({error})"))
+    }
+}
+
+/// What a connection to a URL would use, and where that came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// `proxy.mode`.
+    pub mode: ProxyMode,
+    /// `none`, `manual`, or the detector's source (`env`, `kde`, `sysconfig`, …).
+    pub source: String,
+    /// The candidates as written out (`http://host:port`, `direct://`).
+    pub candidates: Vec<String>,
+    /// The route built from them.
+    pub route: Route,
+}
+
+impl Resolution {
+    /// The authentication the proxy would be offered: `basic` with a user, else `none`.
+    pub fn authentication(&self) -> &'static str {
+        if !self.route.is_direct() && self.route.credentials.user.is_some() {
+            "basic"
+        } else {
+            "none"
+        }
+    }
+}
+
+/// The route of a connection to `url` for `purpose` with the proxy `settings` and
+/// `credentials`: direct, the manual proxy, or what the detector finds. Why not, in words
+/// for the light.
+pub async fn resolve(
+    settings: &ProxySettings,
+    credentials: ProxyCredentials,
+    purpose: Purpose,
+    url: &str,
+    detector: Option<&Detector>,
+) -> Result<Resolution, String> {
+    let resolution = |source: &str, hops: Vec<Hop>| Resolution {
+        mode: settings.mode,
+        source: source.to_string(),
+        candidates: hops.iter().map(Hop::to_string).collect(),
+        route: Route {
+            hops,
+            credentials: credentials.clone(),
+        },
+    };
+    match settings.mode {
+        ProxyMode::None => Ok(resolution("none", vec![Hop::Direct])),
+        ProxyMode::Manual => {
+            let url = settings.url.as_deref().ok_or(
+                "the proxy is set to manual but proxy.url is not set (remote-service config set proxy.url host:port)",
+            )?;
+            let hop = Hop::parse(url).map_err(|why| format!("proxy.url: {why}"))?;
+            Ok(resolution("manual", vec![hop]))
+        }
+        ProxyMode::Auto if !purpose.may_use_detected_proxy() => Err(
+            "remote assistance needs the proxy set by hand (proxy.mode manual), not automatic detection".to_string(),
+        ),
+        ProxyMode::Auto => {
+            let detector = detector.ok_or("automatic proxy detection needs the proxy detector plugin")?;
+            let found = detector
+                .candidates(url)
+                .await
+                .map_err(|why| format!("automatic proxy detection failed: {why}"))?;
+            let hops = found
+                .candidates
+                .iter()
+                .map(|candidate| Hop::parse(candidate))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| format!("automatic proxy detection found a proxy that cannot be used: {why}"))?;
+            if hops.is_empty() {
+                return Err("automatic proxy detection failed: the detector gave no candidate".to_string());
+            }
+            Ok(Resolution {
+                candidates: found.candidates,
+                ..resolution(&found.source, hops)
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,10 +507,12 @@ mod tests {
             "http://10.0.0.1:3128",
             "https://proxy.example.com:8443",
             "socks5://[::1]:1080",
+            "socks4://h:1080",
+            "socks4a://h:1080",
         ] {
             assert_eq!(Hop::parse(candidate).unwrap().to_string(), candidate);
         }
-        assert!(Hop::parse("socks4://h:1080")
+        assert!(Hop::parse("ftp://h:21")
             .unwrap_err()
             .contains("not supported"));
     }

@@ -138,6 +138,92 @@ pub async fn open(
             let stream = socks5(host, *port, target, credentials, limit).await?;
             Ok((Box::new(stream), Authenticated::NotAsked))
         }
+        Hop::Socks4 {
+            host,
+            port,
+            remote_dns,
+        } => {
+            let stream = socks4(host, *port, *remote_dns, target, credentials, limit).await?;
+            Ok((Box::new(stream), Authenticated::NotAsked))
+        }
+    }
+}
+
+/// A SOCKS4 connection (SOCKS4a when `remote_dns`: the proxy resolves the name); the user
+/// name, when set, is SOCKS4's user id (it has no password).
+async fn socks4(
+    host: &str,
+    port: u16,
+    remote_dns: bool,
+    target: &Target,
+    credentials: &ProxyCredentials,
+    limit: Duration,
+) -> Result<TcpStream, Failure> {
+    let proxy = authority(host, port);
+    let unreachable =
+        |why: String| Failure::unreachable(format!("the proxy {proxy} cannot be reached: {why}"));
+    let address = if remote_dns {
+        // 0.0.0.1: the name follows (SOCKS4a).
+        std::net::Ipv4Addr::new(0, 0, 0, 1)
+    } else {
+        let found = tokio::time::timeout(
+            limit,
+            tokio::net::lookup_host((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| {
+            Failure::unreachable(format!(
+                "no answer for {} within {} s (DNS)",
+                target.host,
+                limit.as_secs_f64()
+            ))
+        })?
+        .map_err(|_| {
+            Failure::refused(format!(
+                "cannot resolve the back office's host name {} (DNS)",
+                target.host
+            ))
+        })?;
+        match found
+            .map(|address| address.ip())
+            .find(std::net::IpAddr::is_ipv4)
+        {
+            Some(std::net::IpAddr::V4(address)) => address,
+            _ => {
+                return Err(Failure::refused(format!(
+                    "{} has no IPv4 address, which SOCKS4 needs (use socks4a or socks5)",
+                    target.host
+                )))
+            }
+        }
+    };
+    let mut stream = tcp(host, port, limit).await.map_err(unreachable)?;
+    let mut request = vec![4, 1];
+    request.extend_from_slice(&target.port.to_be_bytes());
+    request.extend_from_slice(&address.octets());
+    request.extend_from_slice(credentials.user.as_deref().unwrap_or("").as_bytes());
+    request.push(0);
+    if remote_dns {
+        request.extend_from_slice(target.host.as_bytes());
+        request.push(0);
+    }
+    let dialogue = async {
+        stream.write_all(&request).await?;
+        let mut reply = [0u8; 8];
+        stream.read_exact(&mut reply).await?;
+        Ok::<_, io::Error>(reply[1])
+    };
+    match tokio::time::timeout(limit, dialogue).await {
+        Ok(Ok(0x5a)) => Ok(stream),
+        Ok(Ok(code)) => Err(Failure::refused(format!(
+            "the proxy {proxy} refused the connection to {} (SOCKS4 code {code:#x})",
+            target.authority()
+        ))),
+        Ok(Err(error)) => Err(unreachable(io_words(&error, host))),
+        Err(_) => Err(unreachable(format!(
+            "no SOCKS4 answer within {} s",
+            limit.as_secs_f64()
+        ))),
     }
 }
 

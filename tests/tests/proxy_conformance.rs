@@ -1,0 +1,102 @@
+//! The proxy detector's conformance table (`tests/data/proxy-conformance.json`): each case's
+//! inputs — the environment, KDE's `kioslaverc`, `/etc/sysconfig/proxy` — given to
+//! `remote-service proxy resolve URL --json` (with `proxy.mode auto` and no running engine,
+//! so that the command's own engine and its proxy detector plugin see exactly them), and
+//! the answer compared with the case's source and ordered candidates, or its error.
+
+use std::fs;
+
+use remote_service_tests::Scratch;
+use serde_json::Value;
+
+/// What the process environment might carry that the cases set themselves.
+const CLEARED: &[&str] = &[
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "REQUEST_METHOD",
+    "XDG_CURRENT_DESKTOP",
+    "KDE_FULL_SESSION",
+    "GSETTINGS_BACKEND",
+];
+
+#[test]
+fn the_detector_answers_every_case_of_the_conformance_table() {
+    let table: Value = serde_json::from_str(
+        &fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/proxy-conformance.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let cases = table["cases"].as_array().unwrap();
+    assert!(cases.len() >= 60, "at least 60 cases: {}", cases.len());
+    let scratch = Scratch::new();
+    scratch.write_settings("[proxy]\nmode = \"auto\"\n");
+    let kioslaverc = scratch.root().join("config/kioslaverc");
+    let sysconfig = scratch.root().join("sysconfig-proxy");
+    let mut failures = Vec::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let url = case["url"].as_str().unwrap();
+        let _ = fs::remove_file(&kioslaverc);
+        let _ = fs::remove_file(&sysconfig);
+        let _ = fs::remove_dir(&sysconfig);
+        if let Some(text) = case["kioslaverc"].as_str() {
+            fs::write(&kioslaverc, text).unwrap();
+        }
+        match case["sysconfig"].as_str() {
+            Some("<folder>") => fs::create_dir(&sysconfig).unwrap(),
+            Some(text) => fs::write(&sysconfig, text).unwrap(),
+            None => {}
+        }
+        let mut command = scratch.command(&["proxy", "resolve", url, "--json"]);
+        for name in CLEARED {
+            command.env_remove(name);
+        }
+        command.env("REMOTE_SERVICE_SYSCONFIG_PROXY", &sysconfig);
+        for (key, value) in case["env"].as_object().unwrap() {
+            command.env(key, value.as_str().unwrap());
+        }
+        let output = command.output().unwrap();
+        let answer: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        let problem = match case["error"].as_str() {
+            Some(words) => {
+                let error = answer["error"].as_str().unwrap_or_default();
+                (output.status.code() != Some(1) || !error.contains(words) || answer["url"] != url)
+                    .then(|| format!("expected exit 1 and an error with {words:?}"))
+            }
+            None => (output.status.code() != Some(0)
+                || answer["url"] != url
+                || answer["mode"] != "auto"
+                || answer["source"] != case["source"]
+                || answer["candidates"] != case["candidates"])
+                .then(|| {
+                    format!(
+                        "expected source {} and candidates {}",
+                        case["source"], case["candidates"]
+                    )
+                }),
+        };
+        if let Some(problem) = problem {
+            failures.push(format!(
+                "{name}: {problem}; got (exit {:?}) {answer}\n{}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
