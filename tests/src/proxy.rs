@@ -160,3 +160,49 @@ impl Squid {
         ]
     }
 }
+
+/// The remote ends (`ip:port`) of the TCP connections process `pid` holds now, from its
+/// file descriptors and `/proc/net/tcp` (IPv4 only: the tests' servers are on 127.0.0.1).
+pub fn tcp_peers(pid: u32) -> Vec<std::net::SocketAddrV4> {
+    let inodes: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    let table = fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (remote, state, inode) = (fields.get(2)?, fields.get(3)?, fields.get(9)?);
+            // 01: established.
+            if *state != "01" || !inodes.iter().any(|known| known == inode) {
+                return None;
+            }
+            let (ip, port) = remote.split_once(':')?;
+            let ip = u32::from_str_radix(ip, 16).ok()?.to_le_bytes();
+            let port = u16::from_str_radix(port, 16).ok()?;
+            Some(std::net::SocketAddrV4::new(ip.into(), port))
+        })
+        .collect()
+}
+
+/// The port of a URL such as `http://127.0.0.1:40123`.
+pub fn port_of(url: &str) -> u16 {
+    url.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the URL")
+}

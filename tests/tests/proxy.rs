@@ -5,7 +5,7 @@
 use std::fs;
 
 use remote_service_tests::backoffice::Installation;
-use remote_service_tests::proxy::{Squid, SquidAuth, PROXY_USER};
+use remote_service_tests::proxy::{port_of, tcp_peers, Squid, SquidAuth, PROXY_USER};
 
 const PROXY_PASSWORD: &str = "Proxy-Passw0rd-7c1e";
 
@@ -13,14 +13,7 @@ const PROXY_PASSWORD: &str = "Proxy-Passw0rd-7c1e";
 fn the_engine_connects_through_a_basic_proxy_and_the_light_says_why_when_it_cannot() {
     let installation = Installation::new();
     let mut squid = Squid::start(SquidAuth::Basic(PROXY_PASSWORD.to_string()));
-    let back_office_port = installation
-        .backoffice
-        .url()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
+    let back_office_port = port_of(installation.backoffice.url());
     for (key, value) in [("proxy.mode", "manual"), ("proxy.url", &squid.address())] {
         installation.run(&["config", "set", key, value]).success();
     }
@@ -64,6 +57,9 @@ fn the_engine_connects_through_a_basic_proxy_and_the_light_says_why_when_it_cann
         "the back office saw the session: {}",
         installation.backoffice.log()
     );
+
+    // Only the proxy is connected to: no connection of the engine goes around it.
+    assert_connected_only_through(daemon.pid(), &squid, back_office_port);
 
     // While it runs, the password is in none of its processes' arguments or environment.
     for pid in remote_service_tests::process_tree(daemon.pid()) {
@@ -164,4 +160,96 @@ fn a_proxy_url_with_credentials_in_it_is_refused_and_nothing_changes() {
         "{}",
         refused.stderr
     );
+}
+
+/// The engine's TCP connections go to the proxy, none to the back office.
+fn assert_connected_only_through(pid: u32, squid: &Squid, back_office_port: u16) {
+    let peers = tcp_peers(pid);
+    assert!(
+        peers
+            .iter()
+            .any(|peer| peer.port() == port_of(&squid.address())),
+        "the engine is connected to the proxy: {peers:?}"
+    );
+    assert!(
+        peers.iter().all(|peer| peer.port() != back_office_port),
+        "the engine is not connected to the back office directly: {peers:?}"
+    );
+}
+
+#[test]
+fn automatic_detection_from_the_environment_reaches_the_back_office_through_the_proxy() {
+    let installation = Installation::new();
+    let squid = Squid::start(SquidAuth::None);
+    let back_office_port = port_of(installation.backoffice.url());
+    installation
+        .run(&["config", "set", "proxy.mode", "auto"])
+        .success();
+    // The engine's environment names the proxy (the back office is plain http on loopback).
+    let mut command = installation.command(&["daemon"]);
+    command.env("http_proxy", format!("http://{}", squid.address()));
+    let daemon = remote_service_tests::Scratch::spawn_daemon(command);
+    installation.wait_for_light("green", "");
+    assert_connected_only_through(daemon.pid(), &squid, back_office_port);
+
+    // `proxy resolve` answers as the engine sees it, whatever the command's environment.
+    let resolved = installation
+        .run(&["proxy", "resolve", installation.backoffice.url(), "--json"])
+        .json();
+    assert_eq!(resolved["mode"], "auto", "{resolved}");
+    assert_eq!(resolved["source"], "env", "{resolved}");
+    assert_eq!(
+        resolved["candidates"],
+        serde_json::json!([format!("http://{}", squid.address())]),
+        "{resolved}"
+    );
+
+    assert_eq!(daemon.terminate(), Some(0));
+    let tunnel = format!("CONNECT 127.0.0.1:{back_office_port} - HIER_DIRECT");
+    let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
+        squid.access_log().contains(&tunnel)
+    });
+    assert!(
+        found.is_some(),
+        "squid's access log has {tunnel:?}:\n{}",
+        squid.access_log()
+    );
+}
+
+#[test]
+fn automatic_detection_is_refused_without_the_proxy_detector_plugin() {
+    let installation = Installation::new();
+    fs::remove_file(
+        installation
+            .scratch
+            .plugin_dir
+            .join(remote_service_tests::library_file_name(
+                "remote_service_plugin_proxy_detector",
+            )),
+    )
+    .unwrap();
+    let refused = installation.run(&["config", "set", "proxy.mode", "auto"]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains(
+            "automatic proxy detection needs the proxy detector plugin, which is not installed"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        installation
+            .run(&["config", "get", "proxy.mode"])
+            .success()
+            .trim(),
+        "none"
+    );
+    // With the plugin back, it is accepted.
+    let name = remote_service_tests::library_file_name("remote_service_plugin_proxy_detector");
+    installation
+        .scratch
+        .add_plugin_file(&remote_service_tests::artifact(&name), &name);
+    installation
+        .run(&["config", "set", "proxy.mode", "auto"])
+        .success();
 }
