@@ -58,6 +58,50 @@ fn the_engine_connects_through_a_basic_proxy_and_the_light_says_why_when_it_cann
         installation.backoffice.log()
     );
 
+    // `proxy test`: every step through the proxy, each with its outcome.
+    let report = installation.run(&["proxy", "test", "--json"]);
+    assert_eq!(report.code, Some(0), "{}", report.stdout);
+    let steps: Vec<(String, String, String)> = report.json()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            (
+                step["name"].as_str().unwrap().to_string(),
+                step["outcome"].as_str().unwrap().to_string(),
+                step["detail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = steps.iter().map(|(name, _, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "proxy",
+            "proxy DNS",
+            "proxy TCP",
+            "proxy authentication",
+            "tunnel",
+            "TLS",
+            "HTTP",
+            "authentication"
+        ],
+        "{steps:?}"
+    );
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|(step, _, _)| step == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        step("proxy authentication").2,
+        format!("Basic, accepted for {PROXY_USER}")
+    );
+    assert_eq!(step("tunnel").1, "pass", "{steps:?}");
+    assert_eq!(step("authentication").1, "pass", "{steps:?}");
+
     // Only the proxy is connected to: no connection of the engine goes around it.
     assert_connected_only_through(daemon.pid(), &squid, back_office_port);
 

@@ -90,6 +90,14 @@ enum ProxyCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Connect to the back office through the proxy in use, step by step with timings
+    /// (the proxy, its name, TCP, its authentication, the tunnel, TLS, HTTP, the back
+    /// office's authentication): the connection test, which goes the way the connection
+    /// goes; exit code 0 only when every step passes.
+    Test {
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -216,5 +224,6 @@ pub fn run() -> Result<ExitCode> {
         Command::Config(command) => config::run(command),
         Command::TestConnection { output } => connection::test_connection(output.json),
         Command::Proxy(ProxyCommand::Resolve { url, output }) => proxy::resolve(&url, output.json),
+        Command::Proxy(ProxyCommand::Test { output }) => connection::test_connection(output.json),
     }
 }

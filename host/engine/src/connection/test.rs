@@ -10,7 +10,8 @@ use tokio::net::TcpStream;
 use url::Url;
 
 use super::{Backoffice, ConnectionConfig};
-use crate::proxy::{Detector, ProxyMode, Purpose, Route};
+use crate::proxy::tunnel::{self, Authenticated, Target};
+use crate::proxy::{Detector, Hop, ProxyMode, Purpose, Route};
 
 struct Steps {
     steps: Vec<Step>,
@@ -84,19 +85,17 @@ pub async fn test_connection(config: &ConnectionConfig, detector: Option<&Detect
     match route {
         Some(route) if route.is_direct() => run_steps(config, &route, &mut steps).await,
         Some(route) => {
-            let through = route
-                .hops
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            for name in ["DNS", "TCP", "TLS"] {
-                steps.skip(
-                    name,
-                    &format!("through the proxy {through}, which resolves the name and connects"),
-                );
-            }
-            exchange(config, &route, &mut steps, Instant::now()).await;
+            names = vec![
+                "proxy",
+                "proxy DNS",
+                "proxy TCP",
+                "proxy authentication",
+                "tunnel",
+                "TLS",
+                "HTTP",
+                "authentication",
+            ];
+            proxy_steps(config, &route, &mut steps).await;
         }
         None => {}
     }
@@ -192,46 +191,7 @@ async fn run_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps) 
     }
 
     if url.scheme() == "https" {
-        let started = Instant::now();
-        let tls = match super::tls::client_config(config.ca_file.as_deref()) {
-            Ok(tls) => tls,
-            Err(error) => {
-                steps.record("TLS", started, Err(error.to_string()));
-                return;
-            }
-        };
-        let server_name = match rustls::pki_types::ServerName::try_from(host.clone()) {
-            Ok(name) => name,
-            Err(error) => {
-                steps.record("TLS", started, Err(format!("{host}: {error}")));
-                return;
-            }
-        };
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
-        let authority = format!("{host}:{port}");
-        let result = match within(limit, connector.connect(server_name, stream)).await {
-            Ok(Ok(session)) => {
-                let (_, connection) = session.get_ref();
-                Ok(format!(
-                    "{} with a trusted certificate for {host}",
-                    connection
-                        .protocol_version()
-                        .map(|version| format!("{version:?}").replace('_', "."))
-                        .unwrap_or_else(|| "TLS".to_string())
-                ))
-            }
-            Ok(Err(error)) => Err(
-                match error
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                {
-                    Some(tls_error) => super::backoffice::certificate_reason(tls_error, &authority),
-                    None => format!("TLS handshake with {authority} failed: {error}"),
-                },
-            ),
-            Err(()) => Err(format!("no TLS handshake within {limit:?}")),
-        };
-        if !steps.record("TLS", started, result) {
+        if !tls_step(config, &host, port, stream, steps).await {
             return;
         }
     } else {
@@ -240,6 +200,211 @@ async fn run_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps) 
     }
 
     exchange(config, route, steps, Instant::now()).await;
+}
+
+/// The steps through the route's first proxy: its name, a TCP connection to it, the
+/// authentication it asks for, the tunnel to the back office, TLS with the back office
+/// through the tunnel, then the protocol's exchange (through the relay, as the connection
+/// goes).
+async fn proxy_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps) {
+    let limit = config.request_timeout;
+    let Some(hop) = route.hops.iter().find(|hop| **hop != Hop::Direct) else {
+        return;
+    };
+    let (host, port) = match hop {
+        Hop::Http { host, port, .. }
+        | Hop::Socks4 { host, port, .. }
+        | Hop::Socks5 { host, port } => (host.clone(), *port),
+        Hop::Direct => return,
+    };
+    let url = match Url::parse(&config.url) {
+        Ok(url) => url,
+        Err(error) => {
+            steps.record(
+                "proxy DNS",
+                Instant::now(),
+                Err(format!("the back office URL: {error}")),
+            );
+            return;
+        }
+    };
+    let target = Target {
+        host: url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_string(),
+        port: url.port_or_known_default().unwrap_or(443),
+    };
+
+    let started = Instant::now();
+    let addresses = match within(limit, tokio::net::lookup_host((host.as_str(), port))).await {
+        Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
+        Ok(Err(error)) => {
+            steps.record(
+                "proxy DNS",
+                started,
+                Err(format!("cannot resolve the proxy's name {host}: {error}")),
+            );
+            return;
+        }
+        Err(()) => {
+            steps.record(
+                "proxy DNS",
+                started,
+                Err(format!("no answer for {host} within {limit:?}")),
+            );
+            return;
+        }
+    };
+    let listed: Vec<String> = addresses
+        .iter()
+        .map(|address| address.ip().to_string())
+        .collect();
+    if !steps.record(
+        "proxy DNS",
+        started,
+        Ok(format!("{host} is {}", listed.join(", "))),
+    ) {
+        return;
+    }
+
+    let started = Instant::now();
+    let proxy = crate::proxy::authority(&host, port);
+    match within(limit, TcpStream::connect((host.as_str(), port))).await {
+        Ok(Ok(_)) => {
+            steps.record(
+                "proxy TCP",
+                started,
+                Ok(format!("connected to the proxy {proxy}")),
+            );
+        }
+        Ok(Err(error)) => {
+            steps.record(
+                "proxy TCP",
+                started,
+                Err(format!("the proxy {proxy} cannot be reached: {error}")),
+            );
+            return;
+        }
+        Err(()) => {
+            steps.record(
+                "proxy TCP",
+                started,
+                Err(format!("the proxy {proxy} did not answer within {limit:?}")),
+            );
+            return;
+        }
+    }
+
+    let started = Instant::now();
+    let tls = match super::tls::client_config(config.ca_file.as_deref()) {
+        Ok(tls) => Arc::new(tls),
+        Err(error) => {
+            steps.record("proxy authentication", started, Err(error.to_string()));
+            return;
+        }
+    };
+    let stream = match tunnel::open(
+        hop,
+        &target,
+        &route.credentials,
+        &tls,
+        limit,
+        Authenticated::NotAsked,
+    )
+    .await
+    {
+        Ok((stream, authenticated)) => {
+            let how = match authenticated {
+                Authenticated::NotAsked => "the proxy asked for none".to_string(),
+                Authenticated::Basic => format!(
+                    "Basic, accepted for {}",
+                    route.credentials.user.as_deref().unwrap_or_default()
+                ),
+            };
+            steps.record("proxy authentication", started, Ok(how));
+            steps.record(
+                "tunnel",
+                started,
+                Ok(format!("to {} through {hop}", target.authority())),
+            );
+            stream
+        }
+        Err(failure) => {
+            let authentication = failure.reason.contains("asks for authentication")
+                || failure.reason.contains("refused the user name or password");
+            if authentication {
+                steps.record("proxy authentication", started, Err(failure.reason));
+            } else {
+                steps.skip("proxy authentication", "not reached");
+                steps.record("tunnel", started, Err(failure.reason));
+            }
+            return;
+        }
+    };
+    if url.scheme() == "https" {
+        if !tls_step(config, &target.host, target.port, stream, steps).await {
+            return;
+        }
+    } else {
+        drop(stream);
+        steps.skip("TLS", "plain http (allowed on a loopback address only)");
+    }
+    exchange(config, route, steps, Instant::now()).await;
+}
+
+/// The TLS step: a handshake with the back office over `stream` (direct, or a tunnel
+/// through the proxy), with the certificate checked as the connection checks it.
+async fn tls_step(
+    config: &ConnectionConfig,
+    host: &str,
+    port: u16,
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    steps: &mut Steps,
+) -> bool {
+    let limit = config.request_timeout;
+    let host = host.to_string();
+    let started = Instant::now();
+    let tls = match super::tls::client_config(config.ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(error) => {
+            steps.record("TLS", started, Err(error.to_string()));
+            return false;
+        }
+    };
+    let server_name = match rustls::pki_types::ServerName::try_from(host.clone()) {
+        Ok(name) => name,
+        Err(error) => {
+            steps.record("TLS", started, Err(format!("{host}: {error}")));
+            return false;
+        }
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let authority = format!("{host}:{port}");
+    let result = match within(limit, connector.connect(server_name, stream)).await {
+        Ok(Ok(session)) => {
+            let (_, connection) = session.get_ref();
+            Ok(format!(
+                "{} with a trusted certificate for {host}",
+                connection
+                    .protocol_version()
+                    .map(|version| format!("{version:?}").replace('_', "."))
+                    .unwrap_or_else(|| "TLS".to_string())
+            ))
+        }
+        Ok(Err(error)) => Err(
+            match error
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                Some(tls_error) => super::backoffice::certificate_reason(tls_error, &authority),
+                None => format!("TLS handshake with {authority} failed: {error}"),
+            },
+        ),
+        Err(()) => Err(format!("no TLS handshake within {limit:?}")),
+    };
+    steps.record("TLS", started, result)
 }
 
 /// The HTTP and authentication steps: a request in the protocol along `route`.
