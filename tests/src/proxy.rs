@@ -20,6 +20,9 @@ pub enum SquidAuth {
     None,
     /// Basic (`basic_ncsa_auth`), [`PROXY_USER`] with this password.
     Basic(String),
+    /// Negotiate (`negotiate_kerberos_auth`) with the service key of `HTTP/localhost` from
+    /// this KDC: the proxy is to be reached as `localhost`.
+    Negotiate(PathBuf, PathBuf),
 }
 
 /// A running squid; killed when dropped.
@@ -78,6 +81,19 @@ impl Squid {
                     path("passwd")
                 ));
             }
+            SquidAuth::Negotiate(krb5_conf, keytab) => {
+                fs::copy(krb5_conf, dir.path().join("krb5.conf")).unwrap();
+                fs::copy(keytab, dir.path().join("squid.keytab")).unwrap();
+                config.push_str(&format!(
+                    "auth_param negotiate program /usr/bin/env KRB5_KTNAME={} KRB5_CONFIG={} /usr/lib/squid/negotiate_kerberos_auth -s HTTP/localhost@{REALM}\n\
+                     auth_param negotiate children 2\n\
+                     acl authenticated proxy_auth REQUIRED\n\
+                     http_access deny !authenticated\n\
+                     http_access allow loopback\n",
+                    path("squid.keytab"),
+                    path("krb5.conf"),
+                ));
+            }
         }
         config.push_str("http_access deny all\n");
         fs::write(dir.path().join("squid.conf"), config).unwrap();
@@ -130,6 +146,12 @@ impl Squid {
             TcpStream::connect(("127.0.0.1", port)).is_err()
         });
         assert!(gone.is_some(), "squid stops listening on {port}");
+    }
+
+    /// `localhost:PORT`: the name a Kerberos proxy is reached by (its service is
+    /// `HTTP/localhost`).
+    pub fn address_by_name(&self) -> String {
+        format!("localhost:{}", self.port)
     }
 
     /// `127.0.0.1:PORT`, as `proxy.url` takes it.
@@ -205,4 +227,131 @@ pub fn port_of(url: &str) -> u16 {
         .next()
         .and_then(|port| port.parse().ok())
         .expect("a port in the URL")
+}
+
+/// The throwaway Kerberos realm of [`Kdc`].
+pub const REALM: &str = "REMOTE.TEST";
+
+/// The user of [`Kdc`], and the password `kinit` is given (a test realm's, nothing else's).
+pub const KERBEROS_USER: &str = "alice";
+const KERBEROS_PASSWORD: &str = "kinit-only-test-pw";
+
+/// A throwaway MIT Kerberos realm (krb5-kdc) on a loopback port, with the user
+/// [`KERBEROS_USER`] and the proxy's service `HTTP/localhost` (its key in a keytab);
+/// killed when dropped.
+pub struct Kdc {
+    dir: tempfile::TempDir,
+    _child: KillOnDrop,
+}
+
+impl Kdc {
+    /// Creates the realm's database and starts the KDC; waits until it takes connections.
+    pub fn start() -> Kdc {
+        let dir = tempfile::Builder::new()
+            .prefix("remote-service-kdc-")
+            .tempdir()
+            .expect("kdc folder");
+        let port = crate::restartable_port();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        fs::write(
+            dir.path().join("krb5.conf"),
+            format!(
+                "[libdefaults]\n  default_realm = {REALM}\n  dns_lookup_kdc = false\n  dns_lookup_realm = false\n  dns_canonicalize_hostname = false\n  rdns = false\n  udp_preference_limit = 1\n\
+                 [realms]\n  {REALM} = {{\n    kdc = 127.0.0.1:{port}\n  }}\n"
+            ),
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("kdc.conf"),
+            format!(
+                "[kdcdefaults]\n  kdc_ports = {port}\n  kdc_tcp_ports = {port}\n[realms]\n  {REALM} = {{\n    database_name = {}\n    key_stash_file = {}\n    acl_file = {}\n  }}\n",
+                path("principal"),
+                path("stash"),
+                path("kadm5.acl"),
+            ),
+        )
+        .unwrap();
+        let tool = |program: &str, args: &[&str]| {
+            let output = Command::new(program)
+                .args(args)
+                .env("KRB5_CONFIG", dir.path().join("krb5.conf"))
+                .env("KRB5_KDC_PROFILE", dir.path().join("kdc.conf"))
+                .output()
+                .unwrap_or_else(|error| {
+                    panic!("{program} (Debian packages krb5-kdc, krb5-admin-server): {error}")
+                });
+            assert!(
+                output.status.success(),
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        tool(
+            "kdb5_util",
+            &["create", "-s", "-r", REALM, "-P", "throwaway-master-key"],
+        );
+        tool(
+            "kadmin.local",
+            &[
+                "-q",
+                &format!("addprinc -pw {KERBEROS_PASSWORD} {KERBEROS_USER}"),
+            ],
+        );
+        tool("kadmin.local", &["-q", "addprinc -randkey HTTP/localhost"]);
+        tool(
+            "kadmin.local",
+            &[
+                "-q",
+                &format!("ktadd -k {} HTTP/localhost", path("squid.keytab")),
+            ],
+        );
+        let child = KillOnDrop(
+            Command::new("krb5kdc")
+                .args(["-n", "-r", REALM])
+                .env("KRB5_CONFIG", dir.path().join("krb5.conf"))
+                .env("KRB5_KDC_PROFILE", dir.path().join("kdc.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("krb5kdc (Debian package krb5-kdc)"),
+        );
+        let up = crate::wait_for(Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            up.is_some(),
+            "the KDC takes connections on {port} within 60 s"
+        );
+        Kdc { dir, _child: child }
+    }
+
+    /// The realm's `krb5.conf` (`KRB5_CONFIG` for the engine and the tools).
+    pub fn krb5_conf(&self) -> PathBuf {
+        self.dir.path().join("krb5.conf")
+    }
+
+    /// The proxy's keytab.
+    pub fn keytab(&self) -> PathBuf {
+        self.dir.path().join("squid.keytab")
+    }
+
+    /// `kinit` as [`KERBEROS_USER`] into the ticket cache file `cache`.
+    pub fn kinit(&self, cache: &Path) {
+        let mut kinit = Command::new("kinit")
+            .arg(KERBEROS_USER)
+            .env("KRB5_CONFIG", self.krb5_conf())
+            .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kinit (Debian package krb5-user)");
+        writeln!(kinit.stdin.take().unwrap(), "{KERBEROS_PASSWORD}").unwrap();
+        let output = kinit.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "kinit: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

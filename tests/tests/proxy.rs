@@ -5,7 +5,9 @@
 use std::fs;
 
 use remote_service_tests::backoffice::Installation;
-use remote_service_tests::proxy::{port_of, tcp_peers, Squid, SquidAuth, PROXY_USER};
+use remote_service_tests::proxy::{
+    port_of, tcp_peers, Kdc, Squid, SquidAuth, KERBEROS_USER, PROXY_USER, REALM,
+};
 
 const PROXY_PASSWORD: &str = "Proxy-Passw0rd-7c1e";
 
@@ -296,4 +298,73 @@ fn automatic_detection_is_refused_without_the_proxy_detector_plugin() {
     installation
         .run(&["config", "set", "proxy.mode", "auto"])
         .success();
+}
+
+#[test]
+fn a_kerberos_proxy_lets_the_engine_through_with_the_users_ticket_and_no_password() {
+    let installation = Installation::new();
+    let kdc = Kdc::start();
+    let squid = Squid::start(SquidAuth::Negotiate(kdc.krb5_conf(), kdc.keytab()));
+    let back_office_port = port_of(installation.backoffice.url());
+    for (key, value) in [
+        ("proxy.mode", "manual"),
+        ("proxy.url", &squid.address_by_name()),
+    ] {
+        installation.run(&["config", "set", key, value]).success();
+    }
+    let cache = installation.scratch.root().join("krb5cc");
+    let kerberos = |mut command: std::process::Command| {
+        command
+            .env("KRB5_CONFIG", kdc.krb5_conf())
+            .env("KRB5CCNAME", format!("FILE:{}", cache.display()));
+        command
+    };
+
+    // No ticket yet: the proxy's offer, and what the user lacks.
+    let daemon =
+        remote_service_tests::Scratch::spawn_daemon(kerberos(installation.command(&["daemon"])));
+    let reason = installation.wait_for_light("orange", "asks for authentication");
+    assert!(
+        reason.contains("(it offers Negotiate)") && reason.contains("Kerberos ticket"),
+        "{reason}"
+    );
+
+    // The user logs in to the realm: the engine goes through with the ticket, by itself.
+    kdc.kinit(&cache);
+    installation.wait_for_light("green", "");
+    assert_connected_only_through(daemon.pid(), &squid, back_office_port);
+    let report = kerberos(installation.command(&["proxy", "test", "--json"]))
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let authentication = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["name"] == "proxy authentication")
+        .cloned()
+        .unwrap();
+    assert_eq!(authentication["outcome"], "pass", "{report}");
+    assert!(
+        authentication["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Negotiate"),
+        "{report}"
+    );
+    // Nothing was stored for it.
+    let view = installation.run(&["config", "show", "--json"]).json();
+    assert_eq!(view["secrets"]["proxy_password"], "not set", "{view}");
+
+    assert_eq!(daemon.terminate(), Some(0));
+    let tunnel =
+        format!("CONNECT 127.0.0.1:{back_office_port} {KERBEROS_USER}@{REALM} HIER_DIRECT");
+    let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
+        squid.access_log().contains(&tunnel)
+    });
+    assert!(
+        found.is_some(),
+        "squid's access log has {tunnel:?}:\n{}",
+        squid.access_log()
+    );
 }

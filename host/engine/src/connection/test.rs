@@ -317,6 +317,9 @@ async fn proxy_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps
     {
         Ok((stream, authenticated)) => {
             let how = match authenticated {
+                Authenticated::Negotiate => {
+                    "Negotiate, accepted with the current user's Kerberos ticket".to_string()
+                }
                 Authenticated::NotAsked => "the proxy asked for none".to_string(),
                 Authenticated::Basic => format!(
                     "Basic, accepted for {}",

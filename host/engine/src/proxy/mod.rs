@@ -10,6 +10,7 @@
 //! dialogue with the proxy is in one place, knows the proxy's exact answer (its status,
 //! the schemes of `Proxy-Authenticate`) and can say in words why it failed.
 
+pub mod negotiate;
 pub mod relay;
 pub mod tunnel;
 

@@ -51,6 +51,8 @@ pub enum Authenticated {
     NotAsked,
     /// Basic, with the user name and password.
     Basic,
+    /// Negotiate, with the user's Kerberos ticket.
+    Negotiate,
 }
 
 /// Opens a stream to `target` through `hop` within `limit` (each step). `known` is how
@@ -75,64 +77,73 @@ pub async fn open(
             port,
             tls: over_tls,
         } => {
-            let first = if known == Authenticated::Basic && basic_header(credentials).is_some() {
-                Authenticated::Basic
-            } else {
-                Authenticated::NotAsked
+            let proxy = authority(host, *port);
+            let connect = |authorization: Option<zeroize::Zeroizing<String>>| {
+                http_connect(host, *port, *over_tls, target, tls, limit, authorization)
             };
-            match http_connect(
-                host,
-                *port,
-                *over_tls,
-                target,
-                credentials,
-                tls,
-                limit,
-                first,
-            )
-            .await?
-            {
-                Connected::Open(stream) => Ok((stream, first)),
-                Connected::AuthenticationRequired(schemes) => {
-                    let proxy = authority(host, *port);
-                    if first == Authenticated::Basic {
-                        return Err(Failure::refused(format!(
-                            "the proxy {proxy} refused the user name or password"
-                        )));
-                    }
-                    let offers_basic = schemes
-                        .iter()
-                        .any(|scheme| scheme.eq_ignore_ascii_case("basic"));
-                    if offers_basic && basic_header(credentials).is_some() {
-                        return match http_connect(
-                            host,
-                            *port,
-                            *over_tls,
-                            target,
-                            credentials,
-                            tls,
-                            limit,
-                            Authenticated::Basic,
-                        )
-                        .await?
-                        {
-                            Connected::Open(stream) => Ok((stream, Authenticated::Basic)),
-                            Connected::AuthenticationRequired(_) => Err(Failure::refused(format!(
-                                "the proxy {proxy} refused the user name or password"
-                            ))),
-                        };
-                    }
-                    Err(Failure::refused(format!(
-                        "the proxy {proxy} asks for authentication (it offers {}): {}",
-                        if schemes.is_empty() {
-                            "no scheme".to_string()
-                        } else {
-                            schemes.join(", ")
-                        },
-                        authentication_hint(&schemes, credentials)
+            // What the proxy asked for last time is sent at once.
+            let first = match known {
+                Authenticated::Basic if basic_header(credentials).is_some() => Authenticated::Basic,
+                Authenticated::Negotiate => Authenticated::Negotiate,
+                _ => Authenticated::NotAsked,
+            };
+            let header = match first {
+                Authenticated::Basic => basic_header(credentials),
+                Authenticated::Negotiate => negotiate_header(host, limit).await.ok(),
+                Authenticated::NotAsked => None,
+            };
+            let schemes = match connect(header).await? {
+                Connected::Open(stream) => return Ok((stream, first)),
+                Connected::AuthenticationRequired(_) if first == Authenticated::Basic => {
+                    return Err(Failure::refused(format!(
+                        "the proxy {proxy} refused the user name or password"
                     )))
                 }
+                Connected::AuthenticationRequired(schemes) => schemes,
+            };
+            let offers = |name: &str| {
+                schemes
+                    .iter()
+                    .any(|scheme| scheme.eq_ignore_ascii_case(name))
+            };
+            let mut negotiate_problem = None;
+            if offers("negotiate") {
+                match negotiate_header(host, limit).await {
+                    Ok(header) => match connect(Some(header)).await? {
+                        Connected::Open(stream) => return Ok((stream, Authenticated::Negotiate)),
+                        Connected::AuthenticationRequired(_) => {
+                            negotiate_problem = Some(format!(
+                                "the proxy {proxy} refused the Kerberos credentials (Negotiate)"
+                            ))
+                        }
+                    },
+                    Err(why) => negotiate_problem = Some(format!("Negotiate: {why}")),
+                }
             }
+            if offers("basic") {
+                if let Some(header) = basic_header(credentials) {
+                    return match connect(Some(header)).await? {
+                        Connected::Open(stream) => Ok((stream, Authenticated::Basic)),
+                        Connected::AuthenticationRequired(_) => Err(Failure::refused(format!(
+                            "the proxy {proxy} refused the user name or password"
+                        ))),
+                    };
+                }
+            }
+            if let Some(problem) = &negotiate_problem {
+                if problem.starts_with("the proxy") && !offers("basic") {
+                    return Err(Failure::refused(problem.clone()));
+                }
+            }
+            Err(Failure::refused(format!(
+                "the proxy {proxy} asks for authentication (it offers {}): {}",
+                if schemes.is_empty() {
+                    "no scheme".to_string()
+                } else {
+                    schemes.join(", ")
+                },
+                authentication_hint(&schemes, credentials, negotiate_problem.as_deref())
+            )))
         }
         Hop::Socks5 { host, port } => {
             let stream = socks5(host, *port, target, credentials, limit).await?;
@@ -227,8 +238,51 @@ async fn socks4(
     }
 }
 
+/// `Negotiate <token>` for the proxy on `host`, from the user's Kerberos credentials (on a
+/// blocking thread: GSS-API may ask the KDC), within `limit`.
+async fn negotiate_header(
+    host: &str,
+    limit: Duration,
+) -> Result<zeroize::Zeroizing<String>, String> {
+    let host = host.to_string();
+    let token = tokio::task::spawn_blocking(move || super::negotiate::token(&host));
+    match tokio::time::timeout(limit, token).await {
+        Ok(Ok(Ok(token))) => Ok(zeroize::Zeroizing::new(format!(
+            "Negotiate {}",
+            base64::engine::general_purpose::STANDARD.encode(token)
+        ))),
+        Ok(Ok(Err(why))) => Err(why),
+        Ok(Err(_)) => Err("GSS-API failed".to_string()),
+        Err(_) => Err(format!(
+            "no Kerberos ticket within {} s (does the KDC answer?)",
+            limit.as_secs_f64()
+        )),
+    }
+}
+
 /// What to do when the proxy asks for authentication the installation cannot give.
-fn authentication_hint(schemes: &[String], credentials: &ProxyCredentials) -> String {
+fn authentication_hint(
+    schemes: &[String],
+    credentials: &ProxyCredentials,
+    negotiate_problem: Option<&str>,
+) -> String {
+    let offers = |name: &str| {
+        schemes
+            .iter()
+            .any(|scheme| scheme.eq_ignore_ascii_case(name))
+    };
+    let hint = basic_hint(schemes, credentials);
+    match negotiate_problem {
+        Some(problem) if offers("basic") => format!("{problem}; for Basic: {hint}"),
+        Some(problem) => format!(
+            "{problem} (the current user needs a Kerberos ticket: kinit, or the desktop's domain login)"
+        ),
+        None => hint,
+    }
+}
+
+/// What to set for Basic, or why no offered scheme can be used.
+fn basic_hint(schemes: &[String], credentials: &ProxyCredentials) -> String {
     let offers = |name: &str| {
         schemes
             .iter()
@@ -241,13 +295,10 @@ fn authentication_hint(schemes: &[String], credentials: &ProxyCredentials) -> St
             (Some(_), Some(_)) => "the user name and password were not accepted".to_string(),
         };
     }
-    if offers("negotiate") {
-        return "Negotiate (Kerberos with the current domain credentials) is not supported by this version yet; have the proxy offer Basic as well".to_string();
-    }
     if offers("ntlm") {
         return "NTLM is not supported: have the proxy offer Negotiate (Kerberos) or Basic, or use a local authenticating proxy".to_string();
     }
-    "none of these schemes is supported (Basic is)".to_string()
+    "none of these schemes is supported (Basic and Negotiate are)".to_string()
 }
 
 /// `Basic base64(user:password)`, when both are known.
@@ -289,16 +340,14 @@ enum Connected {
     AuthenticationRequired(Vec<String>),
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn http_connect(
     host: &str,
     port: u16,
     over_tls: bool,
     target: &Target,
-    credentials: &ProxyCredentials,
     tls: &Arc<ClientConfig>,
     limit: Duration,
-    authenticate: Authenticated,
+    authorization: Option<zeroize::Zeroizing<String>>,
 ) -> Result<Connected, Failure> {
     let proxy = authority(host, port);
     let unreachable =
@@ -333,12 +382,10 @@ async fn http_connect(
         target.authority(),
         env!("CARGO_PKG_VERSION")
     ));
-    if authenticate == Authenticated::Basic {
-        if let Some(header) = basic_header(credentials) {
-            request.push_str("Proxy-Authorization: ");
-            request.push_str(&header);
-            request.push_str("\r\n");
-        }
+    if let Some(header) = authorization {
+        request.push_str("Proxy-Authorization: ");
+        request.push_str(&header);
+        request.push_str("\r\n");
     }
     request.push_str("\r\n");
     let exchange = async {
@@ -524,7 +571,7 @@ async fn socks5(
             (0xff, _) | (2, None) => {
                 return Ok(Err(Failure::refused(format!(
                     "the proxy {proxy} asks for authentication (it offers SOCKS5 user name and password): {}",
-                    authentication_hint(&["Basic".to_string()], credentials)
+                    basic_hint(&["Basic".to_string()], credentials)
                 ))))
             }
             (other, _) => {
@@ -624,12 +671,24 @@ mod tests {
     #[test]
     fn the_hint_says_what_to_set() {
         let none = ProxyCredentials::default();
-        assert!(authentication_hint(&["Basic".into()], &none).contains("proxy.user"));
+        assert!(authentication_hint(&["Basic".into()], &none, None).contains("proxy.user"));
         let user = ProxyCredentials {
             user: Some("me".into()),
             password: None,
         };
-        assert!(authentication_hint(&["Basic".into()], &user).contains("set-secret proxy_password"));
-        assert!(authentication_hint(&["NTLM".into()], &user).contains("NTLM is not supported"));
+        assert!(authentication_hint(&["Basic".into()], &user, None)
+            .contains("set-secret proxy_password"));
+        assert!(
+            authentication_hint(&["NTLM".into()], &user, None).contains("NTLM is not supported")
+        );
+        let no_ticket = authentication_hint(
+            &["Negotiate".into()],
+            &user,
+            Some("Negotiate: no credentials cache"),
+        );
+        assert!(
+            no_ticket.contains("no credentials cache") && no_ticket.contains("kinit"),
+            "{no_ticket}"
+        );
     }
 }
