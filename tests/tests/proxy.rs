@@ -263,6 +263,54 @@ fn automatic_detection_from_the_environment_reaches_the_back_office_through_the_
 }
 
 #[test]
+fn automatic_detection_from_gnome_settings_reaches_the_back_office_through_the_proxy() {
+    let installation = Installation::new();
+    let squid = Squid::start(SquidAuth::None);
+    let back_office_port = port_of(installation.backoffice.url());
+    installation
+        .run(&["config", "set", "proxy.mode", "auto"])
+        .success();
+    // GNOME's settings through GSettings' keyfile backend (dconf on a desktop); the
+    // environment names another proxy, which GNOME's answer overrides.
+    let keyfile = installation
+        .scratch
+        .root()
+        .join("config/glib-2.0/settings/keyfile");
+    fs::create_dir_all(keyfile.parent().unwrap()).unwrap();
+    fs::write(
+        &keyfile,
+        format!(
+            // GNOME's default ignore-hosts bypass loopback, where the test's back office is.
+            "[system/proxy]\nmode='manual'\nignore-hosts=@as []\n\n[system/proxy/http]\nhost='127.0.0.1'\nport={}\n",
+            port_of(&squid.address())
+        ),
+    )
+    .unwrap();
+    let mut command = installation.command(&["daemon"]);
+    command
+        .env("XDG_CURRENT_DESKTOP", "GNOME")
+        .env("GSETTINGS_BACKEND", "keyfile")
+        .env("http_proxy", "http://127.0.0.1:9");
+    let daemon = remote_service_tests::Scratch::spawn_daemon(command);
+    installation.wait_for_light("green", "");
+    assert_connected_only_through(daemon.pid(), &squid, back_office_port);
+    let resolved = installation
+        .run(&["proxy", "resolve", installation.backoffice.url(), "--json"])
+        .json();
+    assert_eq!(resolved["source"], "gnome", "{resolved}");
+    assert_eq!(daemon.terminate(), Some(0));
+    let tunnel = format!("CONNECT 127.0.0.1:{back_office_port} - HIER_DIRECT");
+    let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
+        squid.access_log().contains(&tunnel)
+    });
+    assert!(
+        found.is_some(),
+        "squid's access log has {tunnel:?}:\n{}",
+        squid.access_log()
+    );
+}
+
+#[test]
 fn automatic_detection_is_refused_without_the_proxy_detector_plugin() {
     let installation = Installation::new();
     fs::remove_file(

@@ -1,5 +1,6 @@
 //! The proxy detector's conformance table (`tests/data/proxy-conformance.json`): each case's
-//! inputs — the environment, KDE's `kioslaverc`, `/etc/sysconfig/proxy` — given to
+//! inputs — the environment, GNOME's GSettings (the keyfile backend), KDE's `kioslaverc`,
+//! `/etc/sysconfig/proxy` — given to
 //! `remote-service proxy resolve URL --json` (with `proxy.mode auto` and no running engine,
 //! so that the command's own engine and its proxy detector plugin see exactly them), and
 //! the answer compared with the case's source and ordered candidates, or its error.
@@ -41,11 +42,18 @@ fn the_detector_answers_every_case_of_the_conformance_table() {
     scratch.write_settings("[proxy]\nmode = \"auto\"\n");
     let kioslaverc = scratch.root().join("config/kioslaverc");
     let sysconfig = scratch.root().join("sysconfig-proxy");
+    // GSettings' keyfile backend (GSETTINGS_BACKEND=keyfile) reads this file.
+    let keyfile = scratch.root().join("config/glib-2.0/settings/keyfile");
+    fs::create_dir_all(keyfile.parent().unwrap()).unwrap();
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let url = case["url"].as_str().unwrap();
         let _ = fs::remove_file(&kioslaverc);
+        let _ = fs::remove_file(&keyfile);
+        if let Some(text) = case["gsettings"].as_str() {
+            fs::write(&keyfile, text).unwrap();
+        }
         let _ = fs::remove_file(&sysconfig);
         let _ = fs::remove_dir(&sysconfig);
         if let Some(text) = case["kioslaverc"].as_str() {

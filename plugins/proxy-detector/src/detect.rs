@@ -88,6 +88,14 @@ pub fn candidates(url: &str, inputs: &Inputs) -> Result<ProxyCandidates, String>
             return Ok(answer);
         }
     }
+    if GNOME_DESKTOPS
+        .iter()
+        .any(|desktop| inputs.desktop_is(desktop))
+    {
+        if let Some(answer) = gnome(&target)? {
+            return Ok(answer);
+        }
+    }
     if let Some(answer) = environment(&target, &inputs.env)? {
         return Ok(answer);
     }
@@ -98,6 +106,42 @@ pub fn candidates(url: &str, inputs: &Inputs) -> Result<ProxyCandidates, String>
 }
 
 const DIRECT: &str = "direct://";
+
+/// The desktops whose proxy settings are GNOME's GSettings (as Chromium reads them).
+const GNOME_DESKTOPS: [&str; 6] = [
+    "GNOME",
+    "Unity",
+    "Cinnamon",
+    "X-Cinnamon",
+    "Pantheon",
+    "Budgie",
+];
+
+/// GNOME's answer, final when GIO and the schema are there.
+fn gnome(target: &Target) -> Result<Option<ProxyCandidates>, String> {
+    let Some(settings) = crate::gnome::settings(&target.scheme) else {
+        return Ok(None);
+    };
+    match settings {
+        crate::gnome::Gnome::Direct => Ok(Some(answer("gnome", vec![DIRECT.to_string()]))),
+        crate::gnome::Gnome::Manual { proxy, ignore_hosts } => {
+            let Some(proxy) = proxy else {
+                return Ok(Some(answer("gnome", vec![DIRECT.to_string()])));
+            };
+            if bypasses(&ignore_hosts.join(","), &target.destination) {
+                return Ok(Some(answer("gnome", vec![DIRECT.to_string()])));
+            }
+            let proxy = proxy_uri(&proxy).map_err(|why| format!("GNOME's proxy setting: {why}"))?;
+            Ok(Some(answer("gnome", vec![proxy])))
+        }
+        crate::gnome::Gnome::Auto(Some(url)) => Err(format!(
+            "the desktop uses the proxy script {url:?} (PAC), which this version cannot evaluate yet"
+        )),
+        crate::gnome::Gnome::Auto(None) => Err(
+            "the desktop asks for WPAD (automatic without a script URL), which this version does not do yet".to_string(),
+        ),
+    }
+}
 
 fn answer(source: &str, candidates: Vec<String>) -> ProxyCandidates {
     ProxyCandidates {

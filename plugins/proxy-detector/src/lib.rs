@@ -1,5 +1,5 @@
 //! The proxy detector plugin: finds the system's proxy for "Automatically detect settings"
-//! (`proxy.mode auto`): KDE's settings, the environment, `/etc/sysconfig/proxy`
+//! (`proxy.mode auto`): KDE's and GNOME's settings, the environment, `/etc/sysconfig/proxy`
 //! ([`detect`]), with the `no_proxy` rules of [`no_proxy`].
 //!
 //! No licence option: it is always available. The host asks it through
@@ -7,6 +7,7 @@
 //! the desktop's settings counts from the next connection.
 
 pub mod detect;
+pub mod gnome;
 pub mod no_proxy;
 
 use remote_service_plugin_api::proxy::ProxyCandidates;
@@ -35,7 +36,7 @@ impl Plugin for ProxyDetector {
     }
 
     fn status(&mut self) -> PluginStatus {
-        PluginStatus::ok("detects the system's proxy (KDE, environment, sysconfig)")
+        PluginStatus::ok("detects the system's proxy (GNOME, KDE, environment, sysconfig)")
     }
 
     fn proxy_candidates(&mut self, url: &str) -> Result<ProxyCandidates, PluginError> {
