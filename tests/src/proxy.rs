@@ -20,6 +20,9 @@ pub enum SquidAuth {
     None,
     /// Basic (`basic_ncsa_auth`), [`PROXY_USER`] with this password.
     Basic(String),
+    /// No authentication, and every tunnel refused (403), as a proxy whose rules do not
+    /// allow the back office.
+    RefuseAll,
     /// Negotiate (`negotiate_kerberos_auth`) with the service key of `HTTP/localhost` from
     /// this KDC: the proxy is to be reached as `localhost`.
     Negotiate(PathBuf, PathBuf),
@@ -57,6 +60,7 @@ impl Squid {
         );
         match &auth {
             SquidAuth::None => config.push_str("http_access allow loopback\n"),
+            SquidAuth::RefuseAll => {}
             SquidAuth::Basic(password) => {
                 let mut openssl = Command::new("openssl")
                     .args(["passwd", "-apr1", "-stdin"])

@@ -311,6 +311,35 @@ fn automatic_detection_from_gnome_settings_reaches_the_back_office_through_the_p
 }
 
 #[test]
+fn a_proxy_that_refuses_the_tunnel_is_orange_with_its_status() {
+    let installation = Installation::new();
+    let squid = Squid::start(SquidAuth::RefuseAll);
+    let back_office_port = port_of(installation.backoffice.url());
+    for (key, value) in [("proxy.mode", "manual"), ("proxy.url", &squid.address())] {
+        installation.run(&["config", "set", key, value]).success();
+    }
+    let _daemon = installation.daemon();
+    let reason = installation.wait_for_light("orange", "refused the tunnel");
+    assert_eq!(
+        reason,
+        format!(
+            "the proxy {} refused the tunnel to 127.0.0.1:{back_office_port}: HTTP 403 Forbidden",
+            squid.address()
+        )
+    );
+    let report = installation.run(&["proxy", "test", "--json"]).json();
+    let tunnel = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|step| step["name"] == "tunnel")
+        .cloned()
+        .unwrap();
+    assert_eq!(tunnel["outcome"], "fail", "{report}");
+    assert_eq!(tunnel["detail"].as_str(), Some(reason.as_str()), "{report}");
+}
+
+#[test]
 fn automatic_detection_is_refused_without_the_proxy_detector_plugin() {
     let installation = Installation::new();
     fs::remove_file(
