@@ -426,15 +426,7 @@ impl Installation {
 
     /// `config set-secret NAME` with `value` on standard input.
     pub fn set_secret(&self, name: &str, value: &str) -> crate::Run {
-        let mut child = self
-            .command(&["config", "set-secret", name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
-        child.wait_with_output().unwrap().into()
+        crate::set_secret(self.command(&["config", "set-secret", name]), value)
     }
 
     /// Waits (generously) until the light is `state` with a reason containing `words`;

@@ -12,7 +12,7 @@ pub mod licence_kit;
 pub mod proxy;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -474,6 +474,18 @@ impl Default for Scratch {
     fn default() -> Self {
         Scratch::new()
     }
+}
+
+/// Runs `command` (a `config set-secret NAME` command line) with `value` on standard input.
+pub fn set_secret(mut command: Command, value: &str) -> Run {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start remote-service config set-secret");
+    writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
+    child.wait_with_output().unwrap().into()
 }
 
 /// Polls `condition` every 10 ms until it holds or `limit` passes; returns the time it

@@ -91,15 +91,7 @@ impl Setup {
 
     /// `config set-secret NAME` with the value on standard input.
     fn set_secret(&self, name: &str, value: &str) -> Run {
-        let mut child = self
-            .command(&["config", "set-secret", name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{value}").unwrap();
-        child.wait_with_output().unwrap().into()
+        remote_service_tests::set_secret(self.command(&["config", "set-secret", name]), value)
     }
 
     fn daemon(&self) -> Daemon {

@@ -133,14 +133,7 @@ fn the_engine_connects_through_a_basic_proxy_and_the_light_says_why_when_it_cann
     // anyone else.
     assert_eq!(daemon.terminate(), Some(0));
     let tunnel = format!("CONNECT 127.0.0.1:{back_office_port} {PROXY_USER} HIER_DIRECT");
-    let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
-        squid.access_log().contains(&tunnel)
-    });
-    assert!(
-        found.is_some(),
-        "squid's access log has {tunnel:?}:\n{}",
-        squid.access_log()
-    );
+    assert_tunnel_logged(&squid, &tunnel);
     for line in squid.access_log().lines() {
         // The harness's own probes (is squid listening?) connect and close at once.
         let probe = line.contains("error:transaction-end-before-headers");
@@ -252,14 +245,7 @@ fn automatic_detection_from_the_environment_reaches_the_back_office_through_the_
 
     assert_eq!(daemon.terminate(), Some(0));
     let tunnel = format!("CONNECT 127.0.0.1:{back_office_port} - HIER_DIRECT");
-    let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
-        squid.access_log().contains(&tunnel)
-    });
-    assert!(
-        found.is_some(),
-        "squid's access log has {tunnel:?}:\n{}",
-        squid.access_log()
-    );
+    assert_tunnel_logged(&squid, &tunnel);
 }
 
 #[test]
@@ -300,14 +286,7 @@ fn automatic_detection_from_gnome_settings_reaches_the_back_office_through_the_p
     assert_eq!(resolved["source"], "gnome", "{resolved}");
     assert_eq!(daemon.terminate(), Some(0));
     let tunnel = format!("CONNECT 127.0.0.1:{back_office_port} - HIER_DIRECT");
-    let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
-        squid.access_log().contains(&tunnel)
-    });
-    assert!(
-        found.is_some(),
-        "squid's access log has {tunnel:?}:\n{}",
-        squid.access_log()
-    );
+    assert_tunnel_logged(&squid, &tunnel);
 }
 
 #[test]
@@ -436,8 +415,13 @@ fn a_kerberos_proxy_lets_the_engine_through_with_the_users_ticket_and_no_passwor
     assert_eq!(daemon.terminate(), Some(0));
     let tunnel =
         format!("CONNECT 127.0.0.1:{back_office_port} {KERBEROS_USER}@{REALM} HIER_DIRECT");
+    assert_tunnel_logged(&squid, &tunnel);
+}
+
+/// Waits (squid writes a tunnel's line once it closed) for `tunnel` in squid's access log.
+fn assert_tunnel_logged(squid: &Squid, tunnel: &str) {
     let found = remote_service_tests::wait_for(std::time::Duration::from_secs(30), || {
-        squid.access_log().contains(&tunnel)
+        squid.access_log().contains(tunnel)
     });
     assert!(
         found.is_some(),

@@ -133,37 +133,9 @@ async fn run_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps) 
         .to_string();
     let port = url.port_or_known_default().unwrap_or(443);
 
-    let started = Instant::now();
-    let addresses = match within(limit, tokio::net::lookup_host((host.as_str(), port))).await {
-        Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
-        Ok(Err(error)) => {
-            steps.record(
-                "DNS",
-                started,
-                Err(format!("cannot resolve {host}: {error}")),
-            );
-            return;
-        }
-        Err(()) => {
-            steps.record(
-                "DNS",
-                started,
-                Err(format!("no answer for {host} within {limit:?}")),
-            );
-            return;
-        }
-    };
-    let listed: Vec<String> = addresses
-        .iter()
-        .map(|address| address.ip().to_string())
-        .collect();
-    if !steps.record(
-        "DNS",
-        started,
-        Ok(format!("{host} is {}", listed.join(", "))),
-    ) {
+    let Some(addresses) = dns_step("DNS", "", &host, port, limit, steps).await else {
         return;
-    }
+    };
 
     let started = Instant::now();
     let mut tcp = None;
@@ -237,35 +209,10 @@ async fn proxy_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps
         port: url.port_or_known_default().unwrap_or(443),
     };
 
-    let started = Instant::now();
-    let addresses = match within(limit, tokio::net::lookup_host((host.as_str(), port))).await {
-        Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
-        Ok(Err(error)) => {
-            steps.record(
-                "proxy DNS",
-                started,
-                Err(format!("cannot resolve the proxy's name {host}: {error}")),
-            );
-            return;
-        }
-        Err(()) => {
-            steps.record(
-                "proxy DNS",
-                started,
-                Err(format!("no answer for {host} within {limit:?}")),
-            );
-            return;
-        }
-    };
-    let listed: Vec<String> = addresses
-        .iter()
-        .map(|address| address.ip().to_string())
-        .collect();
-    if !steps.record(
-        "proxy DNS",
-        started,
-        Ok(format!("{host} is {}", listed.join(", "))),
-    ) {
+    if dns_step("proxy DNS", "the proxy's name ", &host, port, limit, steps)
+        .await
+        .is_none()
+    {
         return;
     }
 
@@ -355,6 +302,39 @@ async fn proxy_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps
         steps.skip("TLS", "plain http (allowed on a loopback address only)");
     }
     exchange(config, route, steps, Instant::now()).await;
+}
+
+/// A name-resolution step (`step`): the addresses of `host`, or `None` when it failed
+/// (recorded, `what` naming the host in the reason).
+async fn dns_step(
+    step: &str,
+    what: &str,
+    host: &str,
+    port: u16,
+    limit: Duration,
+    steps: &mut Steps,
+) -> Option<Vec<std::net::SocketAddr>> {
+    let started = Instant::now();
+    let reason = match within(limit, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(addresses)) => {
+            let addresses = addresses.collect::<Vec<_>>();
+            let listed: Vec<String> = addresses
+                .iter()
+                .map(|address| address.ip().to_string())
+                .collect();
+            return steps
+                .record(
+                    step,
+                    started,
+                    Ok(format!("{host} is {}", listed.join(", "))),
+                )
+                .then_some(addresses);
+        }
+        Ok(Err(error)) => format!("cannot resolve {what}{host}: {error}"),
+        Err(()) => format!("no answer for {host} within {limit:?}"),
+    };
+    steps.record(step, started, Err(reason));
+    None
 }
 
 /// The TLS step: a handshake with the back office over `stream` (direct, or a tunnel
