@@ -1,6 +1,6 @@
 //! The proxy detector's conformance table (`tests/data/proxy-conformance.json`): each case's
 //! inputs — the environment, GNOME's GSettings (the keyfile backend), KDE's `kioslaverc`,
-//! `/etc/sysconfig/proxy` — given to
+//! `/etc/sysconfig/proxy`, a PAC script — given to
 //! `remote-service proxy resolve URL --json` (with `proxy.mode auto` and no running engine,
 //! so that the command's own engine and its proxy detector plugin see exactly them), and
 //! the answer compared with the case's source and ordered candidates, or its error.
@@ -44,6 +44,7 @@ fn the_detector_answers_every_case_of_the_conformance_table() {
     let sysconfig = scratch.root().join("sysconfig-proxy");
     // GSettings' keyfile backend (GSETTINGS_BACKEND=keyfile) reads this file.
     let keyfile = scratch.root().join("config/glib-2.0/settings/keyfile");
+    let pac_file = scratch.root().join("proxy.pac");
     fs::create_dir_all(keyfile.parent().unwrap()).unwrap();
     let mut failures = Vec::new();
     for case in cases {
@@ -51,13 +52,19 @@ fn the_detector_answers_every_case_of_the_conformance_table() {
         let url = case["url"].as_str().unwrap();
         let _ = fs::remove_file(&kioslaverc);
         let _ = fs::remove_file(&keyfile);
+        // A case's PAC script is a file; `{pac}` in the desktop's settings is its URL.
+        let pac_url = format!("file://{}", pac_file.display());
+        let _ = fs::remove_file(&pac_file);
+        if let Some(script) = case["pac"].as_str() {
+            fs::write(&pac_file, script).unwrap();
+        }
         if let Some(text) = case["gsettings"].as_str() {
-            fs::write(&keyfile, text).unwrap();
+            fs::write(&keyfile, text.replace("{pac}", &pac_url)).unwrap();
         }
         let _ = fs::remove_file(&sysconfig);
         let _ = fs::remove_dir(&sysconfig);
         if let Some(text) = case["kioslaverc"].as_str() {
-            fs::write(&kioslaverc, text).unwrap();
+            fs::write(&kioslaverc, text.replace("{pac}", &pac_url)).unwrap();
         }
         match case["sysconfig"].as_str() {
             Some("<folder>") => fs::create_dir(&sysconfig).unwrap(),

@@ -9,13 +9,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use remote_service_plugin_proxy_detector::detect::{candidates, Inputs};
+use remote_service_plugin_proxy_detector::pac::Pac;
 
 const CALLS: u32 = 100_000;
 
 fn measure(name: &str, url: &str, inputs: &Inputs) {
+    let mut pac = Pac::default();
     let started = Instant::now();
     for _ in 0..CALLS {
-        black_box(candidates(black_box(url), inputs).unwrap());
+        black_box(candidates(black_box(url), inputs, &mut pac).unwrap());
     }
     let each = started.elapsed() / CALLS;
     println!(
@@ -59,6 +61,38 @@ fn main() {
         ..Inputs::default()
     };
     measure("nothing configured", url, &nothing);
+
+    // A cached PAC script (KDE ProxyType=2, a file): evaluation only, the script unchanged.
+    std::fs::write(
+        folder.join("proxy.pac"),
+        "function FindProxyForURL(url, host) {\n  if (isPlainHostName(host) || dnsDomainIs(host, '.intranet.example.org')) return 'DIRECT';\n  if (shExpMatch(host, '*.example.com')) return 'PROXY pac.example.com:3128; DIRECT';\n  return 'DIRECT';\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("kioslaverc"),
+        format!(
+            "[Proxy Settings]\nProxyType=2\nProxy Config Script=file://{}\n",
+            folder.join("proxy.pac").display()
+        ),
+    )
+    .unwrap();
+    let mut pac = Pac::default();
+    candidates(url, &kde, &mut pac).unwrap();
+    let started = Instant::now();
+    const PAC_CALLS: u32 = 20_000;
+    for _ in 0..PAC_CALLS {
+        black_box(candidates(black_box(url), &kde, &mut pac).unwrap());
+    }
+    let each = started.elapsed() / PAC_CALLS;
+    println!(
+        "cached PAC script (file, evaluated each time): {:.1} µs per URL ({PAC_CALLS} calls)",
+        each.as_secs_f64() * 1e6
+    );
+    let script_url = format!("file://{}", folder.join("proxy.pac").display());
+    println!(
+        "PAC engine memory: {} KiB (QuickJS runtime with the helpers and the script)",
+        pac.memory_used(&script_url).unwrap_or(0) / 1024
+    );
     let _ = std::fs::remove_dir_all(folder);
 }
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use remote_service_plugin_api::proxy::ProxyCandidates;
 
 use crate::no_proxy::{bypasses, Destination};
+use crate::pac::Pac;
 
 /// The largest configuration file read (`kioslaverc`, sysconfig).
 const MAX_FILE: u64 = 256 * 1024;
@@ -80,12 +81,12 @@ fn target(url: &str) -> Result<Target, String> {
     })
 }
 
-/// The candidates for `url`.
-pub fn candidates(url: &str, inputs: &Inputs) -> Result<ProxyCandidates, String> {
+/// The candidates for `url`; `pac` keeps the scripts fetched and their engines.
+pub fn candidates(url: &str, inputs: &Inputs, pac: &mut Pac) -> Result<ProxyCandidates, String> {
     let target = target(url)?;
     if inputs.desktop_is("KDE") {
         if let Some(answer) = kde(&target, inputs)? {
-            return Ok(answer);
+            return desktop_answer(answer, url, pac);
         }
     }
     if GNOME_DESKTOPS
@@ -93,7 +94,7 @@ pub fn candidates(url: &str, inputs: &Inputs) -> Result<ProxyCandidates, String>
         .any(|desktop| inputs.desktop_is(desktop))
     {
         if let Some(answer) = gnome(&target)? {
-            return Ok(answer);
+            return desktop_answer(answer, url, pac);
         }
     }
     if let Some(answer) = environment(&target, &inputs.env)? {
@@ -118,28 +119,63 @@ const GNOME_DESKTOPS: [&str; 6] = [
 ];
 
 /// GNOME's answer, final when GIO and the schema are there.
-fn gnome(target: &Target) -> Result<Option<ProxyCandidates>, String> {
+fn gnome(target: &Target) -> Result<Option<Desktop>, String> {
     let Some(settings) = crate::gnome::settings(&target.scheme) else {
         return Ok(None);
     };
+    let direct = || {
+        Ok(Some(Desktop::Candidates(answer(
+            "gnome",
+            vec![DIRECT.to_string()],
+        ))))
+    };
     match settings {
-        crate::gnome::Gnome::Direct => Ok(Some(answer("gnome", vec![DIRECT.to_string()]))),
-        crate::gnome::Gnome::Manual { proxy, ignore_hosts } => {
+        crate::gnome::Gnome::Direct => direct(),
+        crate::gnome::Gnome::Manual {
+            proxy,
+            ignore_hosts,
+        } => {
             let Some(proxy) = proxy else {
-                return Ok(Some(answer("gnome", vec![DIRECT.to_string()])));
+                return direct();
             };
             if bypasses(&ignore_hosts.join(","), &target.destination) {
-                return Ok(Some(answer("gnome", vec![DIRECT.to_string()])));
+                return direct();
             }
             let proxy = proxy_uri(&proxy).map_err(|why| format!("GNOME's proxy setting: {why}"))?;
-            Ok(Some(answer("gnome", vec![proxy])))
+            Ok(Some(Desktop::Candidates(answer("gnome", vec![proxy]))))
         }
-        crate::gnome::Gnome::Auto(Some(url)) => Err(format!(
-            "the desktop uses the proxy script {url:?} (PAC), which this version cannot evaluate yet"
-        )),
-        crate::gnome::Gnome::Auto(None) => Err(
-            "the desktop asks for WPAD (automatic without a script URL), which this version does not do yet".to_string(),
-        ),
+        crate::gnome::Gnome::Auto(Some(url)) => Ok(Some(Desktop::Script(url))),
+        crate::gnome::Gnome::Auto(None) => Ok(Some(Desktop::Wpad)),
+    }
+}
+
+/// What a desktop says: candidates, a PAC script to evaluate, or WPAD.
+enum Desktop {
+    Candidates(ProxyCandidates),
+    Script(String),
+    Wpad,
+}
+
+/// The WPAD script's one address: `wpad` in the local domain, never `wpad.<domain>` guesses.
+const WPAD_URL: &str = "http://wpad/wpad.dat";
+
+fn desktop_answer(
+    answer_now: Desktop,
+    url: &str,
+    pac: &mut Pac,
+) -> Result<ProxyCandidates, String> {
+    match answer_now {
+        Desktop::Candidates(candidates) => Ok(candidates),
+        Desktop::Script(script) => Ok(answer("pac", pac.candidates(&script, url)?)),
+        // A script where WPAD says is evaluated like any other; when nothing answers
+        // there, direct.
+        Desktop::Wpad => match pac.candidates(WPAD_URL, url) {
+            Ok(candidates) => Ok(answer("wpad", candidates)),
+            Err(why) if why.starts_with("cannot fetch") => {
+                Ok(answer("wpad", vec![DIRECT.to_string()]))
+            }
+            Err(why) => Err(why),
+        },
     }
 }
 
@@ -305,7 +341,7 @@ fn sysconfig(target: &Target, inputs: &Inputs) -> Result<Option<ProxyCandidates>
 
 /// KDE's `[Proxy Settings]` in `kioslaverc`: `ProxyType` 0 (none), 1 (manual), 2 (a PAC
 /// script), 3 (WPAD), 4 (the environment variables it names). Absent: not KDE's answer.
-fn kde(target: &Target, inputs: &Inputs) -> Result<Option<ProxyCandidates>, String> {
+fn kde(target: &Target, inputs: &Inputs) -> Result<Option<Desktop>, String> {
     let Some(path) = &inputs.kioslaverc else {
         return Ok(None);
     };
@@ -333,7 +369,10 @@ fn kde(target: &Target, inputs: &Inputs) -> Result<Option<ProxyCandidates>, Stri
         _ => "httpProxy",
     };
     match get("ProxyType") {
-        "" | "0" => Ok(Some(answer("kde", vec![DIRECT.to_string()]))),
+        "" | "0" => Ok(Some(Desktop::Candidates(answer(
+            "kde",
+            vec![DIRECT.to_string()],
+        )))),
         "1" | "4" => {
             let environment = get("ProxyType") == "4";
             let lookup = |key: &str| -> String {
@@ -351,7 +390,10 @@ fn kde(target: &Target, inputs: &Inputs) -> Result<Option<ProxyCandidates>, Stri
             let reversed = get("ReversedException").eq_ignore_ascii_case("true");
             // ReversedException: only the listed hosts use the proxy.
             if listed != reversed {
-                return Ok(Some(answer("kde", vec![DIRECT.to_string()])));
+                return Ok(Some(Desktop::Candidates(answer(
+                    "kde",
+                    vec![DIRECT.to_string()],
+                ))));
             }
             let mut proxy = lookup(proxy_key);
             if proxy.trim().is_empty() {
@@ -361,7 +403,10 @@ fn kde(target: &Target, inputs: &Inputs) -> Result<Option<ProxyCandidates>, Stri
                 }
             }
             if proxy.trim().is_empty() {
-                return Ok(Some(answer("kde", vec![DIRECT.to_string()])));
+                return Ok(Some(Desktop::Candidates(answer(
+                    "kde",
+                    vec![DIRECT.to_string()],
+                ))));
             }
             // KDE writes `http://proxy.example.com 8080`: the port after a space.
             let proxy = match proxy.trim().rsplit_once(' ') {
@@ -370,13 +415,19 @@ fn kde(target: &Target, inputs: &Inputs) -> Result<Option<ProxyCandidates>, Stri
             };
             let proxy = proxy_uri(&proxy)
                 .map_err(|why| format!("KDE's proxy setting {proxy_key}: {why}"))?;
-            Ok(Some(answer("kde", vec![proxy])))
+            Ok(Some(Desktop::Candidates(answer("kde", vec![proxy]))))
         }
-        "2" => Err(format!(
-            "the desktop uses the proxy script {:?} (PAC), which this version cannot evaluate yet",
-            get("Proxy Config Script")
-        )),
-        "3" => Err("the desktop asks for WPAD, which this version does not do yet".to_string()),
+        "2" => {
+            let script = get("Proxy Config Script");
+            if script.is_empty() {
+                return Err(format!(
+                    "KDE's ProxyType=2 in {} names no script (Proxy Config Script)",
+                    path.display()
+                ));
+            }
+            Ok(Some(Desktop::Script(script.to_string())))
+        }
+        "3" => Ok(Some(Desktop::Wpad)),
         other => Err(format!(
             "KDE's ProxyType={other} in {} is not a proxy type (0 to 4)",
             path.display()
@@ -411,7 +462,11 @@ mod tests {
     #[test]
     fn the_environment_is_read_lower_case_first() {
         let url = "https://backoffice.example.com/";
-        let found = |pairs: &[(&str, &str)]| candidates(url, &env(pairs)).unwrap().candidates;
+        let found = |pairs: &[(&str, &str)]| {
+            candidates(url, &env(pairs), &mut Pac::default())
+                .unwrap()
+                .candidates
+        };
         assert_eq!(
             found(&[("https_proxy", "a:1"), ("HTTPS_PROXY", "b:2")]),
             ["http://a:1"]
@@ -429,6 +484,7 @@ mod tests {
         let plain = candidates(
             "http://h/",
             &env(&[("HTTP_PROXY", "b:2"), ("REQUEST_METHOD", "GET")]),
+            &mut Pac::default(),
         )
         .unwrap();
         assert_eq!(plain.candidates, ["direct://"]);

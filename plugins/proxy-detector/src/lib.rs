@@ -9,6 +9,7 @@
 pub mod detect;
 pub mod gnome;
 pub mod no_proxy;
+pub mod pac;
 
 use remote_service_plugin_api::proxy::ProxyCandidates;
 use remote_service_plugin_api::{
@@ -18,6 +19,8 @@ use remote_service_plugin_api::{
 /// The running plugin.
 pub struct ProxyDetector {
     _host: Host,
+    /// The PAC scripts fetched and their engines, kept between questions.
+    pac: pac::Pac,
 }
 
 impl Plugin for ProxyDetector {
@@ -32,15 +35,20 @@ impl Plugin for ProxyDetector {
     }
 
     fn start(host: Host) -> Result<Self, PluginError> {
-        Ok(ProxyDetector { _host: host })
+        Ok(ProxyDetector {
+            _host: host,
+            pac: pac::Pac::default(),
+        })
     }
 
     fn status(&mut self) -> PluginStatus {
-        PluginStatus::ok("detects the system's proxy (GNOME, KDE, environment, sysconfig)")
+        PluginStatus::ok(
+            "detects the system's proxy (GNOME, KDE, PAC, WPAD, environment, sysconfig)",
+        )
     }
 
     fn proxy_candidates(&mut self, url: &str) -> Result<ProxyCandidates, PluginError> {
-        detect::candidates(url, &detect::Inputs::of_process())
+        detect::candidates(url, &detect::Inputs::of_process(), &mut self.pac)
             .map_err(|why| PluginError::new("detection-failed", why))
     }
 }
