@@ -46,7 +46,7 @@ fn check_real_plugins_unharmed(listing: &Value) {
         listing,
         "proxy-detector",
         "running",
-        "automatic proxy detection is not available in this version yet",
+        "detects the system's proxy (GNOME, KDE, PAC, WPAD, environment, sysconfig)",
     );
     check_state(
         listing,
@@ -467,7 +467,7 @@ fn a_licence_dropped_into_the_folder_starts_the_plugins_it_licenses_without_a_re
         &started["plugins"],
         "proxy-detector",
         "running",
-        "automatic proxy detection is not available in this version yet",
+        "detects the system's proxy (GNOME, KDE, PAC, WPAD, environment, sysconfig)",
     );
     watch.kill().unwrap();
     watch.wait().unwrap();
