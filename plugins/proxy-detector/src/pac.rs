@@ -345,16 +345,40 @@ pub fn parse_answer(answer: &str) -> Result<Vec<String>, String> {
     Ok(candidates)
 }
 
+/// How long a script's `dnsResolve` may wait for the system's resolver.
+const RESOLVE_LIMIT: Duration = Duration::from_secs(2);
+
 fn resolve(host: &str) -> String {
-    (host, 0)
-        .to_socket_addrs()
+    lookup(host, 0, RESOLVE_LIMIT)
         .ok()
-        .and_then(|mut addresses| {
-            addresses
-                .find(|address| address.is_ipv4())
-                .map(|address| address.ip().to_string())
-        })
+        .and_then(|addresses| addresses.into_iter().find(|address| address.is_ipv4()))
+        .map(|address| address.ip().to_string())
         .unwrap_or_default()
+}
+
+/// The addresses of `host` within `limit`: the system's resolver has no time limit of its
+/// own, so it is asked on a thread of its own, which is left to finish alone when late.
+fn lookup(host: &str, port: u16, limit: Duration) -> Result<Vec<std::net::SocketAddr>, String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("pac-dns".into())
+        .spawn(move || {
+            let _ = sender.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(Iterator::collect::<Vec<_>>),
+            );
+        })
+        .map_err(|error| error.to_string())?;
+    match receiver.recv_timeout(limit) {
+        Ok(Ok(addresses)) => Ok(addresses),
+        Ok(Err(error)) => Err(format!("cannot resolve {host}: {error}")),
+        Err(_) => Err(format!(
+            "cannot resolve {host}: no answer within {} s",
+            limit.as_secs_f64()
+        )),
+    }
 }
 
 /// This machine's address as the route to the outside gives it (no packet is sent).
@@ -424,9 +448,8 @@ pub fn http_get(url: &url::Url) -> Result<String, String> {
     let host = url.host_str().ok_or("it has no host")?;
     let port = url.port_or_known_default().unwrap_or(80);
     let deadline = Instant::now() + FETCH_LIMIT;
-    let address = (host.trim_matches(['[', ']']), port)
-        .to_socket_addrs()
-        .map_err(|error| format!("cannot resolve {host}: {error}"))?
+    let address = lookup(host.trim_matches(['[', ']']), port, FETCH_LIMIT)?
+        .into_iter()
         .next()
         .ok_or_else(|| format!("{host} has no address"))?;
     let mut stream =
