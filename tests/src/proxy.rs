@@ -39,14 +39,32 @@ impl Squid {
     /// Starts squid on a free loopback port with `auth`, allowing `CONNECT` to any port of
     /// 127.0.0.1 (the back office's) and nothing else.
     pub fn start(auth: SquidAuth) -> Squid {
+        Squid::start_with(auth, None)
+    }
+
+    /// Starts squid as [`Squid::start`] does, speaking TLS to its clients (`https_port`)
+    /// with `tls`: the certificate and its key (see [`test_certificates`]).
+    pub fn start_with(auth: SquidAuth, tls: Option<(&Path, &Path)>) -> Squid {
         let dir = tempfile::Builder::new()
             .prefix("remote-service-squid-")
             .tempdir()
             .expect("squid folder");
         let port = crate::restartable_port();
         let path = |name: &str| dir.path().join(name).display().to_string();
+        let listen = match tls {
+            None => format!("http_port 127.0.0.1:{port}"),
+            Some((cert, key)) => {
+                fs::copy(cert, dir.path().join("server.pem")).unwrap();
+                fs::copy(key, dir.path().join("server.key")).unwrap();
+                format!(
+                    "https_port 127.0.0.1:{port} tls-cert={} tls-key={}",
+                    path("server.pem"),
+                    path("server.key")
+                )
+            }
+        };
         let mut config = format!(
-            "http_port 127.0.0.1:{port}\n\
+            "{listen}\n\
              pid_filename none\n\
              cache_log {}\n\
              access_log stdio:{}\n\
@@ -357,5 +375,182 @@ impl Kdc {
             "kinit: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+/// A throwaway certificate authority and a certificate it signed for `localhost` and
+/// 127.0.0.1, made with openssl in `dir`: (the CA's certificate, the server's certificate,
+/// its key).
+pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let (cert, key, request) = (
+        dir.join("server.pem"),
+        dir.join("server.key"),
+        dir.join("server.csr"),
+    );
+    let extensions = dir.join("server.ext");
+    fs::write(
+        &extensions,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (Debian package openssl)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let os = |text: &str| std::ffi::OsString::from(text);
+    openssl(&[
+        &os("req"),
+        &os("-x509"),
+        &os("-newkey"),
+        &os("rsa:2048"),
+        &os("-nodes"),
+        &os("-keyout"),
+        ca_key.as_os_str(),
+        &os("-out"),
+        ca.as_os_str(),
+        &os("-subj"),
+        &os("/CN=Remote Service test CA"),
+        &os("-days"),
+        &os("2"),
+    ]);
+    openssl(&[
+        &os("req"),
+        &os("-newkey"),
+        &os("rsa:2048"),
+        &os("-nodes"),
+        &os("-keyout"),
+        key.as_os_str(),
+        &os("-out"),
+        request.as_os_str(),
+        &os("-subj"),
+        &os("/CN=localhost"),
+    ]);
+    openssl(&[
+        &os("x509"),
+        &os("-req"),
+        &os("-in"),
+        request.as_os_str(),
+        &os("-CA"),
+        ca.as_os_str(),
+        &os("-CAkey"),
+        ca_key.as_os_str(),
+        &os("-CAcreateserial"),
+        &os("-out"),
+        cert.as_os_str(),
+        &os("-days"),
+        &os("2"),
+        &os("-extfile"),
+        extensions.as_os_str(),
+    ]);
+    (ca, cert, key)
+}
+
+/// `openssl s_server -WWW`: the files of `root` over HTTPS on a loopback port, with
+/// `cert` and `key`; killed when dropped. Its port.
+pub fn https_file_server(root: &Path, cert: &Path, key: &Path) -> (KillOnDrop, u16) {
+    let port = crate::restartable_port();
+    let child = KillOnDrop(
+        Command::new("openssl")
+            .arg("s_server")
+            .arg("-accept")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .arg("-WWW")
+            .arg("-quiet")
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    let up = crate::wait_for(Duration::from_secs(30), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up.is_some(), "openssl s_server takes connections on {port}");
+    (child, port)
+}
+
+/// A SOCKS5 proxy (Dante, Debian's `dante-server`) on a loopback port, without
+/// authentication, logging each connection it carries; killed when dropped.
+pub struct Dante {
+    dir: tempfile::TempDir,
+    port: u16,
+    _child: KillOnDrop,
+}
+
+impl Dante {
+    /// Starts `danted` and waits until it takes connections.
+    pub fn start() -> Dante {
+        let dir = tempfile::Builder::new()
+            .prefix("remote-service-dante-")
+            .tempdir()
+            .expect("dante folder");
+        let port = crate::restartable_port();
+        fs::write(
+            dir.path().join("danted.conf"),
+            format!(
+                "logoutput: {}\n\
+                 internal: 127.0.0.1 port = {port}\n\
+                 external: 127.0.0.1\n\
+                 clientmethod: none\n\
+                 socksmethod: none\n\
+                 user.unprivileged: nobody\n\
+                 client pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\n\
+                 socks pass {{\n  from: 127.0.0.0/8 to: 127.0.0.0/8\n  command: connect\n  log: connect disconnect\n}}\n",
+                dir.path().join("danted.log").display()
+            ),
+        )
+        .unwrap();
+        let child = KillOnDrop(
+            Command::new("danted")
+                .arg("-f")
+                .arg(dir.path().join("danted.conf"))
+                .arg("-p")
+                .arg(dir.path().join("danted.pid"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("danted (Debian package dante-server)"),
+        );
+        let up = crate::wait_for(Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let log = fs::read_to_string(dir.path().join("danted.log")).unwrap_or_default();
+        assert!(
+            up.is_some(),
+            "danted takes connections on {port} within 60 s; its log:\n{log}"
+        );
+        Dante {
+            dir,
+            port,
+            _child: child,
+        }
+    }
+
+    /// `socks5://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("socks5://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its log: a line per connection it opened and closed.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("danted.log")).unwrap_or_default()
     }
 }

@@ -319,6 +319,61 @@ fn a_proxy_that_refuses_the_tunnel_is_orange_with_its_status() {
 }
 
 #[test]
+fn a_proxy_spoken_to_over_tls_and_a_socks5_proxy_carry_the_connection() {
+    let installation = Installation::new();
+    let back_office_port = port_of(installation.backoffice.url());
+    let certificates = installation.scratch.root().join("certificates");
+    fs::create_dir_all(&certificates).unwrap();
+    let (ca, cert, key) = remote_service_tests::proxy::test_certificates(&certificates);
+    let squid = Squid::start_with(SquidAuth::None, Some((&cert, &key)));
+    for (key, value) in [
+        ("proxy.mode", "manual"),
+        ("proxy.url", &format!("https://{}", squid.address_by_name())),
+    ] {
+        installation.run(&["config", "set", key, value]).success();
+    }
+    // The proxy's certificate is checked as the system checks one (SSL_CERT_FILE: the
+    // throwaway CA).
+    let mut command = installation.command(&["daemon"]);
+    command.env("SSL_CERT_FILE", &ca);
+    let daemon = remote_service_tests::Scratch::spawn_daemon(command);
+    installation.wait_for_light("green", "");
+    assert_connected_only_through(daemon.pid(), &squid, back_office_port);
+    assert_eq!(daemon.terminate(), Some(0));
+    assert_tunnel_logged(
+        &squid,
+        &format!("CONNECT 127.0.0.1:{back_office_port} - HIER_DIRECT"),
+    );
+
+    // Without trusting its certificate: orange, saying so.
+    let untrusted = installation.daemon();
+    let reason = installation.wait_for_light("orange", "TLS with the proxy");
+    assert!(reason.contains(&squid.address_by_name()), "{reason}");
+    drop(untrusted);
+
+    // SOCKS5 (Dante).
+    let dante = remote_service_tests::proxy::Dante::start();
+    installation
+        .run(&["config", "set", "proxy.url", &dante.url()])
+        .success();
+    let daemon = installation.daemon();
+    installation.wait_for_light("green", "");
+    let peers = tcp_peers(daemon.pid());
+    assert!(
+        peers.iter().any(|peer| peer.port() == dante.port())
+            && peers.iter().all(|peer| peer.port() != back_office_port),
+        "the engine is connected to the SOCKS proxy only: {peers:?}"
+    );
+    assert!(
+        dante
+            .log()
+            .contains(&format!("127.0.0.1.{back_office_port}")),
+        "dante's log has the connection to the back office:\n{}",
+        dante.log()
+    );
+}
+
+#[test]
 fn automatic_detection_is_refused_without_the_proxy_detector_plugin() {
     let installation = Installation::new();
     fs::remove_file(

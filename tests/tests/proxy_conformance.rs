@@ -6,6 +6,9 @@
 //! the answer compared with the case's source and ordered candidates, or its error.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
 
 use remote_service_tests::Scratch;
 use serde_json::Value;
@@ -45,6 +48,15 @@ fn the_detector_answers_every_case_of_the_conformance_table() {
     // GSettings' keyfile backend (GSETTINGS_BACKEND=keyfile) reads this file.
     let keyfile = scratch.root().join("config/glib-2.0/settings/keyfile");
     let pac_file = scratch.root().join("proxy.pac");
+    let pac_http = serve_file(pac_file.clone());
+    // And over HTTPS, with a certificate of a throwaway CA that the commands trust
+    // (SSL_CERT_FILE, as every TLS client of the system reads it).
+    let certificates = scratch.root().join("certificates");
+    fs::create_dir_all(&certificates).unwrap();
+    let (ca, cert, key) = remote_service_tests::proxy::test_certificates(&certificates);
+    let (_https_server, https_port) =
+        remote_service_tests::proxy::https_file_server(scratch.root(), &cert, &key);
+    let pac_https = format!("https://localhost:{https_port}/proxy.pac");
     fs::create_dir_all(keyfile.parent().unwrap()).unwrap();
     let mut failures = Vec::new();
     for case in cases {
@@ -58,13 +70,19 @@ fn the_detector_answers_every_case_of_the_conformance_table() {
         if let Some(script) = case["pac"].as_str() {
             fs::write(&pac_file, script).unwrap();
         }
+        // `{pac_http}`: the same script served over HTTP on loopback.
+        let placeholders = |text: &str| {
+            text.replace("{pac_http}", &pac_http)
+                .replace("{pac_https}", &pac_https)
+                .replace("{pac}", &pac_url)
+        };
         if let Some(text) = case["gsettings"].as_str() {
-            fs::write(&keyfile, text.replace("{pac}", &pac_url)).unwrap();
+            fs::write(&keyfile, placeholders(text)).unwrap();
         }
         let _ = fs::remove_file(&sysconfig);
         let _ = fs::remove_dir(&sysconfig);
         if let Some(text) = case["kioslaverc"].as_str() {
-            fs::write(&kioslaverc, text.replace("{pac}", &pac_url)).unwrap();
+            fs::write(&kioslaverc, placeholders(text)).unwrap();
         }
         match case["sysconfig"].as_str() {
             Some("<folder>") => fs::create_dir(&sysconfig).unwrap(),
@@ -76,6 +94,7 @@ fn the_detector_answers_every_case_of_the_conformance_table() {
             command.env_remove(name);
         }
         command.env("REMOTE_SERVICE_SYSCONFIG_PROXY", &sysconfig);
+        command.env("SSL_CERT_FILE", &ca);
         for (key, value) in case["env"].as_object().unwrap() {
             command.env(key, value.as_str().unwrap());
         }
@@ -114,4 +133,29 @@ fn the_detector_answers_every_case_of_the_conformance_table() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Serves `file` (read at each request) over HTTP on a loopback port, on a thread of its
+/// own for the rest of the test process; its URL.
+fn serve_file(file: PathBuf) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/proxy.pac", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let (status, body) = match fs::read(&file) {
+                Ok(body) => ("200 OK", body),
+                Err(_) => ("404 Not Found", Vec::new()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/x-ns-proxy-autoconfig\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
 }

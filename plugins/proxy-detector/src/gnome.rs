@@ -218,7 +218,7 @@ pub fn settings(scheme: &str) -> Option<Gnome> {
                 let settings = proxy.child(child)?;
                 let host = settings.string("host");
                 let port = settings.int("port");
-                (!host.is_empty() && port > 0).then(|| (host, port))
+                (!host.is_empty() && port > 0).then_some((host, port))
             };
             // `use-same-proxy`: the HTTP proxy for every scheme.
             let same = proxy.boolean("use-same-proxy");

@@ -1,6 +1,6 @@
 //! Proxy auto-config (PAC): a script's `FindProxyForURL(url, host)` evaluated in an embedded
 //! JavaScript engine (QuickJS, through rquickjs) with the PAC helper functions, a time limit
-//! and a memory cap. The script is fetched (`file://`, `http://`) with a size and time
+//! and a memory cap. The script is fetched (`file://`, `http://`, `https://`) with a size and time
 //! limit and kept: a file is read again when it changes, a URL fetched again after
 //! [`REFETCH_AFTER`]. An error, a time-out or an empty or invalid result is an error the
 //! user sees, never a silent "direct".
@@ -416,15 +416,11 @@ fn fetch(pac_url: &str) -> Result<Fetched, String> {
                 at: Instant::now(),
             })
         }
-        "http" => Ok(Fetched {
+        "http" | "https" => Ok(Fetched {
             script: http_get(&parsed)?,
             modified: None,
             at: Instant::now(),
         }),
-        "https" => Err(
-            "PAC scripts over https are not fetched by this version (use http:// or file://)"
-                .to_string(),
-        ),
         other => Err(format!(
             "{other}:// is not a scheme a PAC script is fetched with"
         )),
@@ -443,7 +439,24 @@ fn read_capped(reader: impl Read) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
 }
 
-/// A plain HTTP/1.1 GET with a time limit on every step and the size cap.
+/// A byte stream to an HTTP server: TCP, or TLS over it.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// TLS for an https PAC URL: the system's trusted certificates (the platform verifier;
+/// `SSL_CERT_FILE` names others, as for every TLS client of the system).
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map_err(|error| format!("TLS: {error}"))?
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// An HTTP/1.1 GET (over TLS for https) with a time limit on every step and the size cap.
 pub fn http_get(url: &url::Url) -> Result<String, String> {
     let host = url.host_str().ok_or("it has no host")?;
     let port = url.port_or_known_default().unwrap_or(80);
@@ -452,14 +465,26 @@ pub fn http_get(url: &url::Url) -> Result<String, String> {
         .into_iter()
         .next()
         .ok_or_else(|| format!("{host} has no address"))?;
-    let mut stream =
+    let tcp =
         TcpStream::connect_timeout(&address, FETCH_LIMIT).map_err(|error| error.to_string())?;
+    // The time limits are the socket's, set through a second handle of it.
+    let control = tcp.try_clone().map_err(|error| error.to_string())?;
+    let mut stream: Box<dyn ReadWrite> = if url.scheme() == "https" {
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|error| format!("{host}: {error}"))?;
+        let connection = rustls::ClientConnection::new(tls_config()?, name)
+            .map_err(|error| format!("TLS: {error}"))?;
+        Box::new(rustls::StreamOwned::new(connection, tcp))
+    } else {
+        Box::new(tcp)
+    };
     let left = || {
         deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1))
     };
-    stream
+    control
         .set_write_timeout(Some(left()))
         .map_err(|error| error.to_string())?;
     let path = match url.query() {
@@ -477,11 +502,18 @@ pub fn http_get(url: &url::Url) -> Result<String, String> {
                 FETCH_LIMIT.as_secs()
             ));
         }
-        stream
+        control
             .set_read_timeout(Some(left()))
             .map_err(|error| error.to_string())?;
         match stream.read(&mut chunk) {
             Ok(0) => break,
+            // A server that closes without TLS's close_notify: the answer is whole when
+            // its head's length says so, which the reading below checks.
+            Err(error)
+                if error.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() =>
+            {
+                break
+            }
             Ok(read) => answer.extend_from_slice(&chunk[..read]),
             Err(error)
                 if matches!(
