@@ -50,6 +50,22 @@ fn next_light(events: &EventStream, state: &str) -> Instant {
         .0
 }
 
+/// The light's next change to `state`, or the engine's status and log when it does not come.
+fn next_light_or_tell(events: &EventStream, state: &str, installation: &Installation) -> Instant {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| next_light(events, state))) {
+        Ok(at) => at,
+        Err(_) => {
+            let log = std::fs::read_to_string(installation.scratch.log_file()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "no {state} within 30 s; status {}\nlog (newest first):\n{}",
+                installation.status(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
 fn main() {
     let installation = Installation::new();
     let mut squid = Squid::start(SquidAuth::None);
@@ -77,7 +93,7 @@ fn main() {
         next_light(&events, "orange");
         squid.restart();
         let accepting = Instant::now();
-        back.push(next_light(&events, "green").duration_since(accepting));
+        back.push(next_light_or_tell(&events, "green", &installation).duration_since(accepting));
     }
     back.sort();
     println!(
@@ -89,7 +105,11 @@ fn main() {
     installation
         .run(&["config", "set", "proxy.mode", "auto"])
         .success();
-    next_light(&events, "green");
+    // The light may stay green through the reconnection: wait for the state, not an event.
+    let green = remote_service_tests::wait_for(Duration::from_secs(30), || {
+        installation.status()["connection"]["state"] == "green"
+    });
+    assert!(green.is_some(), "green again with proxy.mode auto");
     summary(
         "resolve, auto from the environment (engine + plugin)",
         resolutions(&client, installation.backoffice.url()),
