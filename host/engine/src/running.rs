@@ -151,8 +151,10 @@ fn private_folder() -> Result<tempfile::TempDir> {
         .map(PathBuf::from)
         .filter(|dir| dir.is_dir())
         .unwrap_or_else(std::env::temp_dir);
+    // 0700 from its creation: tempfile makes folders with the default mode.
     tempfile::Builder::new()
         .prefix("remote-service-command-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir_in(&parent)
         .with_context(|| format!("cannot make a private folder in {}", parent.display()))
 }
@@ -220,5 +222,21 @@ pub async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_commands_own_folder_is_its_users_alone() {
+        let folder = super::private_folder().unwrap();
+        let mode = std::fs::metadata(folder.path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o700, "{}", folder.path().display());
     }
 }

@@ -60,8 +60,10 @@ impl Relay {
         tls: Arc<ClientConfig>,
         limit: Duration,
     ) -> std::io::Result<Relay> {
+        // 0700 from its creation: tempfile makes folders with the default mode.
         let folder = tempfile::Builder::new()
             .prefix("remote-service-proxy-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
         let socket = folder.path().join("relay.sock");
         let listener = UnixListener::bind(&socket)?;
@@ -163,4 +165,38 @@ async fn open(shared: &Shared) -> Result<tunnel::Stream, Failure> {
     }
     Err(last
         .unwrap_or_else(|| Failure::refused("no proxy candidate to connect through".to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_relay_listens_in_a_folder_only_its_user_can_enter() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let tls = crate::connection::tls::client_config(None).unwrap();
+        let relay = runtime.block_on(async {
+            Relay::start(
+                Target {
+                    host: "backoffice.example.com".into(),
+                    port: 443,
+                },
+                vec![Hop::Direct],
+                ProxyCredentials::default(),
+                Arc::new(tls),
+                Duration::from_secs(1),
+            )
+            .unwrap()
+        });
+        let folder = relay.socket().parent().unwrap().to_path_buf();
+        let mode = std::fs::metadata(&folder).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", folder.display());
+        drop(relay);
+        assert!(!folder.exists(), "the folder goes with the relay");
+    }
 }
