@@ -491,7 +491,11 @@ pub fn http_get(url: &url::Url) -> Result<String, String> {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_string(),
     };
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: remote-service-proxy-detector\r\nConnection: close\r\n\r\n")
+    // The request in one write: a server may answer (and close) once it has the head.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: remote-service-proxy-detector\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.flush())
         .map_err(|error| error.to_string())?;
     let mut answer = Vec::new();
     let mut chunk = [0u8; 8192];
