@@ -16,9 +16,7 @@ fn the_engine_connects_through_a_basic_proxy_and_the_light_says_why_when_it_cann
     let installation = Installation::new();
     let mut squid = Squid::start(SquidAuth::Basic(PROXY_PASSWORD.to_string()));
     let back_office_port = port_of(installation.backoffice.url());
-    for (key, value) in [("proxy.mode", "manual"), ("proxy.url", &squid.address())] {
-        installation.run(&["config", "set", key, value]).success();
-    }
+    use_proxy(&installation, &squid.address());
     assert_eq!(
         installation
             .run(&["config", "get", "proxy.url"])
@@ -294,9 +292,7 @@ fn a_proxy_that_refuses_the_tunnel_is_orange_with_its_status() {
     let installation = Installation::new();
     let squid = Squid::start(SquidAuth::RefuseAll);
     let back_office_port = port_of(installation.backoffice.url());
-    for (key, value) in [("proxy.mode", "manual"), ("proxy.url", &squid.address())] {
-        installation.run(&["config", "set", key, value]).success();
-    }
+    use_proxy(&installation, &squid.address());
     let _daemon = installation.daemon();
     let reason = installation.wait_for_light("orange", "refused the tunnel");
     assert_eq!(
@@ -326,12 +322,10 @@ fn a_proxy_spoken_to_over_tls_and_a_socks5_proxy_carry_the_connection() {
     fs::create_dir_all(&certificates).unwrap();
     let (ca, cert, key) = remote_service_tests::proxy::test_certificates(&certificates);
     let squid = Squid::start_with(SquidAuth::None, Some((&cert, &key)));
-    for (key, value) in [
-        ("proxy.mode", "manual"),
-        ("proxy.url", &format!("https://{}", squid.address_by_name())),
-    ] {
-        installation.run(&["config", "set", key, value]).success();
-    }
+    use_proxy(
+        &installation,
+        &format!("https://{}", squid.address_by_name()),
+    );
     // The proxy's certificate is checked as the system checks one (SSL_CERT_FILE: the
     // throwaway CA).
     let mut command = installation.command(&["daemon"]);
@@ -417,12 +411,7 @@ fn a_kerberos_proxy_lets_the_engine_through_with_the_users_ticket_and_no_passwor
     let kdc = Kdc::start();
     let squid = Squid::start(SquidAuth::Negotiate(kdc.krb5_conf(), kdc.keytab()));
     let back_office_port = port_of(installation.backoffice.url());
-    for (key, value) in [
-        ("proxy.mode", "manual"),
-        ("proxy.url", &squid.address_by_name()),
-    ] {
-        installation.run(&["config", "set", key, value]).success();
-    }
+    use_proxy(&installation, &squid.address_by_name());
     let cache = installation.scratch.root().join("krb5cc");
     let kerberos = |mut command: std::process::Command| {
         command
@@ -483,4 +472,11 @@ fn assert_tunnel_logged(squid: &Squid, tunnel: &str) {
         "squid's access log has {tunnel:?}:\n{}",
         squid.access_log()
     );
+}
+
+/// "Use proxy server" with `url`, through the command line.
+fn use_proxy(installation: &Installation, url: &str) {
+    for (key, value) in [("proxy.mode", "manual"), ("proxy.url", url)] {
+        installation.run(&["config", "set", key, value]).success();
+    }
 }

@@ -171,8 +171,7 @@ async fn socks4(
     limit: Duration,
 ) -> Result<TcpStream, Failure> {
     let proxy = authority(host, port);
-    let unreachable =
-        |why: String| Failure::unreachable(format!("the proxy {proxy} cannot be reached: {why}"));
+    let unreachable = cannot_reach(&proxy);
     let address = if remote_dns {
         // 0.0.0.1: the name follows (SOCKS4a).
         std::net::Ipv4Addr::new(0, 0, 0, 1)
@@ -208,7 +207,7 @@ async fn socks4(
             }
         }
     };
-    let mut stream = tcp(host, port, limit).await.map_err(unreachable)?;
+    let mut stream = tcp(host, port, limit).await.map_err(&unreachable)?;
     let mut request = vec![4, 1];
     request.extend_from_slice(&target.port.to_be_bytes());
     request.extend_from_slice(&address.octets());
@@ -311,6 +310,11 @@ fn basic_header(credentials: &ProxyCredentials) -> Option<zeroize::Zeroizing<Str
     )))
 }
 
+/// The failure "the proxy … cannot be reached", for a reason.
+fn cannot_reach(proxy: &str) -> impl Fn(String) -> Failure + '_ {
+    move |why| Failure::unreachable(format!("the proxy {proxy} cannot be reached: {why}"))
+}
+
 /// A TCP connection within `limit`; the error in words.
 async fn tcp(host: &str, port: u16, limit: Duration) -> Result<TcpStream, String> {
     match tokio::time::timeout(limit, TcpStream::connect((host, port))).await {
@@ -350,9 +354,8 @@ async fn http_connect(
     authorization: Option<zeroize::Zeroizing<String>>,
 ) -> Result<Connected, Failure> {
     let proxy = authority(host, port);
-    let unreachable =
-        |why: String| Failure::unreachable(format!("the proxy {proxy} cannot be reached: {why}"));
-    let tcp = tcp(host, port, limit).await.map_err(unreachable)?;
+    let unreachable = cannot_reach(&proxy);
+    let tcp = tcp(host, port, limit).await.map_err(&unreachable)?;
     let mut stream: Stream = if over_tls {
         let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
             Failure::refused(format!(
@@ -529,9 +532,8 @@ async fn socks5(
     limit: Duration,
 ) -> Result<TcpStream, Failure> {
     let proxy = authority(host, port);
-    let unreachable =
-        |why: String| Failure::unreachable(format!("the proxy {proxy} cannot be reached: {why}"));
-    let mut stream = tcp(host, port, limit).await.map_err(unreachable)?;
+    let unreachable = cannot_reach(&proxy);
+    let mut stream = tcp(host, port, limit).await.map_err(&unreachable)?;
     let user_password = match (&credentials.user, &credentials.password) {
         (Some(user), Some(password)) => Some((user.clone(), password.clone())),
         _ => None,
