@@ -4,6 +4,7 @@
 
 mod cli;
 mod daemon;
+mod local_time;
 mod tray;
 mod windows;
 

@@ -111,6 +111,7 @@
 pub use abi_stable;
 
 mod ffi;
+pub mod assistance;
 pub mod proxy;
 mod sdk;
 mod types;

@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 
 use crate::{
-    ApiEvent, CommandOutcome, CommandRequest, ConfigView, Endpoint, Entitlement, ErrorAnswer,
+    AllowRequest, Answer, AnswerRequest, ApiEvent, AssistanceStatus, AuditEntry, CommandOutcome, CommandRequest, ConfigView, Endpoint, Entitlement, ErrorAnswer,
     Installed, LicenceCheck, LicenceSummary, LicenceText, PluginInfo, ProxyResolution,
     SettingValue, Status, TestReport, Value,
 };
@@ -249,6 +249,44 @@ impl Client {
             release_date: release_date.to_string(),
         };
         self.call(endpoint, None::<&()>)
+    }
+
+    /// Remote assistance now (404 when the feature is not there).
+    pub fn assistance(&self) -> Result<AssistanceStatus, ClientError> {
+        self.call(Endpoint::Assistance, None::<&()>)
+    }
+
+    /// Allows remote assistance for `hours` (the setting's default when `None`); the error
+    /// names the missing precondition.
+    pub fn allow_assistance(&self, hours: Option<u32>) -> Result<AssistanceStatus, ClientError> {
+        self.call(Endpoint::AllowAssistance, Some(&AllowRequest { hours }))
+    }
+
+    /// Ends the allowance now.
+    pub fn revoke_assistance(&self) -> Result<AssistanceStatus, ClientError> {
+        self.call(Endpoint::RevokeAssistance, None::<&()>)
+    }
+
+    /// Answers a help-desk request.
+    pub fn answer_assistance(
+        &self,
+        request: &str,
+        answer: Answer,
+    ) -> Result<AssistanceStatus, ClientError> {
+        let endpoint = Endpoint::AnswerAssistance {
+            request: request.to_string(),
+        };
+        self.call(endpoint, Some(&AnswerRequest { answer }))
+    }
+
+    /// Ends the remote session.
+    pub fn end_session(&self) -> Result<AssistanceStatus, ClientError> {
+        self.call(Endpoint::EndSession, None::<&()>)
+    }
+
+    /// The record of remote assistance, oldest first.
+    pub fn assistance_log(&self) -> Result<Vec<AuditEntry>, ClientError> {
+        self.call(Endpoint::AssistanceLog, None::<&()>)
     }
 
     /// Follows the event stream; the first event is the status now. The stream has no

@@ -97,6 +97,23 @@ pub enum Endpoint {
         /// `YYYY-MM-DD`.
         release_date: String,
     },
+    /// `GET /v1/assistance`: the [`crate::AssistanceStatus`]; 404 when the feature is not
+    /// there (the bridge plugin not installed or not licensed).
+    Assistance,
+    /// `POST /v1/assistance/allow` with an [`crate::AllowRequest`]: the
+    /// [`crate::AssistanceStatus`]; 400 with the missing precondition.
+    AllowAssistance,
+    /// `POST /v1/assistance/revoke`: the [`crate::AssistanceStatus`].
+    RevokeAssistance,
+    /// `POST /v1/assistance/requests/{request}/answer` with an [`crate::AnswerRequest`].
+    AnswerAssistance {
+        /// The request.
+        request: String,
+    },
+    /// `POST /v1/assistance/session/end`: ends the remote session.
+    EndSession,
+    /// `GET /v1/assistance/log`: the record, oldest first ([`crate::AuditEntry`]).
+    AssistanceLog,
 }
 
 /// Why a request names no endpoint.
@@ -119,7 +136,9 @@ impl Endpoint {
             | Endpoint::Events
             | Endpoint::Config
             | Endpoint::GetConfig { .. }
-            | Endpoint::Entitlement { .. } => Method::GET,
+            | Endpoint::Entitlement { .. }
+            | Endpoint::Assistance
+            | Endpoint::AssistanceLog => Method::GET,
             Endpoint::SetConfig { .. } | Endpoint::SetSecret { .. } => Method::PUT,
             Endpoint::UnsetConfig { .. } | Endpoint::DeleteSecret { .. } => Method::DELETE,
             Endpoint::SettingsFile
@@ -129,7 +148,11 @@ impl Endpoint {
             | Endpoint::NoticeAction { .. }
             | Endpoint::Command { .. }
             | Endpoint::VerifyLicence
-            | Endpoint::InstallLicence => Method::POST,
+            | Endpoint::InstallLicence
+            | Endpoint::AllowAssistance
+            | Endpoint::RevokeAssistance
+            | Endpoint::AnswerAssistance { .. }
+            | Endpoint::EndSession => Method::POST,
         }
     }
 
@@ -140,7 +163,12 @@ impl Endpoint {
     /// the limit is for its start.
     pub fn time_limit(&self) -> Duration {
         match self {
-            Endpoint::Command { .. } => Duration::from_secs(130),
+            // The bridge starts TeamViewer's daemon, each call within its own time limit.
+            Endpoint::Command { .. }
+            | Endpoint::AllowAssistance
+            | Endpoint::RevokeAssistance
+            | Endpoint::AnswerAssistance { .. }
+            | Endpoint::EndSession => Duration::from_secs(130),
             Endpoint::TestConnection => Duration::from_secs(5 * 600 + 30),
             Endpoint::SetSecret { .. } | Endpoint::DeleteSecret { .. } => Duration::from_secs(300),
             _ => Duration::from_secs(30),
@@ -175,6 +203,14 @@ impl Endpoint {
             Endpoint::VerifyLicence => vec!["licence", "verify"],
             Endpoint::InstallLicence => vec!["licence", "install"],
             Endpoint::Entitlement { release_date } => vec!["entitlement", release_date],
+            Endpoint::Assistance => vec!["assistance"],
+            Endpoint::AllowAssistance => vec!["assistance", "allow"],
+            Endpoint::RevokeAssistance => vec!["assistance", "revoke"],
+            Endpoint::AnswerAssistance { request } => {
+                vec!["assistance", "requests", request, "answer"]
+            }
+            Endpoint::EndSession => vec!["assistance", "session", "end"],
+            Endpoint::AssistanceLog => vec!["assistance", "log"],
         };
         let mut path = "/v1".to_string();
         for segment in segments {
@@ -251,6 +287,16 @@ fn route(method: &Method, segments: &[&str]) -> Option<Endpoint> {
         (&Method::GET, ["v1", "entitlement", release_date]) => Endpoint::Entitlement {
             release_date: owned(release_date),
         },
+        (&Method::GET, ["v1", "assistance"]) => Endpoint::Assistance,
+        (&Method::POST, ["v1", "assistance", "allow"]) => Endpoint::AllowAssistance,
+        (&Method::POST, ["v1", "assistance", "revoke"]) => Endpoint::RevokeAssistance,
+        (&Method::POST, ["v1", "assistance", "requests", request, "answer"]) => {
+            Endpoint::AnswerAssistance {
+                request: owned(request),
+            }
+        }
+        (&Method::POST, ["v1", "assistance", "session", "end"]) => Endpoint::EndSession,
+        (&Method::GET, ["v1", "assistance", "log"]) => Endpoint::AssistanceLog,
         _ => return None,
     };
     Some(endpoint)
@@ -302,6 +348,16 @@ mod tests {
             },
             "/v1/plugins/a%2Fb/commands/%3F%23%25",
         );
+        check(Endpoint::Assistance, "/v1/assistance");
+        check(Endpoint::AllowAssistance, "/v1/assistance/allow");
+        check(
+            Endpoint::AnswerAssistance {
+                request: "r/1".into(),
+            },
+            "/v1/assistance/requests/r%2F1/answer",
+        );
+        check(Endpoint::EndSession, "/v1/assistance/session/end");
+        check(Endpoint::AssistanceLog, "/v1/assistance/log");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! the engine: the engine depends on it, never the other way round.
 #![deny(missing_docs)]
 
+mod assistance;
 mod client;
 mod endpoint;
 mod event;
@@ -16,6 +17,10 @@ mod report;
 mod socket;
 mod status;
 
+pub use assistance::{
+    AllowRequest, Answer, AnswerRequest, AssistanceStatus, AuditEntry, HelpRequest, Precondition,
+    RemoteSession, DEFAULT_HOURS, MAX_HOURS, MIN_HOURS,
+};
 pub use client::{Client, ClientError, Events};
 pub use endpoint::{Endpoint, Unmatched};
 pub use event::{ApiEvent, Notice, Urgency};

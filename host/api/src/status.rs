@@ -90,6 +90,10 @@ pub struct Status {
     /// that a front-end never asks the plugins for them.
     #[serde(default)]
     pub menu: Vec<MenuEntry>,
+    /// Remote assistance, while the feature is there (the TeamViewer bridge installed and
+    /// licensed): the menu shows it then, and only then.
+    #[serde(default)]
+    pub assistance: Option<crate::AssistanceStatus>,
 }
 
 /// What the user needs to know of a licence.

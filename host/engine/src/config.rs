@@ -130,6 +130,21 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "assistance.hours",
+        description: "how long \"Allow remote assistance\" allows the help desk to connect (hours, 1 to 168)",
+        get: |settings| Some(settings.assistance.hours.to_string()),
+        set: |settings, value| {
+            settings.assistance.hours = match value {
+                None => crate::settings::AssistanceSettings::default().hours,
+                Some(value) => match value.parse::<u32>() {
+                    Ok(hours @ remote_service_api::MIN_HOURS..=remote_service_api::MAX_HOURS) => hours,
+                    _ => return Err("it must be a number of hours from 1 to 168".to_string()),
+                },
+            };
+            Ok(())
+        },
+    },
+    Key {
         name: "proxy.mode",
         description: "none, auto (automatically detect settings) or manual (use proxy server: proxy.url)",
         get: |settings| Some(settings.proxy.mode.as_str().to_string()),

@@ -176,10 +176,14 @@ pub fn backoffice_answers(data: &[u8]) {
                             vec![licence_id]
                         }
                         Heard::Update(ConnectionUpdate::AssistanceRequested {
-                            request_id,
-                            help_desk_user,
-                            message,
-                        }) => vec![request_id, help_desk_user, message],
+                            request, ..
+                        }) => vec![
+                            request.request_id,
+                            request.help_desk_user,
+                            request.organisation,
+                            request.message,
+                            request.requested_at,
+                        ],
                         Heard::Unreadable(problem) => vec![problem],
                         _ => Vec::new(),
                     };

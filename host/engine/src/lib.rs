@@ -6,6 +6,7 @@
 //! its local API on a socket and stops when dropped. The other modules are public for the
 //! workspace's tests and benchmarks, which look inside. See `docs/ARCHITECTURE.md`.
 
+pub mod assistance;
 pub mod atomic_file;
 pub mod config;
 pub mod connection;

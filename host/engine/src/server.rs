@@ -22,7 +22,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 
 use remote_service_api::{
-    ApiEvent, CommandRequest, Endpoint, ErrorAnswer, LicenceText, Unmatched, Value,
+    AllowRequest, AnswerRequest, ApiEvent, CommandRequest, Endpoint, ErrorAnswer, LicenceText, Unmatched, Status, Value,
 };
 
 use crate::service::EngineHandle;
@@ -319,6 +319,28 @@ async fn respond(
         Endpoint::Entitlement { release_date } => {
             refusable(engine.entitlement(&release_date).await)
         }
+        Endpoint::Assistance => match engine.status().await {
+            Some(Status {
+                assistance: Some(assistance),
+                ..
+            }) => json(StatusCode::OK, &assistance),
+            Some(_) => error(
+                StatusCode::NOT_FOUND,
+                "remote assistance is not available here: it needs the remote-assistance licence option and the TeamViewer bridge plugin",
+            ),
+            None => stopping(),
+        },
+        Endpoint::AllowAssistance => match read_json::<AllowRequest>(body).await {
+            Ok(allow) => refusable(engine.allow_assistance(allow.hours).await),
+            Err(response) => response,
+        },
+        Endpoint::RevokeAssistance => refusable(engine.revoke_assistance().await),
+        Endpoint::AnswerAssistance { request } => match read_json::<AnswerRequest>(body).await {
+            Ok(answer) => refusable(engine.answer_assistance(&request, answer.answer).await),
+            Err(response) => response,
+        },
+        Endpoint::EndSession => refusable(engine.end_session().await),
+        Endpoint::AssistanceLog => refusable(engine.assistance_log().await),
     };
     Ok(response)
 }

@@ -6,7 +6,7 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use remote_service_api::{
-    ApiEvent, CommandOutcome, ConfigView, Entitlement, Installed, LicenceCheck, Notice,
+    Answer, AssistanceStatus, AuditEntry, ApiEvent, CommandOutcome, ConfigView, Entitlement, Installed, LicenceCheck, Notice,
     ProxyResolution, SettingValue, Status, Urgency,
 };
 use remote_service_plugin_api::Urgency as PluginUrgency;
@@ -79,6 +79,18 @@ enum Request {
         release_date: String,
         reply: Reply<Result<Entitlement, String>>,
     },
+    AllowAssistance {
+        hours: Option<u32>,
+        reply: Reply<Result<AssistanceStatus, String>>,
+    },
+    RevokeAssistance(Reply<Result<AssistanceStatus, String>>),
+    AnswerAssistance {
+        request: String,
+        answer: Answer,
+        reply: Reply<Result<AssistanceStatus, String>>,
+    },
+    EndSession(Reply<Result<AssistanceStatus, String>>),
+    AssistanceLog(Reply<Result<Vec<AuditEntry>, String>>),
 }
 
 /// What a request got when the engine stopped before it answered.
@@ -311,6 +323,42 @@ impl EngineHandle {
         .await
     }
 
+    /// Allows remote assistance; the error names the missing precondition.
+    pub async fn allow_assistance(&self, hours: Option<u32>) -> Result<AssistanceStatus, String> {
+        self.change(|reply| Request::AllowAssistance { hours, reply })
+            .await
+    }
+
+    /// Ends the allowance.
+    pub async fn revoke_assistance(&self) -> Result<AssistanceStatus, String> {
+        self.change(Request::RevokeAssistance).await
+    }
+
+    /// Answers a help-desk request.
+    pub async fn answer_assistance(
+        &self,
+        request: &str,
+        answer: Answer,
+    ) -> Result<AssistanceStatus, String> {
+        let request = request.to_string();
+        self.change(|reply| Request::AnswerAssistance {
+            request,
+            answer,
+            reply,
+        })
+        .await
+    }
+
+    /// Ends the remote session.
+    pub async fn end_session(&self) -> Result<AssistanceStatus, String> {
+        self.change(Request::EndSession).await
+    }
+
+    /// The record of remote assistance.
+    pub async fn assistance_log(&self) -> Result<Vec<AuditEntry>, String> {
+        self.change(Request::AssistanceLog).await
+    }
+
     /// Everything that happens from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<ApiEvent> {
         self.events.subscribe()
@@ -454,8 +502,23 @@ fn run(
         let (folder_changes, messages, connection, detections) = engine.inputs();
         let folder_changes = if folder_gone { never() } else { folder_changes };
         let messages = if messages_gone { never() } else { messages };
+        // Remote assistance ends by itself at its time (the allowance, a request's time to
+        // answer): the wall clock, read again each time round.
+        let due = match engine.assistance_deadline() {
+            Some(deadline) => {
+                let wait = deadline - time::OffsetDateTime::now_utc();
+                crossbeam_channel::at(
+                    std::time::Instant::now() + Duration::try_from(wait).unwrap_or_default(),
+                )
+            }
+            None => never(),
+        };
         let happened = select! {
             recv(stopped) -> _ => break,
+            recv(due) -> _ => {
+                engine.assistance_tick();
+                Vec::new()
+            }
             recv(folder_changes) -> change => match change {
                 Ok(read) => engine.licence_folder_read(read),
                 Err(_) => { folder_gone = true; Vec::new() }
@@ -584,6 +647,21 @@ fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineE
         } => {
             let _ = reply.send(engine.entitlement(&release_date));
         }
+        Request::AllowAssistance { hours, reply } => engine.allow_assistance(hours, reply),
+        Request::RevokeAssistance(reply) => {
+            let _ = reply.send(engine.revoke_assistance());
+        }
+        Request::AnswerAssistance {
+            request,
+            answer,
+            reply,
+        } => engine.answer_assistance(&request, answer, reply),
+        Request::EndSession(reply) => {
+            let _ = reply.send(engine.end_remote_session());
+        }
+        Request::AssistanceLog(reply) => {
+            let _ = reply.send(engine.assistance_log());
+        }
     }
     Vec::new()
 }
@@ -598,6 +676,7 @@ pub fn status_of(engine: &Engine) -> Status {
         plugins: engine.plugins(),
         plugin_folder_problem: engine.plugin_folder_problem().map(str::to_string),
         menu: engine.menu(),
+        assistance: engine.assistance_status(),
     }
 }
 

@@ -41,6 +41,24 @@ pub struct Settings {
     pub tray: TraySettings,
     /// The proxy.
     pub proxy: crate::proxy::ProxySettings,
+    /// Remote assistance.
+    pub assistance: AssistanceSettings,
+}
+
+/// Remote assistance's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssistanceSettings {
+    /// How long "Allow remote assistance" allows it, in hours (1 to 168).
+    pub hours: u32,
+}
+
+impl Default for AssistanceSettings {
+    fn default() -> Self {
+        AssistanceSettings {
+            hours: remote_service_api::DEFAULT_HOURS,
+        }
+    }
 }
 
 /// The tray's settings.

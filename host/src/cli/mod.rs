@@ -4,6 +4,7 @@
 //! ([`access`]), so that the output is the same either way.
 
 mod access;
+mod assistance;
 mod config;
 mod connection;
 mod licence;
@@ -78,6 +79,51 @@ enum Command {
     /// What the product would use to reach a URL: the proxy candidates in order.
     #[command(subcommand)]
     Proxy(ProxyCommand),
+    /// Remote assistance: let the help desk connect through TeamViewer, for a time.
+    #[command(subcommand)]
+    Assistance(AssistanceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AssistanceCommand {
+    /// Allow the help desk to ask to connect, for a time (through the running engine);
+    /// refused with the missing precondition and what to do.
+    Allow {
+        /// How long, 1 to 168 hours (default: the setting assistance.hours, 72).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=168))]
+        hours: Option<u32>,
+    },
+    /// End the allowance now (and the remote session, if one is on).
+    Revoke,
+    /// Whether remote assistance is allowed, until when, the TeamViewer ID, the session,
+    /// the requests waiting and each precondition.
+    Status {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The record: every allowance, revocation, expiry, request, answer and session.
+    Log {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Answer a help-desk request (its id is in `assistance status`).
+    Answer {
+        /// The request.
+        request: String,
+        /// allow or deny.
+        #[arg(value_parser = parse_answer)]
+        answer: remote_service_api::Answer,
+    },
+    /// End the remote session on.
+    End,
+}
+
+fn parse_answer(text: &str) -> Result<remote_service_api::Answer, String> {
+    match text {
+        "allow" => Ok(remote_service_api::Answer::Allow),
+        "deny" => Ok(remote_service_api::Answer::Deny),
+        _ => Err(format!("{text:?}: answer allow or deny")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,5 +271,13 @@ pub fn run() -> Result<ExitCode> {
         Command::TestConnection { output } => connection::test_connection(output.json),
         Command::Proxy(ProxyCommand::Resolve { url, output }) => proxy::resolve(&url, output.json),
         Command::Proxy(ProxyCommand::Test { output }) => connection::test_connection(output.json),
+        Command::Assistance(command) => match command {
+            AssistanceCommand::Allow { hours } => assistance::allow(hours),
+            AssistanceCommand::Revoke => assistance::revoke(),
+            AssistanceCommand::Status { output } => assistance::status(output.json),
+            AssistanceCommand::Log { output } => assistance::log(output.json),
+            AssistanceCommand::Answer { request, answer } => assistance::answer(&request, answer),
+            AssistanceCommand::End => assistance::end(),
+        },
     }
 }

@@ -17,7 +17,6 @@ pub enum IconState {
     /// Blue screen with a pointer: a remote session is active.
     // Shown once remote assistance runs sessions (the remote-assistance issue); the icon
     // is made and checked with the others already.
-    #[allow(dead_code)]
     RemoteSession,
 }
 

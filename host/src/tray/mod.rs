@@ -51,6 +51,10 @@ const TEST_CONNECTION: &str = "test-connection";
 const START_AT_LOGIN: &str = "start-at-login";
 const ABOUT: &str = "about";
 const QUIT: &str = "quit";
+const ASSIST_ALLOW: &str = "assistance-allow";
+const ASSIST_REVOKE: &str = "assistance-revoke";
+const ASSIST_END: &str = "assistance-end";
+const ASSIST_ANSWER: &str = "assistance-answer";
 /// Plugin items are `plugin<SEP>plugin id<SEP>item id`.
 const SEP: char = '\u{1f}';
 
@@ -203,6 +207,14 @@ impl TrayApp {
         if !menu_entries.is_empty() {
             menu.push(MenuLine::Separator);
         }
+        let assistance = self
+            .status
+            .as_ref()
+            .and_then(|status| status.assistance.as_ref());
+        if let Some(assistance) = assistance {
+            menu.extend(assistance_lines(assistance));
+            menu.push(MenuLine::Separator);
+        }
         menu.push(item(TEST_CONNECTION, "Test connection"));
         menu.push(item(
             SETTINGS,
@@ -217,9 +229,20 @@ impl TrayApp {
         menu.push(item(ABOUT, "About…"));
         menu.push(MenuLine::Separator);
         menu.push(item(QUIT, "Quit"));
+        let session = assistance.and_then(|assistance| assistance.session.as_ref());
         TrayView {
-            icon: IconState::of(connection.state),
-            tooltip: format!("Remote Service: {}", connection.sentence()),
+            // The session on is a shape of its own, not only a colour.
+            icon: match session {
+                Some(_) => IconState::RemoteSession,
+                None => IconState::of(connection.state),
+            },
+            tooltip: match session {
+                Some(session) => format!(
+                    "Remote Service: remote session with {} of {}",
+                    session.help_desk_user, session.organisation
+                ),
+                None => format!("Remote Service: {}", connection.sentence()),
+            },
             menu,
         }
     }
@@ -288,6 +311,29 @@ impl TrayApp {
                 self.show(self.status.clone());
             }
             ABOUT => self.about(),
+            ASSIST_ALLOW => self.assistance_call("Remote assistance not allowed", |client| {
+                client.allow_assistance(None)
+            }),
+            ASSIST_REVOKE => self.assistance_call("Remote assistance not revoked", |client| {
+                client.revoke_assistance()
+            }),
+            ASSIST_END => self.assistance_call("Remote session not ended", |client| {
+                client.end_session()
+            }),
+            _ if id.starts_with(ASSIST_ANSWER) => {
+                let mut parts = id.split(SEP).skip(1);
+                if let (Some(answer), Some(request)) = (parts.next(), parts.next()) {
+                    let answer = if answer == "allow" {
+                        remote_service_api::Answer::Allow
+                    } else {
+                        remote_service_api::Answer::Deny
+                    };
+                    let request = request.to_string();
+                    self.assistance_call("The request was not answered", move |client| {
+                        client.answer_assistance(&request, answer)
+                    });
+                }
+            }
             _ => {
                 let mut parts = id.split(SEP);
                 if let (Some("plugin"), Some(plugin), Some(item)) =
@@ -307,6 +353,29 @@ impl TrayApp {
 
     /// Opens the settings file in the user's editor (the settings window comes later); the
     /// engine makes it when there is none yet.
+    /// Runs a remote assistance call on a thread of its own (the bridge starts TeamViewer's
+    /// daemon); a refusal is a notice with the reason, which names the missing
+    /// precondition.
+    fn assistance_call(
+        &self,
+        title: &'static str,
+        call: impl FnOnce(&Client) -> Result<remote_service_api::AssistanceStatus, remote_service_api::ClientError>
+            + Send
+            + 'static,
+    ) {
+        let (client, proxy) = (self.client.clone(), self.proxy.clone());
+        thread::spawn(move || {
+            if let Err(error) = call(&client) {
+                let _ = proxy.send_event(TrayEvent::Notice {
+                    key: "assistance".into(),
+                    summary: title.into(),
+                    body: format!("{error:#}"),
+                    urgency: Urgency::Normal,
+                });
+            }
+        });
+    }
+
     fn open_settings(&mut self) {
         let file = match self.client.settings_file() {
             Ok(view) => view.file,
@@ -348,6 +417,85 @@ impl TrayApp {
             ),
         }
     }
+}
+
+/// The menu's remote assistance lines: the allowance (a check item), the session on, the
+/// requests waiting for an answer, and the recent activity.
+fn assistance_lines(assistance: &remote_service_api::AssistanceStatus) -> Vec<MenuLine> {
+    use crate::local_time::local_time;
+    let item = |id: String, label: String| MenuLine::Item {
+        id,
+        label,
+        enabled: true,
+    };
+    let mut lines = Vec::new();
+    match (&assistance.until, assistance.allowed) {
+        (Some(until), true) => {
+            lines.push(MenuLine::Check {
+                id: ASSIST_REVOKE.into(),
+                label: format!("Remote assistance allowed until {}", local_time(until)),
+                enabled: true,
+                checked: true,
+            });
+            lines.push(item(ASSIST_REVOKE.into(), "Revoke now".into()));
+        }
+        _ => lines.push(MenuLine::Check {
+            id: ASSIST_ALLOW.into(),
+            label: "Allow remote assistance".into(),
+            enabled: true,
+            checked: false,
+        }),
+    }
+    if let Some(session) = &assistance.session {
+        lines.push(MenuLine::Item {
+            id: "assistance-session".into(),
+            label: format!(
+                "Remote session with {} of {} since {}",
+                session.help_desk_user,
+                session.organisation,
+                local_time(&session.started_at)
+            ),
+            enabled: false,
+        });
+        lines.push(item(ASSIST_END.into(), "End remote session".into()));
+    }
+    for request in &assistance.requests {
+        lines.push(MenuLine::Item {
+            id: format!("assistance-request{SEP}{}", request.request_id),
+            label: request.sentence(),
+            enabled: false,
+        });
+        lines.push(item(
+            format!("{ASSIST_ANSWER}{SEP}allow{SEP}{}", request.request_id),
+            format!("Allow {} to connect", request.help_desk_user),
+        ));
+        lines.push(item(
+            format!("{ASSIST_ANSWER}{SEP}deny{SEP}{}", request.request_id),
+            format!("Deny {}'s request", request.help_desk_user),
+        ));
+    }
+    if !assistance.recent.is_empty() || assistance.record_problem.is_some() {
+        let mut recent: Vec<MenuLine> = assistance
+            .record_problem
+            .iter()
+            .cloned()
+            .chain(assistance.recent.iter().map(|entry| {
+                format!("{}: {}", local_time(&entry.at), entry.words(&local_time))
+            }))
+            .enumerate()
+            .map(|(at, label)| MenuLine::Item {
+                id: format!("assistance-recent{SEP}{at}"),
+                label,
+                enabled: false,
+            })
+            .collect();
+        recent.truncate(6);
+        lines.push(MenuLine::Submenu {
+            label: "Recent activity".into(),
+            lines: recent,
+        });
+    }
+    lines
 }
 
 impl ApplicationHandler<TrayEvent> for TrayApp {

@@ -2,7 +2,7 @@
 //! turned into a tray-icon icon and menu by the backend on whichever thread its toolkit
 //! needs.
 
-use tray_icon::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tray_icon::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tray_icon::{TrayIcon, TrayIconBuilder};
 
 use super::{IconState, TRAY_ID};
@@ -25,6 +25,8 @@ pub enum MenuLine {
     },
     /// A separator.
     Separator,
+    /// A submenu of lines.
+    Submenu { label: String, lines: Vec<MenuLine> },
 }
 
 /// Everything the tray shows.
@@ -40,6 +42,16 @@ pub struct TrayView {
 
 fn build_menu(lines: &[MenuLine]) -> Menu {
     let menu = Menu::new();
+    for item in items(lines) {
+        if let Err(error) = menu.append(item.as_ref()) {
+            tracing::error!("cannot build the tray menu: {error}");
+        }
+    }
+    menu
+}
+
+fn items(lines: &[MenuLine]) -> Vec<Box<dyn IsMenuItem>> {
+    let mut built = Vec::new();
     for line in lines {
         let item: Box<dyn IsMenuItem> = match line {
             MenuLine::Item { id, label, enabled } => {
@@ -58,12 +70,19 @@ fn build_menu(lines: &[MenuLine]) -> Menu {
                 None,
             )),
             MenuLine::Separator => Box::new(PredefinedMenuItem::separator()),
+            MenuLine::Submenu { label, lines } => {
+                let submenu = Submenu::new(label, true);
+                for item in items(lines) {
+                    if let Err(error) = submenu.append(item.as_ref()) {
+                        tracing::error!("cannot build the tray menu: {error}");
+                    }
+                }
+                Box::new(submenu)
+            }
         };
-        if let Err(error) = menu.append(item.as_ref()) {
-            tracing::error!("cannot build the tray menu: {error}");
-        }
+        built.push(item);
     }
-    menu
+    built
 }
 
 /// A tray icon showing `view`.

@@ -252,12 +252,10 @@ pub enum ConnectionUpdate {
     },
     /// A help-desk employee asked to connect.
     AssistanceRequested {
-        /// The request, for the answer.
-        request_id: String,
-        /// Who asked.
-        help_desk_user: String,
-        /// What they wrote.
-        message: String,
+        /// The request (its `answer_by` is filled in by the engine).
+        request: remote_service_api::HelpRequest,
+        /// How long the back office waits for the answer.
+        answer_within: time::Duration,
     },
 }
 
@@ -421,7 +419,18 @@ struct AssistanceRequested {
     #[serde(default)]
     help_desk_user: String,
     #[serde(default)]
+    organisation: String,
+    #[serde(default)]
     message: String,
+    #[serde(default)]
+    requested_at: String,
+    /// Seconds; the engine waits at most 5 minutes whatever the back office says.
+    #[serde(default = "answer_within_default")]
+    answer_within_s: u32,
+}
+
+fn answer_within_default() -> u32 {
+    300
 }
 
 /// What an event of the stream means.
@@ -481,9 +490,15 @@ pub(crate) fn heard(event: &sse::SseEvent) -> Heard {
                 Ok(request)
             }) {
             Ok(request) => Heard::Update(ConnectionUpdate::AssistanceRequested {
-                request_id: request.request_id,
-                help_desk_user: shown_text(&request.help_desk_user, 100),
-                message: shown_text(&request.message, MAX_SHOWN_MESSAGE),
+                request: remote_service_api::HelpRequest {
+                    request_id: request.request_id,
+                    help_desk_user: shown_text(&request.help_desk_user, 100),
+                    organisation: shown_text(&request.organisation, 100),
+                    message: shown_text(&request.message, MAX_SHOWN_MESSAGE),
+                    requested_at: shown_text(&request.requested_at, 40),
+                    answer_by: String::new(),
+                },
+                answer_within: time::Duration::seconds(request.answer_within_s.into()),
             }),
             Err(problem) => Heard::Unreadable(format!(
                 "the back office sent an assistance-requested event that cannot be read: {}",
@@ -675,9 +690,14 @@ mod tests {
     #[test]
     fn what_the_back_office_says_is_shown_as_text_and_identifiers_stay_identifiers() {
         let Heard::Update(ConnectionUpdate::AssistanceRequested {
-            request_id,
-            help_desk_user,
-            message,
+            request:
+                remote_service_api::HelpRequest {
+                    request_id,
+                    help_desk_user,
+                    message,
+                    ..
+                },
+            ..
         }) = heard(&event(
             "assistance-requested",
             r#"{"request_id":"req-1","help_desk_user":"anna\u202e\u001b[31m","message":"line one\nline two"}"#,

@@ -3,6 +3,7 @@
 //! and starts the plugins it licenses, without a restart. [`crate::service`] runs it on a
 //! thread of its own for the local API.
 
+mod assist;
 mod parts;
 mod views;
 
@@ -20,6 +21,7 @@ use remote_service_plugin_api::{HostEvent, Notice};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
+pub use assist::{BRIDGE_PLUGIN, HOST_NOTICES};
 pub use parts::Parts;
 pub use views::{config_view, connection_config, store_config, summary, SecretsKnown};
 
@@ -70,7 +72,15 @@ pub enum EngineEvent {
 /// A command waiting for its plugin's answer.
 struct PendingCommand {
     plugin: String,
-    reply: oneshot::Sender<CommandOutcome>,
+    reply: Waiter,
+}
+
+/// Who waits for a command's answer.
+enum Waiter {
+    /// A caller of the local API.
+    Caller(oneshot::Sender<CommandOutcome>),
+    /// The engine itself, for remote assistance.
+    Assistance(assist::Step),
 }
 
 /// How long the engine's thread waits for a read of the licence folder it asks for itself
@@ -108,6 +118,8 @@ pub struct Engine {
     /// Asks the proxy detector plugin (through `detections`, read on this thread).
     detector: crate::proxy::Detector,
     detections: Receiver<crate::proxy::Detection>,
+    /// Remote assistance: allowance, requests, record.
+    assistance: crate::assistance::Assistance,
 }
 
 impl Engine {
@@ -160,7 +172,12 @@ impl Engine {
         let (_, folder_changes) = unbounded();
         let (connection_sender, connection_updates) = unbounded();
         let (detection_sender, detections) = unbounded();
-        Ok(Engine {
+        let (assistance, undo) = crate::assistance::Assistance::open(
+            &paths.data_dir,
+            time::OffsetDateTime::now_utc(),
+        );
+        let mut engine = Engine {
+            assistance,
             detector: crate::proxy::Detector::new(detection_sender),
             detections,
             store,
@@ -184,7 +201,11 @@ impl Engine {
             },
             commands: HashMap::new(),
             next_command: 1,
-        })
+        };
+        if let Some(undo) = undo {
+            engine.undo_after_start(undo);
+        }
+        Ok(engine)
     }
 
     /// Starts the connection to the back office on the runtime `io` (when enabled; the
@@ -386,7 +407,10 @@ impl Engine {
                 }
                 self.light = light;
             }
-            ConnectionUpdate::Session(link) => self.context.set_backoffice(link),
+            ConnectionUpdate::Session(link) => {
+                self.assistance.link(link.clone());
+                self.context.set_backoffice(link);
+            }
             ConnectionUpdate::LicenceAvailable {
                 licence_id,
                 sequence,
@@ -400,14 +424,9 @@ impl Engine {
                 });
             }
             ConnectionUpdate::AssistanceRequested {
-                request_id,
-                help_desk_user,
-                ..
-            } => {
-                tracing::info!(
-                    "the help desk ({help_desk_user}) asked for remote assistance (request {request_id})"
-                );
-            }
+                request,
+                answer_within,
+            } => return self.assistance_requested(request, answer_within),
         }
         // Reported through the status.
         Vec::new()
@@ -506,6 +525,9 @@ impl Engine {
     /// Tells plugin `plugin_id` the user clicked the button `action_id` of its notice
     /// `notice_key`; false when the plugin does not run or failed on it.
     pub fn notice_action(&mut self, plugin_id: &str, notice_key: &str, action_id: &str) -> bool {
+        if plugin_id == HOST_NOTICES {
+            return self.host_notice_action(notice_key, action_id);
+        }
         let event = HostEvent::NoticeAction {
             notice_key: notice_key.into(),
             action_id: action_id.into(),
@@ -522,6 +544,11 @@ impl Engine {
         argument: &str,
         reply: oneshot::Sender<CommandOutcome>,
     ) {
+        self.send_command(plugin_id, name, argument, Waiter::Caller(reply));
+    }
+
+    /// Hands plugin `plugin_id` its command `name`; `reply` waits for the outcome.
+    fn send_command(&mut self, plugin_id: &str, name: &str, argument: &str, reply: Waiter) {
         let id = self.next_command;
         self.next_command += 1;
         // Registered before the plugin hears of it: its answer may come before the call
@@ -552,16 +579,46 @@ impl Engine {
             },
         };
         if let Some(pending) = self.commands.remove(&id) {
-            let _ = pending.reply.send(refused);
+            self.command_answered(pending.reply, refused);
+        }
+    }
+
+    /// Hands a command's outcome to whoever waits for it.
+    fn command_answered(&mut self, waiter: Waiter, outcome: CommandOutcome) {
+        match waiter {
+            Waiter::Caller(reply) => {
+                let _ = reply.send(outcome);
+            }
+            Waiter::Assistance(step) => {
+                let outcome = if outcome.ok {
+                    Ok(outcome.message)
+                } else {
+                    Err(outcome.message)
+                };
+                self.bridge_answered(step, outcome);
+            }
         }
     }
 
     /// Forgets the commands whose plugin stopped or faulted before it answered (their
     /// callers hear that it stopped).
     pub fn drop_orphaned_commands(&mut self) {
-        let plugins = &self.plugins;
-        self.commands
-            .retain(|_, pending| plugins.is_running(&pending.plugin));
+        let orphaned: Vec<u64> = self
+            .commands
+            .iter()
+            .filter(|(_, pending)| !self.plugins.is_running(&pending.plugin))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in orphaned {
+            if let Some(pending) = self.commands.remove(&id) {
+                // A caller hears that the plugin stopped when its reply is dropped; the
+                // engine hears it in words.
+                if let Waiter::Assistance(step) = pending.reply {
+                    let stopped = format!("plugin {} stopped before it answered", pending.plugin);
+                    self.bridge_answered(step, Err(stopped));
+                }
+            }
+        }
     }
 
     /// The plugins and their states.
@@ -762,7 +819,7 @@ impl Engine {
                     .get(&id)
                     .is_some_and(|pending| pending.plugin == plugin_id);
                 if let Some(pending) = known.then(|| self.commands.remove(&id)).flatten() {
-                    let _ = pending.reply.send(match outcome {
+                    let outcome = match outcome {
                         Ok(message) => CommandOutcome {
                             ok: true,
                             message,
@@ -773,7 +830,8 @@ impl Engine {
                             message: error.message.to_string(),
                             code: Some(error.code.to_string()),
                         },
-                    });
+                    };
+                    self.command_answered(pending.reply, outcome);
                 }
                 Vec::new()
             }
