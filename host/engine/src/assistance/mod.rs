@@ -529,3 +529,6 @@ impl Assistance {
     }
 }
 
+
+#[cfg(test)]
+mod tests;
