@@ -50,6 +50,10 @@ enum Command {
         /// Seconds between an installation's heartbeats.
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         heartbeat_interval: u64,
+        /// Seconds an installation waits for its user's answer to an assistance request
+        /// before it answers no-answer (it is told so with each request).
+        #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=300))]
+        assistance_answer_within: u64,
         /// Connections open at once (each installation's event stream is one); more are
         /// closed at once.
         #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -214,6 +218,7 @@ fn run(cli: Cli) -> Result<()> {
             tls_key,
             dev_self_signed,
             heartbeat_interval,
+            assistance_answer_within,
             max_connections,
             header_timeout,
         } => {
@@ -227,6 +232,7 @@ fn run(cli: Cli) -> Result<()> {
                 listen,
                 transport,
                 Duration::from_secs(heartbeat_interval),
+                Duration::from_secs(assistance_answer_within),
                 listener::Limits {
                     max_connections: max_connections as usize,
                     header_timeout: Duration::from_secs(header_timeout),

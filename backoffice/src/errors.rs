@@ -31,6 +31,15 @@ impl ApiError {
         }
     }
 
+    /// `400 malformed` about `field`, a body that is JSON of the right shape with a value
+    /// that is not allowed there; `message` says what is expected, never the value.
+    pub fn malformed(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field.to_string()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, "malformed", message)
+        }
+    }
+
     /// `429 too-many-attempts`: `who` is locked out for `wait` after wrong secrets.
     pub fn locked_out(who: String, wait: std::time::Duration) -> ApiError {
         let seconds = wait.as_secs().max(1);

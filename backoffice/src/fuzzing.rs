@@ -1,33 +1,66 @@
 //! The back office's reading of request bodies behind a function of bytes, for the fuzz
 //! target of `fuzz/` and for `fuzz/tests/corpora.rs`, which replays its corpus on stable
-//! Rust. It panics only when a promise of the code does not hold: the parser panics, or a
-//! `400 malformed` answer quotes a value of the body (which may be a verification code or
-//! a password).
+//! Rust. It panics only when a promise of the code does not hold: the parser or the checks
+//! of a parsed body (TeamViewer IDs, times, names) panic, a `400 malformed` answer quotes a
+//! value of the body (which may be a verification code or a password), or a check refuses
+//! without naming the field.
 
 use serde::de::DeserializeOwned;
 
 use crate::errors::parse_body;
 use crate::helpdesk::{AssistanceRequest, SignIn};
-use crate::installations::{AssistanceAnswer, HeartbeatRequest, InstallReport, SessionRequest};
+use crate::installations::{
+    AssistanceAnswer, AssistanceReport, HeartbeatRequest, InstallReport, SessionRequest,
+};
 
 /// The first byte picks the endpoint's body type, the rest is the body.
 pub fn request_bodies(data: &[u8]) {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    match pick % 6 {
-        0 => check::<SessionRequest>(body),
-        1 => check::<HeartbeatRequest>(body),
-        2 => check::<InstallReport>(body),
-        3 => check::<AssistanceAnswer>(body),
-        4 => check::<SignIn>(body),
-        _ => check::<AssistanceRequest>(body),
+    match pick % 7 {
+        0 => {
+            check::<SessionRequest>(body);
+        }
+        1 => {
+            check::<HeartbeatRequest>(body);
+        }
+        2 => {
+            check::<InstallReport>(body);
+        }
+        3 => {
+            if let Some(answer) = check::<AssistanceAnswer>(body) {
+                check_validation(answer.checked().map(drop));
+            }
+        }
+        4 => {
+            check::<SignIn>(body);
+        }
+        5 => {
+            check::<AssistanceRequest>(body);
+        }
+        _ => {
+            if let Some(report) = check::<AssistanceReport>(body) {
+                check_validation(report.allowance().map(drop));
+            }
+        }
     }
 }
 
-fn check<T: DeserializeOwned>(body: &[u8]) {
-    let Err(error) = parse_body::<T>(body) else {
-        return;
+/// A body that parsed and was then checked: a refusal is `400 malformed` naming a field.
+fn check_validation(checked: Result<(), crate::errors::ApiError>) {
+    if let Err(error) = checked {
+        assert_eq!(error.status, axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(error.error, "malformed");
+        assert!(error.field.is_some(), "{:?} names no field", error.message);
+    }
+}
+
+/// Parses `body` as `T`; what it gave when it parsed.
+fn check<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
+    let error = match parse_body::<T>(body) {
+        Ok(parsed) => return Some(parsed),
+        Err(error) => error,
     };
     assert_eq!(error.status, axum::http::StatusCode::BAD_REQUEST);
     assert_eq!(error.error, "malformed");
@@ -57,7 +90,7 @@ fn check<T: DeserializeOwned>(body: &[u8]) {
         &error.field,
         serde_json::from_slice::<serde_json::Value>(body),
     ) else {
-        return;
+        return None;
     };
     let (mut values, mut keys) = (Vec::new(), Vec::new());
     collect_strings(&json, &mut values, &mut keys);
@@ -76,6 +109,7 @@ fn check<T: DeserializeOwned>(body: &[u8]) {
             );
         }
     }
+    None
 }
 
 fn collect_strings(value: &serde_json::Value, values: &mut Vec<String>, keys: &mut Vec<String>) {

@@ -1,7 +1,13 @@
 // The help-desk page: signs in, then follows /helpdesk/events and redraws the table.
+// Everything an installation or a help desk wrote is shown through textContent, never as
+// HTML.
 "use strict";
 
 let events = null;
+
+// What the badges mean, shown as their tooltips.
+const VPN_MEANING = "connected to the back office now";
+const RDP_MEANING = "remote assistance allowed, TeamViewer ID known";
 
 function cell(row, className, text) {
   const td = document.createElement("td");
@@ -11,13 +17,54 @@ function cell(row, className, text) {
   return td;
 }
 
+// An RFC 3339 time in the browser's local time.
+function localTime(text) {
+  return text ? new Date(text).toLocaleString() : "";
+}
+
+function badge(name, meaning) {
+  const span = document.createElement("span");
+  span.className = "badge badge-" + name.toLowerCase();
+  span.textContent = name;
+  span.title = meaning;
+  return span;
+}
+
+function allowedText(installation) {
+  return installation.allowed_until ? "allowed until " + localTime(installation.allowed_until) : "not allowed";
+}
+
+function sessionText(installation) {
+  const session = installation.remote_session;
+  return session ? "remote session by " + session.help_desk_user + " since " + localTime(session.started_at) : "";
+}
+
 function assistanceText(assistance) {
   if (!assistance) return "";
-  if (!assistance.answer) return "requested by " + assistance.help_desk_user + ", waiting for the answer";
-  if (assistance.answer === "accepted") {
-    return "accepted: TeamViewer ID " + assistance.teamviewer_id + (assistance.until ? " until " + assistance.until : "");
+  switch (assistance.answer) {
+    case null:
+    case undefined:
+      return "waiting for the answer";
+    case "accepted":
+      return "accepted: connect to TeamViewer ID " + assistance.teamviewer_id +
+        " (allowed until " + localTime(assistance.until) + ")";
+    case "denied":
+      return "denied";
+    case "no-answer":
+      return "no answer";
+    case "not-allowed":
+      return "not allowed";
+    default:
+      return assistance.answer;
   }
-  return "denied";
+}
+
+// Why the request button is disabled, or what it does.
+function requestTitle(installation) {
+  if (!installation.vpn) return "the installation is not connected to the back office now";
+  if (!installation.allowed_until) return "remote assistance is not allowed on this installation";
+  if (!installation.teamviewer_id) return "the installation has not reported its TeamViewer ID yet";
+  return "ask the installation's user to allow a remote session";
 }
 
 function draw(installations) {
@@ -30,23 +77,27 @@ function draw(installations) {
     cell(row, "host", installation.hostname);
     const state = cell(row, "state", installation.online ? "online" : "offline");
     state.classList.add(installation.online ? "state-online" : "state-offline");
-    cell(row, "last-seen", installation.last_seen ? new Date(installation.last_seen).toLocaleString() : "never");
+    cell(row, "last-seen", installation.last_seen ? localTime(installation.last_seen) : "never");
     const connect = cell(row, "connect", "");
+    if (installation.rdp) connect.appendChild(badge("RDP", RDP_MEANING));
+    if (installation.vpn) connect.appendChild(badge("VPN", VPN_MEANING));
     if (installation.online) {
-      for (const name of ["RDP", "VPN"]) {
-        const badge = document.createElement("span");
-        badge.className = "badge";
-        badge.textContent = name;
-        connect.appendChild(badge);
-      }
       const button = document.createElement("button");
       button.type = "button";
       button.className = "request-assistance";
-      button.textContent = "Request assistance";
+      button.textContent = "Request remote assistance";
+      button.disabled = !installation.rdp;
+      button.title = requestTitle(installation);
       button.addEventListener("click", () => requestAssistance(installation.serial_number));
       connect.appendChild(button);
     }
-    cell(row, "assistance", assistanceText(installation.assistance));
+    cell(row, "allowed", allowedText(installation));
+    cell(row, "session", sessionText(installation));
+    const assistance = cell(row, "assistance", assistanceText(installation.assistance));
+    if (installation.assistance) {
+      assistance.title = "requested by " + installation.assistance.help_desk_user + " at " +
+        localTime(installation.assistance.requested_at);
+    }
     body.appendChild(row);
   }
 }
@@ -63,6 +114,8 @@ function follow() {
 }
 
 async function requestAssistance(serial) {
+  const problem = document.getElementById("desk-error");
+  problem.textContent = "";
   const message = "The help desk would like to connect to help you.";
   const answer = await fetch("/helpdesk/installations/" + encodeURIComponent(serial) + "/assistance", {
     method: "POST",
@@ -70,8 +123,8 @@ async function requestAssistance(serial) {
     body: JSON.stringify({ message }),
   });
   if (!answer.ok) {
-    const problem = await answer.json().catch(() => ({ message: answer.statusText }));
-    alert(problem.message);
+    const refusal = await answer.json().catch(() => ({ message: answer.statusText }));
+    problem.textContent = refusal.message;
   }
 }
 

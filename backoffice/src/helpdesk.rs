@@ -1,5 +1,6 @@
-//! The help-desk page: sign in, see the organisation's installations online or offline
-//! (updating by itself over server-sent events), ask one for assistance, see the answer.
+//! The help-desk page: sign in, see the organisation's installations online or offline,
+//! connected ("VPN") and open to remote assistance ("RDP"), updating by itself over
+//! server-sent events; ask one for assistance, see the answer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{ApiError, Body};
-use crate::state::{now_text, random_token, Backoffice, Peer};
+use crate::state::{now_text, random_token, Backoffice, Peer, RemoteSession};
 use crate::store;
 
 const PAGE: &str = include_str!("helpdesk.html");
@@ -202,6 +203,17 @@ struct Installation {
     last_seen: Option<String>,
     /// The licence sequence the installation reported in its session.
     licence_sequence: Option<u64>,
+    /// Its session and its event stream are up: it hears a request now.
+    vpn: bool,
+    /// `vpn`, remote assistance is allowed and the TeamViewer ID is known.
+    rdp: bool,
+    /// Until when remote assistance is allowed (RFC 3339, UTC); null: not allowed.
+    allowed_until: Option<String>,
+    /// The TeamViewer ID the installation reported while allowed.
+    teamviewer_id: Option<String>,
+    /// The remote session that is on.
+    remote_session: Option<RemoteSession>,
+    /// The latest request and its answer.
     assistance: Option<store::Assistance>,
 }
 
@@ -211,12 +223,24 @@ fn list(state: &Backoffice, organisation: &str) -> Result<Vec<Installation>, Api
     let mut assistance = store::latest_assistance_of(&db, organisation)?;
     drop(db);
     let sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    let now = time::OffsetDateTime::now_utc();
     Ok(rows
         .into_iter()
         .map(|row| {
             let session = sessions.of_serial(&row.serial);
+            let allowance = session.and_then(|session| session.allowance_at(now));
             Installation {
                 online: session.is_some(),
+                vpn: session.is_some_and(|session| session.has_stream()),
+                rdp: session.is_some_and(|session| session.can_assist(now)),
+                allowed_until: allowance.and_then(|allowance| {
+                    allowance
+                        .until
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                }),
+                teamviewer_id: allowance.and_then(|allowance| allowance.teamviewer_id.clone()),
+                remote_session: allowance.and_then(|allowance| allowance.remote_session.clone()),
                 last_seen: session
                     .map(|session| session.last_seen.clone())
                     .or(row.last_seen),
@@ -304,6 +328,12 @@ async fn request_assistance(
             format!("no installation {serial} in your organisation"),
         ));
     }
+    let organisation_name = store::organisation(
+        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
+        &organisation,
+    )?
+    .map(|organisation| organisation.name)
+    .unwrap_or(organisation);
     let assistance = store::Assistance {
         request_id: random_token()[..16].to_string(),
         serial: serial.clone(),
@@ -318,8 +348,10 @@ async fn request_assistance(
         serde_json::json!({
             "request_id": assistance.request_id,
             "help_desk_user": assistance.help_desk_user,
+            "organisation": organisation_name,
             "message": assistance.message,
             "requested_at": assistance.requested_at,
+            "answer_within_s": state.answer_within.as_secs(),
         })
         .to_string(),
     );
@@ -330,16 +362,32 @@ async fn request_assistance(
             format!("installation {serial} is offline"),
         )
     };
-    let online = |state: &Backoffice| {
-        state
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .of_serial(&serial)
-            .is_some_and(|session| session.has_stream())
-    };
-    if !online(&state) {
-        return Err(offline());
+    // (event stream open, remote assistance allowed)
+    let standing = state
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .of_serial(&serial)
+        .map(|session| {
+            (
+                session.has_stream(),
+                session
+                    .allowance_at(time::OffsetDateTime::now_utc())
+                    .is_some(),
+            )
+        });
+    match standing {
+        None | Some((false, _)) => return Err(offline()),
+        Some((true, false)) => {
+            // The page's button is disabled then; a request that races with a revoke
+            // still reaches the installation, which answers not-allowed.
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not-allowed",
+                format!("remote assistance is not allowed on {serial}"),
+            ));
+        }
+        Some((true, true)) => {}
     }
     // Stored before the installation hears of it: its answer, however fast, finds the
     // request.

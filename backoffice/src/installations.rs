@@ -1,5 +1,6 @@
 //! The `/v1` protocol for installations (`docs/protocol.md`): sessions, heartbeats, the
-//! event stream, licence download, install reports and assistance answers.
+//! event stream, licence download, install reports, what remote assistance is allowed, and
+//! assistance answers.
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -11,15 +12,17 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::mpsc;
 
 use crate::errors::{parse_body, ApiError, Body};
-use crate::state::{licence_available, now_text, random_token, Backoffice, Peer, Session};
+use crate::state::{
+    licence_available, now_text, random_token, Allowance, Backoffice, Peer, RemoteSession, Session,
+};
 use crate::store;
 
 #[derive(Deserialize)]
@@ -53,6 +56,7 @@ pub fn routes() -> Router<Arc<Backoffice>> {
         .route("/v1/events", get(events))
         .route("/v1/licence", get(licence))
         .route("/v1/licence/reports", post(install_report))
+        .route("/v1/assistance", put(report_assistance))
         .route(
             "/v1/assistance/{request_id}/answer",
             post(assistance_answer),
@@ -169,6 +173,8 @@ async fn create_session(
                 last_seen: now,
                 last_seen_unsaved: false,
                 latest_licence,
+                // Not allowed until the installation says otherwise in this session.
+                allowance: None,
             },
         );
     }
@@ -275,6 +281,9 @@ impl Drop for StreamGuard {
                 session.last_activity = Instant::now();
                 session.last_seen = now_text();
                 session.last_seen_unsaved = true;
+                drop(sessions);
+                // The help desk's "VPN" (and with it "RDP") goes off.
+                let _ = self.state.changes.send(());
             }
         }
     }
@@ -322,6 +331,8 @@ async fn events(
         session.last_activity = Instant::now();
         generation
     };
+    // The help desk's "VPN" comes on.
+    let _ = state.changes.send(());
     let guard = StreamGuard {
         state: state.clone(),
         token,
@@ -410,6 +421,186 @@ async fn install_report(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The most characters of a help-desk user's name that an installation may report.
+const MAX_USER_CHARS: usize = 200;
+
+/// Whether `text` is a TeamViewer ID as TeamViewer shows one: 8 to 12 digits, possibly in
+/// groups separated by single spaces ("123 456 789"), not all zeros.
+pub(crate) fn is_teamviewer_id(text: &str) -> bool {
+    let groups_are_digits = text
+        .split(' ')
+        .all(|group| !group.is_empty() && group.bytes().all(|byte| byte.is_ascii_digit()));
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    groups_are_digits
+        && (8..=12).contains(&digits)
+        && text.bytes().any(|byte| (b'1'..=b'9').contains(&byte))
+}
+
+/// The TeamViewer ID in `field`, or `400 malformed` naming it.
+fn teamviewer_id(field: &str, text: String) -> Result<String, ApiError> {
+    if is_teamviewer_id(&text) {
+        Ok(text)
+    } else {
+        Err(ApiError::malformed(
+            field,
+            format!(
+                "{field} must be a TeamViewer ID: 8 to 12 digits, possibly grouped by single spaces, not all zeros"
+            ),
+        ))
+    }
+}
+
+/// The RFC 3339 time in `field`, and the same written in UTC (as the back office gives it
+/// back), or `400 malformed` naming the field.
+fn rfc3339(field: &str, text: &str) -> Result<(OffsetDateTime, String), ApiError> {
+    let malformed = || {
+        ApiError::malformed(
+            field,
+            format!("{field} must be an RFC 3339 time (2026-11-23T11:00:00Z)"),
+        )
+    };
+    let time = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| malformed())?;
+    let utc = time.to_offset(UtcOffset::UTC);
+    // A time of the year 0000 with a positive offset is of the year -1 in UTC, which
+    // RFC 3339 cannot write.
+    let written = utc.format(&Rfc3339).map_err(|_| malformed())?;
+    Ok((utc, written))
+}
+
+/// A name the installation reports for the help desk to read: one line of 1 to
+/// [`MAX_USER_CHARS`] characters (the page shows it as text, never as HTML).
+fn shown_name(field: &str, text: &str) -> Result<String, ApiError> {
+    let name = text.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_USER_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::malformed(
+            field,
+            format!("{field} must be a name of 1 to {MAX_USER_CHARS} characters on one line"),
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// `PUT /v1/assistance`: whether remote assistance is allowed on the installation, until
+/// when, its TeamViewer ID and the remote session that is on.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AssistanceReport {
+    allowed: bool,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    teamviewer_id: Option<String>,
+    #[serde(default)]
+    session: Option<RemoteSessionReport>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteSessionReport {
+    help_desk_user: String,
+    started_at: String,
+}
+
+impl AssistanceReport {
+    /// The allowance it reports (`None`: not allowed), or `400 malformed` naming the field
+    /// that is wrong.
+    pub(crate) fn allowance(self) -> Result<Option<Allowance>, ApiError> {
+        if !self.allowed {
+            for (field, present) in [
+                ("until", self.until.is_some()),
+                ("teamviewer_id", self.teamviewer_id.is_some()),
+                ("session", self.session.is_some()),
+            ] {
+                if present {
+                    return Err(ApiError::malformed(
+                        field,
+                        format!(
+                            "{field} must be absent or null while remote assistance is not allowed"
+                        ),
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        let Some(until) = self.until else {
+            return Err(ApiError::malformed(
+                "until",
+                "allowed remote assistance needs until, an RFC 3339 time",
+            ));
+        };
+        let (until, _) = rfc3339("until", &until)?;
+        let teamviewer_id = self
+            .teamviewer_id
+            .map(|id| teamviewer_id("teamviewer_id", id))
+            .transpose()?;
+        let remote_session = match self.session {
+            Some(session) => Some(RemoteSession {
+                help_desk_user: shown_name("session.help_desk_user", &session.help_desk_user)?,
+                started_at: rfc3339("session.started_at", &session.started_at)?.1,
+            }),
+            None => None,
+        };
+        Ok(Some(Allowance {
+            until,
+            teamviewer_id,
+            remote_session,
+        }))
+    }
+}
+
+async fn report_assistance(
+    State(state): State<Arc<Backoffice>>,
+    headers: HeaderMap,
+    Body(report): Body<AssistanceReport>,
+) -> Result<StatusCode, ApiError> {
+    let (token, serial) = session_of(&state, &headers)?;
+    let mut allowance = report.allowance()?;
+    if allowance
+        .as_ref()
+        .is_some_and(|allowance| allowance.until <= OffsetDateTime::now_utc())
+    {
+        // Allowed until a time that passed (the installation's clock is behind, or the
+        // report came late): that is not allowed.
+        allowance = None;
+    }
+    let changed = {
+        let mut sessions = state.sessions();
+        let Some(session) = sessions.by_token.get_mut(&token) else {
+            return Err(session_ended());
+        };
+        let changed = session.allowance != allowance;
+        session.allowance = allowance.clone();
+        changed
+    };
+    if changed {
+        match &allowance {
+            None => tracing::info!("remote assistance is not allowed on {serial}"),
+            Some(allowance) => tracing::info!(
+                "remote assistance is allowed on {serial} until {}{}{}",
+                allowance.until.format(&Rfc3339).unwrap_or_default(),
+                if allowance.teamviewer_id.is_some() {
+                    ", TeamViewer ID known"
+                } else {
+                    ", TeamViewer ID not known"
+                },
+                match &allowance.remote_session {
+                    Some(session) => format!(
+                        ", remote session by {} since {}",
+                        session.help_desk_user, session.started_at
+                    ),
+                    None => String::new(),
+                }
+            ),
+        }
+        let _ = state.changes.send(());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/assistance/{request_id}/answer`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AssistanceAnswer {
@@ -420,6 +611,53 @@ pub(crate) struct AssistanceAnswer {
     until: Option<String>,
 }
 
+/// The answers an installation gives.
+const ANSWERS: [&str; 4] = ["accepted", "denied", "no-answer", "not-allowed"];
+
+impl AssistanceAnswer {
+    /// The answer as it is stored (`until` in UTC), or `400 malformed` naming the field:
+    /// `accepted` needs the TeamViewer ID and until when, the others have neither.
+    pub(crate) fn checked(self) -> Result<AssistanceAnswer, ApiError> {
+        if !ANSWERS.contains(&self.answer.as_str()) {
+            return Err(ApiError::malformed(
+                "answer",
+                "answer must be accepted, denied, no-answer or not-allowed",
+            ));
+        }
+        if self.answer != "accepted" {
+            for (field, present) in [
+                ("teamviewer_id", self.teamviewer_id.is_some()),
+                ("until", self.until.is_some()),
+            ] {
+                if present {
+                    return Err(ApiError::malformed(
+                        field,
+                        format!("{field} belongs to an accepted request only"),
+                    ));
+                }
+            }
+            return Ok(self);
+        }
+        let Some(id) = self.teamviewer_id else {
+            return Err(ApiError::malformed(
+                "teamviewer_id",
+                "an accepted request needs the TeamViewer ID",
+            ));
+        };
+        let Some(until) = self.until else {
+            return Err(ApiError::malformed(
+                "until",
+                "an accepted request needs until, an RFC 3339 time",
+            ));
+        };
+        Ok(AssistanceAnswer {
+            answer: self.answer,
+            teamviewer_id: Some(teamviewer_id("teamviewer_id", id)?),
+            until: Some(rfc3339("until", &until)?.1),
+        })
+    }
+}
+
 async fn assistance_answer(
     State(state): State<Arc<Backoffice>>,
     axum::extract::Path(request_id): axum::extract::Path<String>,
@@ -427,29 +665,10 @@ async fn assistance_answer(
     Body(answer): Body<AssistanceAnswer>,
 ) -> Result<StatusCode, ApiError> {
     let (_, serial) = session_of(&state, &headers)?;
-    let malformed = |field: &str, message: &str| {
-        let mut error = ApiError::new(StatusCode::BAD_REQUEST, "malformed", message);
-        error.field = Some(field.to_string());
-        error
-    };
-    match answer.answer.as_str() {
-        "accepted" => {
-            if answer.teamviewer_id.is_none() {
-                return Err(malformed(
-                    "teamviewer_id",
-                    "an accepted request needs the TeamViewer ID",
-                ));
-            }
-            if let Some(until) = &answer.until {
-                OffsetDateTime::parse(until, &Rfc3339)
-                    .map_err(|_| malformed("until", "until must be an RFC 3339 time"))?;
-            }
-        }
-        "denied" => {}
-        _ => return Err(malformed("answer", "answer must be accepted or denied")),
-    }
+    let answer = answer.checked()?;
     let db = state.db();
     match store::assistance(&db, &request_id)? {
+        // Only the installation the request was sent to answers it.
         Some(request) if request.serial == serial => {}
         _ => {
             return Err(ApiError::new(
@@ -475,6 +694,10 @@ async fn assistance_answer(
             format!("assistance request {request_id} was answered before"),
         ));
     }
+    tracing::info!(
+        "{serial} answered assistance request {request_id}: {}",
+        answer.answer
+    );
     let _ = state.changes.send(());
     Ok(StatusCode::NO_CONTENT)
 }
@@ -543,6 +766,248 @@ mod tests {
             Some("licence_sequence"),
             "the body is not the expected JSON: field licence_sequence: wrong type or value",
         );
+    }
+
+    #[test]
+    fn teamviewer_ids_are_8_to_12_digits_in_groups_not_all_zeros() {
+        for (id, good) in [
+            ("123 456 789", true),
+            ("123456789", true),
+            ("12345678", true),
+            ("1 234 567 890 12", true),
+            ("1234 5678 9012", true),
+            ("000 000 001", true),
+            ("1234567", false),
+            ("1234567890123", false),
+            ("000 000 000", false),
+            ("00000000", false),
+            ("123  456 789", false),
+            (" 123 456 789", false),
+            ("123 456 789 ", false),
+            ("123\t456 789", false),
+            ("123-456-789", false),
+            ("12345678a", false),
+            (
+                "\u{ff11}\u{ff12}\u{ff13}\u{ff14}\u{ff15}\u{ff16}\u{ff17}\u{ff18}",
+                false,
+            ),
+            ("", false),
+            (" ", false),
+        ] {
+            assert_eq!(is_teamviewer_id(id), good, "{id:?}");
+        }
+    }
+
+    /// What `PUT /v1/assistance` makes of `body`: the allowance, or (field, message).
+    fn report(body: &str) -> Result<Option<Allowance>, (Option<String>, String)> {
+        parse_body::<AssistanceReport>(body.as_bytes())
+            .and_then(AssistanceReport::allowance)
+            .map_err(|error| {
+                assert_eq!(error.status, StatusCode::BAD_REQUEST, "{body}");
+                assert_eq!(error.error, "malformed", "{body}");
+                (error.field, error.message)
+            })
+    }
+
+    #[test]
+    fn an_assistance_report_is_read_strictly() {
+        let allowed = report(
+            r#"{"allowed": true, "until": "2026-11-23T12:00:00+01:00", "teamviewer_id": "123 456 789",
+                "session": {"help_desk_user": " anna ", "started_at": "2026-11-23T10:30:00.5Z"}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            allowed.until,
+            time::macros::datetime!(2026-11-23 11:00:00 UTC)
+        );
+        assert_eq!(allowed.teamviewer_id.as_deref(), Some("123 456 789"));
+        assert_eq!(
+            allowed.remote_session,
+            Some(RemoteSession {
+                help_desk_user: "anna".to_string(),
+                started_at: "2026-11-23T10:30:00.5Z".to_string(),
+            })
+        );
+        let without_id = report(
+            r#"{"allowed": true, "until": "2026-11-23T11:00:00Z", "teamviewer_id": null, "session": null}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(without_id.teamviewer_id, None);
+        assert_eq!(without_id.remote_session, None);
+        assert_eq!(report(r#"{"allowed": false}"#), Ok(None));
+        assert_eq!(
+            report(r#"{"allowed": false, "until": null, "teamviewer_id": null, "session": null}"#),
+            Ok(None)
+        );
+
+        let long_name = "x".repeat(201);
+        for (body, field, message) in [
+            (
+                r#"{"allowed": true}"#.to_string(),
+                "until",
+                "allowed remote assistance needs until, an RFC 3339 time",
+            ),
+            (
+                r#"{"allowed": true, "until": "tomorrow"}"#.to_string(),
+                "until",
+                "until must be an RFC 3339 time (2026-11-23T11:00:00Z)",
+            ),
+            (
+                r#"{"allowed": true, "until": "2026-11-23"}"#.to_string(),
+                "until",
+                "until must be an RFC 3339 time (2026-11-23T11:00:00Z)",
+            ),
+            (
+                r#"{"allowed": true, "until": "0000-01-01T00:30:00+01:00"}"#.to_string(),
+                "until",
+                "until must be an RFC 3339 time (2026-11-23T11:00:00Z)",
+            ),
+            (
+                r#"{"allowed": true, "until": "2026-11-23T11:00:00Z", "teamviewer_id": "000 000 000"}"#.to_string(),
+                "teamviewer_id",
+                "teamviewer_id must be a TeamViewer ID: 8 to 12 digits, possibly grouped by single spaces, not all zeros",
+            ),
+            (
+                r#"{"allowed": true, "until": "2026-11-23T11:00:00Z", "session": {"help_desk_user": "anna", "started_at": "now"}}"#.to_string(),
+                "session.started_at",
+                "session.started_at must be an RFC 3339 time (2026-11-23T11:00:00Z)",
+            ),
+            (
+                r#"{"allowed": true, "until": "2026-11-23T11:00:00Z", "session": {"help_desk_user": "an\nna", "started_at": "2026-11-23T10:00:00Z"}}"#.to_string(),
+                "session.help_desk_user",
+                "session.help_desk_user must be a name of 1 to 200 characters on one line",
+            ),
+            (
+                r#"{"allowed": true, "until": "2026-11-23T11:00:00Z", "session": {"help_desk_user": "  ", "started_at": "2026-11-23T10:00:00Z"}}"#.to_string(),
+                "session.help_desk_user",
+                "session.help_desk_user must be a name of 1 to 200 characters on one line",
+            ),
+            (
+                format!(r#"{{"allowed": true, "until": "2026-11-23T11:00:00Z", "session": {{"help_desk_user": "{long_name}", "started_at": "2026-11-23T10:00:00Z"}}}}"#),
+                "session.help_desk_user",
+                "session.help_desk_user must be a name of 1 to 200 characters on one line",
+            ),
+            (
+                r#"{"allowed": false, "until": "2026-11-23T11:00:00Z"}"#.to_string(),
+                "until",
+                "until must be absent or null while remote assistance is not allowed",
+            ),
+            (
+                r#"{"allowed": false, "teamviewer_id": "123 456 789"}"#.to_string(),
+                "teamviewer_id",
+                "teamviewer_id must be absent or null while remote assistance is not allowed",
+            ),
+            (
+                r#"{"allowed": false, "session": {"help_desk_user": "anna", "started_at": "2026-11-23T10:00:00Z"}}"#.to_string(),
+                "session",
+                "session must be absent or null while remote assistance is not allowed",
+            ),
+            (
+                r#"{"until": "2026-11-23T11:00:00Z"}"#.to_string(),
+                "allowed",
+                "the body is not the expected JSON: field allowed: missing",
+            ),
+            (
+                r#"{"allowed": "yes"}"#.to_string(),
+                "allowed",
+                "the body is not the expected JSON: field allowed: wrong type or value",
+            ),
+            (
+                r#"{"allowed": true, "until": "2026-11-23T11:00:00Z", "session": {"help_desk_user": "anna"}}"#.to_string(),
+                "session.started_at",
+                "the body is not the expected JSON: field session.started_at: missing",
+            ),
+            (
+                r#"{"allowed": true, "until": "2026-11-23T11:00:00Z", "organisation": "x"}"#.to_string(),
+                "organisation",
+                "the body is not the expected JSON: field organisation: unknown field",
+            ),
+        ] {
+            assert_eq!(
+                report(&body),
+                Err((Some(field.to_string()), message.to_string())),
+                "{body}"
+            );
+        }
+    }
+
+    /// An answer as stored: (answer, TeamViewer ID, until).
+    type Stored = (String, Option<String>, Option<String>);
+
+    /// What `POST /v1/assistance/{id}/answer` makes of `body`: (answer, ID, until), or
+    /// (field, message).
+    fn answer(body: &str) -> Result<Stored, (String, String)> {
+        parse_body::<AssistanceAnswer>(body.as_bytes())
+            .and_then(AssistanceAnswer::checked)
+            .map(|answer| (answer.answer, answer.teamviewer_id, answer.until))
+            .map_err(|error| (error.field.unwrap_or_default(), error.message))
+    }
+
+    #[test]
+    fn assistance_answers_are_read_strictly() {
+        assert_eq!(
+            answer(
+                r#"{"answer": "accepted", "teamviewer_id": "123 456 789", "until": "2026-11-23T12:00:00+01:00"}"#
+            ),
+            Ok((
+                "accepted".to_string(),
+                Some("123 456 789".to_string()),
+                Some("2026-11-23T11:00:00Z".to_string())
+            ))
+        );
+        for plain in ["denied", "no-answer", "not-allowed"] {
+            assert_eq!(
+                answer(&format!(
+                    r#"{{"answer": "{plain}", "teamviewer_id": null}}"#
+                )),
+                Ok((plain.to_string(), None, None))
+            );
+        }
+        for (body, field, message) in [
+            (
+                r#"{"answer": "accepted", "until": "2026-11-23T11:00:00Z"}"#,
+                "teamviewer_id",
+                "an accepted request needs the TeamViewer ID",
+            ),
+            (
+                r#"{"answer": "accepted", "teamviewer_id": "123 456 789"}"#,
+                "until",
+                "an accepted request needs until, an RFC 3339 time",
+            ),
+            (
+                r#"{"answer": "accepted", "teamviewer_id": "12 34", "until": "2026-11-23T11:00:00Z"}"#,
+                "teamviewer_id",
+                "teamviewer_id must be a TeamViewer ID: 8 to 12 digits, possibly grouped by single spaces, not all zeros",
+            ),
+            (
+                r#"{"answer": "accepted", "teamviewer_id": "123 456 789", "until": "11:00"}"#,
+                "until",
+                "until must be an RFC 3339 time (2026-11-23T11:00:00Z)",
+            ),
+            (
+                r#"{"answer": "denied", "teamviewer_id": "123 456 789"}"#,
+                "teamviewer_id",
+                "teamviewer_id belongs to an accepted request only",
+            ),
+            (
+                r#"{"answer": "no-answer", "until": "2026-11-23T11:00:00Z"}"#,
+                "until",
+                "until belongs to an accepted request only",
+            ),
+            (
+                r#"{"answer": "maybe"}"#,
+                "answer",
+                "answer must be accepted, denied, no-answer or not-allowed",
+            ),
+        ] {
+            assert_eq!(
+                answer(body),
+                Err((field.to_string(), message.to_string())),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub fn serve(
     listen: SocketAddr,
     transport: Transport,
     heartbeat_interval: Duration,
+    assistance_answer_within: Duration,
     limits: Limits,
 ) -> Result<()> {
     let tls = match transport {
@@ -130,7 +131,12 @@ pub fn serve(
         ),
     };
     raise_open_files_limit();
-    let state = Arc::new(Backoffice::new(db, heartbeat_interval, tls.is_some())?);
+    let state = Arc::new(Backoffice::new(
+        db,
+        heartbeat_interval,
+        assistance_answer_within,
+        tls.is_some(),
+    )?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -222,9 +228,19 @@ pub fn serve(
     Ok(())
 }
 
-/// Expires silent sessions and announces licences that `licence issue` (another process)
-/// stored: it polls SQLite's `data_version`, which changes when another connection writes.
+/// Expires silent sessions and allowances whose time ran out, and announces licences that
+/// `licence issue` (another process) stored: it polls SQLite's `data_version`, which
+/// changes when another connection writes.
 fn spawn_housekeeping(state: Arc<Backoffice>, db_path: PathBuf) {
+    let lapse = state.clone();
+    tokio::spawn(async move {
+        // Every second: the page shows an allowance ended within a second of its end.
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            ticker.tick().await;
+            lapse.lapse_allowances();
+        }
+    });
     let expiry = state.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(expiry.heartbeat_interval / 2);

@@ -1,5 +1,6 @@
 //! What the back office's handlers share: the database, the installations' sessions and
-//! event streams, the help-desk sessions, the verified codes, and how it is served.
+//! event streams with what each allows of remote assistance, the help-desk sessions, the
+//! verified codes, and how it is served.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +23,9 @@ pub struct Backoffice {
     pub sessions: Mutex<Sessions>,
     /// How often installations send heartbeats.
     pub heartbeat_interval: Duration,
+    /// How long an installation waits for its user's answer to an assistance request
+    /// before it answers `no-answer` (`answer_within_s` of `assistance-requested`).
+    pub answer_within: Duration,
     /// Whether the server speaks TLS (the help desk's cookie is `Secure` then).
     pub tls: bool,
     /// Tells the help-desk pages that something they show changed.
@@ -69,12 +73,53 @@ pub struct Session {
     /// The sequence of the serial's latest licence, kept here so that a heartbeat does not
     /// touch the database.
     pub(crate) latest_licence: Option<u64>,
+    /// Remote assistance as the installation last reported it in this session
+    /// (`PUT /v1/assistance`); `None`: not allowed. A new session starts without one.
+    pub(crate) allowance: Option<Allowance>,
+}
+
+/// Remote assistance allowed on an installation, as it reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowance {
+    /// Until when it is allowed.
+    pub until: OffsetDateTime,
+    /// The TeamViewer ID to connect to, once the installation knows it.
+    pub teamviewer_id: Option<String>,
+    /// The remote session that is on, if one is.
+    pub remote_session: Option<RemoteSession>,
+}
+
+/// A remote session on an installation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemoteSession {
+    /// The help-desk employee connected (as the installation wrote it).
+    pub help_desk_user: String,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
 }
 
 impl Session {
-    /// Whether its event stream is open (it hears of what the back office sends).
+    /// Whether its event stream is open (it hears of what the back office sends): the
+    /// help desk's "VPN".
     pub fn has_stream(&self) -> bool {
         self.stream.is_some()
+    }
+
+    /// The allowance in force at `now`: one whose `until` passed counts as none, even
+    /// before the installation says so.
+    pub fn allowance_at(&self, now: OffsetDateTime) -> Option<&Allowance> {
+        self.allowance
+            .as_ref()
+            .filter(|allowance| allowance.until > now)
+    }
+
+    /// The help desk's "RDP": the event stream is open, remote assistance is allowed and
+    /// the TeamViewer ID is known, so a request can be sent and accepted.
+    pub fn can_assist(&self, now: OffsetDateTime) -> bool {
+        self.has_stream()
+            && self
+                .allowance_at(now)
+                .is_some_and(|allowance| allowance.teamviewer_id.is_some())
     }
 }
 
@@ -196,6 +241,7 @@ impl Backoffice {
     pub fn new(
         db_path: &Path,
         heartbeat_interval: Duration,
+        answer_within: Duration,
         tls: bool,
     ) -> anyhow::Result<Backoffice> {
         let db = store::open(db_path)?;
@@ -210,6 +256,7 @@ impl Backoffice {
             db: Mutex::new(db),
             sessions: Mutex::new(Sessions::default()),
             heartbeat_interval,
+            answer_within,
             tls,
             changes: broadcast::channel(16).0,
             helpdesk_sessions: Mutex::new(HelpdeskSessions::default()),
@@ -272,6 +319,30 @@ impl Backoffice {
         }
         if let Err(error) = store::record_last_seen(&self.db(), &seen) {
             tracing::warn!("cannot write when installations were last seen: {error:#}");
+        }
+        let _ = self.changes.send(());
+    }
+
+    /// Forgets the allowances whose `until` passed (the installation says so itself when
+    /// it ends one; this is for one that cannot), and tells the help-desk pages.
+    pub fn lapse_allowances(&self) {
+        let now = OffsetDateTime::now_utc();
+        let mut lapsed = Vec::new();
+        for session in self.sessions().by_token.values_mut() {
+            if session
+                .allowance
+                .as_ref()
+                .is_some_and(|allowance| allowance.until <= now)
+            {
+                session.allowance = None;
+                lapsed.push(session.serial.clone());
+            }
+        }
+        if lapsed.is_empty() {
+            return;
+        }
+        for serial in &lapsed {
+            tracing::info!("remote assistance on {serial} lapsed: its time ran out");
         }
         let _ = self.changes.send(());
     }

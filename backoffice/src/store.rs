@@ -426,7 +426,7 @@ pub struct Assistance {
     pub message: String,
     /// When.
     pub requested_at: String,
-    /// `accepted`, `denied`, or none yet.
+    /// `accepted`, `denied`, `no-answer`, `not-allowed`, or none yet.
     pub answer: Option<String>,
     /// The TeamViewer ID the installation gave.
     pub teamviewer_id: Option<String>,

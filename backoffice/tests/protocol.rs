@@ -297,6 +297,37 @@ impl Office {
             .code
     }
 
+    /// `PUT /v1/assistance` with `body`.
+    fn report_assistance(&self, token: &str, body: &serde_json::Value) -> Answer {
+        self.request(
+            "PUT",
+            "/v1/assistance",
+            Some(token),
+            Some(&body.to_string()),
+        )
+    }
+
+    /// Reports remote assistance allowed for an hour from now, with `teamviewer_id`.
+    fn allow(&self, token: &str, teamviewer_id: Option<&str>) {
+        let body = serde_json::json!({
+            "allowed": true, "until": in_seconds(3600), "teamviewer_id": teamviewer_id,
+            "session": null,
+        });
+        let answer = self.report_assistance(token, &body);
+        assert_eq!(answer.code, 204, "{}", answer.stdout);
+    }
+
+    /// A help desk's request for assistance on `serial`, with the cookie jar `jar`.
+    fn ask(&self, jar: &str, serial: &str) -> Answer {
+        self.curl(
+            &["-b", jar],
+            "POST",
+            &format!("/helpdesk/installations/{serial}/assistance"),
+            None,
+            Some(r#"{"message": "may we?"}"#),
+        )
+    }
+
     fn session(&self) -> String {
         let answer = self.request(
             "POST",
@@ -376,6 +407,22 @@ impl Stream {
         None
     }
 
+    /// The help desk's row of SN-1 in the first `installations` event within 20 s for which
+    /// `wanted` holds; a panic saying `what` did not come after that.
+    fn row(&self, what: &str, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let row_of = |list: &serde_json::Value| {
+            list.as_array()
+                .and_then(|rows| rows.iter().find(|row| row["serial_number"] == "SN-1"))
+                .cloned()
+                .unwrap_or_default()
+        };
+        self.find(Duration::from_secs(20), |name, list| {
+            name == "installations" && wanted(&row_of(list))
+        })
+        .map(|list| row_of(&list))
+        .unwrap_or_else(|| panic!("the help desk's stream never showed SN-1 {what}"))
+    }
+
     /// Whether the back office closed the stream within `limit`.
     fn closed_within(&self, limit: Duration) -> bool {
         let started = Instant::now();
@@ -395,6 +442,15 @@ impl Drop for Stream {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The time `seconds` from now (negative: ago), RFC 3339 in UTC.
+fn in_seconds(seconds: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 fn session_body(organisation: &str, code: &str, serial: &str) -> String {
@@ -719,7 +775,9 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
     );
     assert_eq!(report.code, 204, "{}", report.stdout);
 
-    // A help desk asks; the installation hears it on its stream and answers.
+    // The installation allows remote assistance; a help desk asks; the installation hears
+    // it on its stream and answers.
+    office.allow(&token, Some("123 456 789"));
     let (sign_in, jar) = office.sign_in("hd", "hd-pass");
     assert_eq!(sign_in.code, 204);
     let asked = office.curl(
@@ -739,7 +797,13 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
     assert_eq!(name, "assistance-requested");
     assert_eq!(request["request_id"], request_id.as_str());
     assert_eq!(request["help_desk_user"], "hd");
+    assert_eq!(
+        request["organisation"], "Shop One",
+        "the organisation's name"
+    );
     assert_eq!(request["message"], "may we?");
+    assert_eq!(request["answer_within_s"], 300, "the default");
+    assert!(request["requested_at"].as_str().unwrap().ends_with('Z'));
 
     let path = format!("/v1/assistance/{request_id}/answer");
     let bad = office.request(
@@ -1322,4 +1386,389 @@ fn bodies_that_are_not_json_are_refused() {
     }
     let (signed_in, _) = office.sign_in("hd", "hd-password");
     assert_eq!(signed_in.code, 204, "{}", signed_in.stdout);
+}
+
+/// The help desk sees what the installation reports in its session: "VPN" while its
+/// session and event stream are up, "RDP" while also allowed with a TeamViewer ID known,
+/// until when, the remote session; an allowance ends with its time, and with the session.
+#[test]
+fn the_help_desk_sees_vpn_rdp_and_the_allowance_as_the_installation_reports_them() {
+    let mut office = Office::with_helpdesk_user();
+    office.serve(&[]);
+    let (_, jar) = office.sign_in("hd", "hd-password");
+    let desk = office.follow(&["-b", &jar], "/helpdesk/events", None);
+    let offline = desk.row("offline", |row| row["online"] == false);
+    for field in ["allowed_until", "teamviewer_id", "remote_session"] {
+        assert_eq!(
+            offline[field],
+            serde_json::Value::Null,
+            "{field}: {offline}"
+        );
+    }
+    assert_eq!(
+        (&offline["vpn"], &offline["rdp"]),
+        (&false.into(), &false.into())
+    );
+
+    // A session without its event stream is online, but cannot hear a request: no VPN.
+    let token = office.session();
+    let online = desk.row("online", |row| row["online"] == true);
+    assert_eq!(online["vpn"], false, "{online}");
+    let until = in_seconds(3600);
+    let allowed = office.report_assistance(
+        &token,
+        &serde_json::json!({"allowed": true, "until": until, "teamviewer_id": "123 456 789", "session": null}),
+    );
+    assert_eq!(allowed.code, 204, "{}", allowed.stdout);
+    let allowed = desk.row("allowed", |row| row["allowed_until"].is_string());
+    assert_eq!(allowed["allowed_until"], until.as_str());
+    assert_eq!(allowed["teamviewer_id"], "123 456 789");
+    assert_eq!(allowed["rdp"], false, "no RDP without VPN: {allowed}");
+
+    // The event stream opens: VPN and RDP (the time it took is printed; the benchmark has the figure).
+    let opened = Instant::now();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    let both = desk.row("with VPN and RDP", |row| {
+        row["vpn"] == true && row["rdp"] == true
+    });
+    let took = opened.elapsed();
+    eprintln!("VPN and RDP on the help desk's stream {took:?} after the event stream opened");
+    assert_eq!(both["allowed_until"], until.as_str());
+
+    // A remote session is on; the name is text, whatever it holds.
+    let name = "anna <img src=x onerror=alert(1)>";
+    let with_session = office.report_assistance(
+        &token,
+        &serde_json::json!({"allowed": true, "until": until, "teamviewer_id": "123 456 789",
+            "session": {"help_desk_user": name, "started_at": "2026-11-23T11:30:00+01:00"}}),
+    );
+    assert_eq!(with_session.code, 204, "{}", with_session.stdout);
+    let session = desk.row("in a remote session", |row| {
+        row["remote_session"].is_object()
+    });
+    assert_eq!(
+        session["remote_session"],
+        serde_json::json!({"help_desk_user": name, "started_at": "2026-11-23T10:30:00Z"})
+    );
+    assert_eq!(session["rdp"], true);
+
+    // Allowed, but the TeamViewer ID is not known (yet): no RDP.
+    office.allow(&token, None);
+    let no_id = desk.row("allowed without an ID", |row| {
+        row["teamviewer_id"].is_null() && row["allowed_until"].is_string()
+    });
+    assert_eq!(
+        (&no_id["vpn"], &no_id["rdp"]),
+        (&true.into(), &false.into())
+    );
+    assert_eq!(no_id["remote_session"], serde_json::Value::Null);
+
+    // Revoked.
+    let revoked = office.report_assistance(&token, &serde_json::json!({"allowed": false}));
+    assert_eq!(revoked.code, 204, "{}", revoked.stdout);
+    let revoked = desk.row("not allowed", |row| row["allowed_until"].is_null());
+    assert_eq!(
+        (&revoked["vpn"], &revoked["rdp"]),
+        (&true.into(), &false.into())
+    );
+    assert!(office
+        .log()
+        .contains("remote assistance is not allowed on SN-1"));
+
+    // An allowance ends with its time even when the installation says nothing.
+    let short = office.report_assistance(
+        &token,
+        &serde_json::json!({"allowed": true, "until": in_seconds(3), "teamviewer_id": "123 456 789"}),
+    );
+    assert_eq!(short.code, 204, "{}", short.stdout);
+    desk.row("allowed for 3 s", |row| row["rdp"] == true);
+    let lapsed = desk.row("lapsed", |row| row["allowed_until"].is_null());
+    assert_eq!(lapsed["rdp"], false);
+    office.wait_for_log("remote assistance on SN-1 lapsed: its time ran out");
+    // One whose time passed already is not allowed.
+    let late = office.report_assistance(
+        &token,
+        &serde_json::json!({"allowed": true, "until": in_seconds(-60), "teamviewer_id": "123 456 789"}),
+    );
+    assert_eq!(late.code, 204, "{}", late.stdout);
+    let listed = office
+        .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
+        .json();
+    assert_eq!(
+        listed[0]["allowed_until"],
+        serde_json::Value::Null,
+        "{listed}"
+    );
+
+    // The event stream closes: no VPN and no RDP; the allowance stays with the session.
+    office.allow(&token, Some("123 456 789"));
+    desk.row("with RDP again", |row| row["rdp"] == true);
+    drop(stream);
+    let closed = desk.row("without VPN", |row| row["vpn"] == false);
+    assert_eq!(closed["rdp"], false);
+    assert!(closed["allowed_until"].is_string(), "{closed}");
+
+    // A new session starts not allowed.
+    let second = office.session();
+    let fresh = desk.row("in a new session, not allowed", |row| {
+        row["online"] == true && row["allowed_until"].is_null()
+    });
+    assert_eq!(fresh["teamviewer_id"], serde_json::Value::Null);
+    let old = office.report_assistance(&token, &serde_json::json!({"allowed": false}));
+    assert_eq!(old.code, 401);
+    assert_eq!(old.json()["error"], "session-expired");
+    assert_eq!(
+        office
+            .request("DELETE", "/v1/sessions/current", Some(&second), None)
+            .code,
+        204
+    );
+}
+
+/// A report that is not what the protocol says is refused with the field named, and the
+/// allowance stays what it was.
+#[test]
+fn an_assistance_report_is_refused_naming_the_field_and_changes_nothing() {
+    let mut office = Office::with_helpdesk_user();
+    office.serve(&[]);
+    let token = office.session();
+    let until = in_seconds(3600);
+    office.allow(&token, Some("123456789"));
+    let no_token = office.request("PUT", "/v1/assistance", None, Some(r#"{"allowed": false}"#));
+    assert_eq!(no_token.code, 401);
+    assert_eq!(no_token.json()["error"], "session-expired");
+    for (body, field) in [
+        (
+            serde_json::json!({"allowed": true, "until": "soon"}),
+            "until",
+        ),
+        (serde_json::json!({"allowed": true}), "until"),
+        (
+            serde_json::json!({"allowed": true, "until": until, "teamviewer_id": "1234 567"}),
+            "teamviewer_id",
+        ),
+        (
+            serde_json::json!({"allowed": true, "until": until, "teamviewer_id": "000 000 000"}),
+            "teamviewer_id",
+        ),
+        (
+            serde_json::json!({"allowed": true, "until": until,
+                "session": {"help_desk_user": "anna\u{7}", "started_at": until}}),
+            "session.help_desk_user",
+        ),
+        (
+            serde_json::json!({"allowed": true, "until": until,
+                "session": {"help_desk_user": "anna", "started_at": "yesterday"}}),
+            "session.started_at",
+        ),
+        (
+            serde_json::json!({"allowed": false, "teamviewer_id": "123 456 789"}),
+            "teamviewer_id",
+        ),
+        (serde_json::json!({"allowed": "no"}), "allowed"),
+        (
+            serde_json::json!({"allowed": true, "until": until, "hours": 72}),
+            "hours",
+        ),
+    ] {
+        let refused = office.report_assistance(&token, &body);
+        assert_eq!(refused.code, 400, "{body}: {}", refused.stdout);
+        assert_eq!(refused.json()["error"], "malformed", "{body}");
+        assert_eq!(refused.json()["field"], field, "{body}: {}", refused.stdout);
+    }
+    let as_form = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-H",
+        ])
+        .arg("Content-Type: text/plain")
+        .args(["--data-binary", r#"{"allowed": false}"#])
+        .arg(format!("{}/v1/assistance", office.url))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&as_form.stdout), "415");
+    let (_, jar) = office.sign_in("hd", "hd-password");
+    let listed = office
+        .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
+        .json();
+    assert!(
+        listed[0]["allowed_until"].is_string(),
+        "still allowed: {listed}"
+    );
+    assert_eq!(listed[0]["teamviewer_id"], "123456789");
+}
+
+/// A help desk asks only where assistance is allowed; the installation is told whose
+/// organisation asks and how long it waits for its user; every answer is recorded and
+/// shown, and only the installation asked can answer.
+#[test]
+fn assistance_requests_need_an_allowance_and_every_answer_is_recorded() {
+    let mut office = Office::with_helpdesk_user();
+    office.admin_ok(&["serial", "add", "SN-2", "--org", "ORG-1"], None);
+    for wrong in ["0", "301"] {
+        let refused = office.admin_db(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--assistance-answer-within",
+                wrong,
+            ],
+            None,
+        );
+        assert_eq!(refused.code, 2, "{wrong}");
+        assert!(
+            refused.stderr.contains("--assistance-answer-within")
+                && refused.stderr.contains("1..=300"),
+            "{}",
+            refused.stderr
+        );
+    }
+    office.serve(&["--assistance-answer-within", "7"]);
+    let token = office.session();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    let (_, jar) = office.sign_in("hd", "hd-password");
+    let listed = || {
+        office
+            .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
+            .json()[0]
+            .clone()
+    };
+
+    let refused = office.ask(&jar, "SN-1");
+    assert_eq!(refused.code, 409, "{}", refused.stdout);
+    assert_eq!(refused.json()["error"], "not-allowed");
+    assert_eq!(
+        refused.json()["message"],
+        "remote assistance is not allowed on SN-1"
+    );
+    assert_eq!(
+        listed()["assistance"],
+        serde_json::Value::Null,
+        "nothing was asked"
+    );
+
+    office.allow(&token, Some("123 456 789"));
+    let ask = || {
+        let asked = office.ask(&jar, "SN-1");
+        assert_eq!(asked.code, 202, "{}", asked.stdout);
+        let request_id = asked.json()["request_id"].as_str().unwrap().to_string();
+        let heard = stream
+            .find(Duration::from_secs(20), |name, _| {
+                name == "assistance-requested"
+            })
+            .expect("the request on the installation's stream");
+        assert_eq!(heard["request_id"], request_id.as_str());
+        assert_eq!(heard["organisation"], "Shop One");
+        assert_eq!(heard["answer_within_s"], 7);
+        assert_eq!(listed()["assistance"]["answer"], serde_json::Value::Null);
+        request_id
+    };
+    let answer = |request_id: &str, token: &str, body: &serde_json::Value| {
+        office.request(
+            "POST",
+            &format!("/v1/assistance/{request_id}/answer"),
+            Some(token),
+            Some(&body.to_string()),
+        )
+    };
+    for (body, shown_id, shown_until) in [
+        (serde_json::json!({"answer": "denied"}), None, None),
+        (serde_json::json!({"answer": "no-answer"}), None, None),
+        (
+            serde_json::json!({"answer": "not-allowed", "teamviewer_id": null, "until": null}),
+            None,
+            None,
+        ),
+        (
+            serde_json::json!({"answer": "accepted", "teamviewer_id": "123 456 789",
+                "until": "2026-11-23T12:00:00+01:00"}),
+            Some("123 456 789"),
+            Some("2026-11-23T11:00:00Z"),
+        ),
+    ] {
+        let request_id = ask();
+        let answered = answer(&request_id, &token, &body);
+        assert_eq!(answered.code, 204, "{body}: {}", answered.stdout);
+        let row = listed();
+        assert_eq!(row["assistance"]["request_id"], request_id.as_str());
+        assert_eq!(row["assistance"]["answer"], body["answer"], "{row}");
+        assert_eq!(
+            row["assistance"]["teamviewer_id"],
+            serde_json::json!(shown_id)
+        );
+        assert_eq!(row["assistance"]["until"], serde_json::json!(shown_until));
+        let twice = answer(&request_id, &token, &body);
+        assert_eq!(twice.code, 409, "{body}");
+        assert_eq!(twice.json()["error"], "already-answered");
+    }
+
+    // Answers that are not the protocol's are refused, and the request stays open.
+    let request_id = ask();
+    for (body, field) in [
+        (
+            serde_json::json!({"answer": "accepted", "teamviewer_id": "123 456 789"}),
+            "until",
+        ),
+        (
+            serde_json::json!({"answer": "accepted", "until": in_seconds(60)}),
+            "teamviewer_id",
+        ),
+        (
+            serde_json::json!({"answer": "accepted", "teamviewer_id": "123", "until": in_seconds(60)}),
+            "teamviewer_id",
+        ),
+        (
+            serde_json::json!({"answer": "denied", "teamviewer_id": "123 456 789"}),
+            "teamviewer_id",
+        ),
+        (serde_json::json!({"answer": "later"}), "answer"),
+    ] {
+        let refused = answer(&request_id, &token, &body);
+        assert_eq!(refused.code, 400, "{body}: {}", refused.stdout);
+        assert_eq!(refused.json()["field"], field, "{body}: {}", refused.stdout);
+    }
+    // Another installation of the organisation cannot answer it.
+    let other = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-1", CODE, "SN-2")),
+    );
+    assert_eq!(other.code, 201, "{}", other.stdout);
+    let other = other.json()["session"].as_str().unwrap().to_string();
+    let foreign = answer(
+        &request_id,
+        &other,
+        &serde_json::json!({"answer": "denied"}),
+    );
+    assert_eq!(foreign.code, 404, "{}", foreign.stdout);
+    assert_eq!(foreign.json()["error"], "unknown-request");
+    assert_eq!(listed()["assistance"]["answer"], serde_json::Value::Null);
+    let mine = answer(
+        &request_id,
+        &token,
+        &serde_json::json!({"answer": "denied"}),
+    );
+    assert_eq!(mine.code, 204, "{}", mine.stdout);
+    assert!(
+        office.log().contains(&format!(
+            "SN-1 answered assistance request {request_id}: denied"
+        )),
+        "{}",
+        office.log()
+    );
+
+    // Revoked: asking is refused again.
+    let revoked = office.report_assistance(&token, &serde_json::json!({"allowed": false}));
+    assert_eq!(revoked.code, 204);
+    assert_eq!(office.ask(&jar, "SN-1").json()["error"], "not-allowed");
 }

@@ -110,8 +110,8 @@
 
 pub use abi_stable;
 
-mod ffi;
 pub mod assistance;
+mod ffi;
 pub mod proxy;
 mod sdk;
 mod types;

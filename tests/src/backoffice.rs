@@ -31,6 +31,8 @@ pub struct BackofficeServer {
     dir: PathBuf,
     transport: Transport,
     heartbeat_interval_s: u32,
+    /// `serve --assistance-answer-within`, when set.
+    assistance_answer_within_s: Option<u32>,
     port: u16,
     url: Option<String>,
     child: Option<Child>,
@@ -45,6 +47,7 @@ impl BackofficeServer {
             dir: dir.to_path_buf(),
             transport,
             heartbeat_interval_s: 2,
+            assistance_answer_within_s: None,
             port: crate::restartable_port(),
             url: None,
             child: None,
@@ -66,6 +69,13 @@ impl BackofficeServer {
             .admin_db(&["serial", "add", SERIAL, "--org", ORGANISATION], None)
             .success();
         server
+    }
+
+    /// How long installations wait for their user's answer to an assistance request
+    /// (`serve --assistance-answer-within`, 1 to 300 s; the server's default, 300, when not
+    /// set), from the next [`BackofficeServer::start`] on.
+    pub fn set_assistance_answer_within(&mut self, seconds: u32) {
+        self.assistance_answer_within_s = Some(seconds);
     }
 
     /// The database file.
@@ -139,6 +149,11 @@ impl BackofficeServer {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--heartbeat-interval")
             .arg(self.heartbeat_interval_s.to_string());
+        if let Some(seconds) = self.assistance_answer_within_s {
+            command
+                .arg("--assistance-answer-within")
+                .arg(seconds.to_string());
+        }
         if self.transport == Transport::SelfSignedTls {
             command.arg("--dev-self-signed").arg(self.cert_file());
         }

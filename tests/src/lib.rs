@@ -4,12 +4,14 @@
 //! The binaries and plugin libraries must be built first (`cargo build --workspace`, which
 //! `tests/run` does); the harness finds them next to the test executable.
 
+pub mod assistance;
 pub mod backoffice;
 pub mod browser;
 pub mod desktop;
 pub mod keyring;
 pub mod licence_kit;
 pub mod proxy;
+pub mod teamviewer;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};

@@ -1,8 +1,8 @@
 //! The back office's help-desk page in a real headless Chromium (docs/protocol.md, "Help-desk
 //! page"), with installations that connect to the real back office: as the protocol describes
-//! it (curl starting a session and holding the event stream), and as the real
-//! `remote-service daemon` does. First the browser harness's own tests, against a page of
-//! their own.
+//! it (curl starting a session, holding the event stream, reporting what remote assistance
+//! allows and answering requests), and as the real `remote-service daemon` does. First the
+//! browser harness's own tests, against a page of their own.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,6 +26,18 @@ const BADGES: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .badge";
 const REQUEST_ASSISTANCE: &str =
     "#installations tr[data-serial=\"RS-TEST-0001\"] .request-assistance";
 const ASSISTANCE: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .assistance";
+const ALLOWED: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .allowed";
+const SESSION: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] .session";
+/// The badges with the meaning they show (their tooltip).
+const RDP_BADGE: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] \
+    .badge-rdp[title=\"remote assistance allowed, TeamViewer ID known\"]";
+const VPN_BADGE: &str = "#installations tr[data-serial=\"RS-TEST-0001\"] \
+    .badge-vpn[title=\"connected to the back office now\"]";
+/// The request button, enabled or not.
+const REQUEST_ENABLED: &str =
+    "#installations tr[data-serial=\"RS-TEST-0001\"] .request-assistance:enabled";
+const REQUEST_DISABLED: &str =
+    "#installations tr[data-serial=\"RS-TEST-0001\"] .request-assistance:disabled";
 
 /// The second organisation: its help desk must not see the first one's installations.
 const OTHER_ORGANISATION: &str = "ORG-OTHER";
@@ -277,6 +289,8 @@ struct Installation {
     url: String,
     token: String,
     stream: Child,
+    /// The event stream's lines after `hello`.
+    lines: mpsc::Receiver<String>,
 }
 
 impl Installation {
@@ -334,7 +348,62 @@ impl Installation {
             url: url.to_string(),
             token: token.to_string(),
             stream: stream.defuse(),
+            lines,
         }
+    }
+
+    /// A request with the session's token (through curl's standard input) and a JSON body
+    /// (an argument: nothing secret in it); the HTTP status and the answer's body.
+    fn send(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, String) {
+        curl(
+            &[
+                "-X",
+                method,
+                "-H",
+                "@-",
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                &body.to_string(),
+                &format!("{}{path}", self.url),
+            ],
+            &format!("Authorization: Bearer {}\n", self.token),
+        )
+    }
+
+    /// `PUT /v1/assistance`: what remote assistance allows now.
+    fn report_assistance(&self, body: serde_json::Value) {
+        let (status, answer) = self.send("PUT", "/v1/assistance", &body);
+        assert_eq!(status, 204, "PUT /v1/assistance {body}: {answer}");
+    }
+
+    /// The next `assistance-requested` event on its stream (within 20 s), its data.
+    fn next_request(&self) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut event = String::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if event == "assistance-requested" {
+                    return serde_json::from_str(data).expect("the event's data is JSON");
+                }
+            }
+        }
+        panic!("no assistance-requested event on the installation's stream within 20 s");
+    }
+
+    /// `POST /v1/assistance/{request_id}/answer` for the request `request`.
+    fn answer(&self, request: &serde_json::Value, body: serde_json::Value) {
+        let path = format!(
+            "/v1/assistance/{}/answer",
+            request["request_id"].as_str().expect("a request id")
+        );
+        let (status, answer) = self.send("POST", &path, &body);
+        assert_eq!(status, 204, "POST {path} {body}: {answer}");
     }
 
     /// `DELETE /v1/sessions/current`, as an installation that stops does.
@@ -415,7 +484,8 @@ fn helpdesk_page_shows_an_installation_online() {
     assert!(browser.find(REQUEST_ASSISTANCE).is_none());
     let never_seen = browser.text(LAST_SEEN).expect("a last-seen cell");
 
-    // The installation comes online: the page shows it by itself, with its badges.
+    // The installation comes online: the page shows it by itself, connected ("VPN"), with
+    // remote assistance not allowed (no "RDP"): it did not say it allows it.
     let connecting = Instant::now();
     let installation = Installation::connect(
         url,
@@ -425,13 +495,13 @@ fn helpdesk_page_shows_an_installation_online() {
         "print-server-01",
     );
     let shown = browser.wait_until(Duration::from_secs(5), |browser| {
-        browser.text(STATE).as_deref() == Some("online") && browser.texts(BADGES) == ["RDP", "VPN"]
+        browser.text(STATE).as_deref() == Some("online") && browser.texts(BADGES) == ["VPN"]
     });
     let online_within = connecting.elapsed();
     browser.screenshot(&Browser::output_path("helpdesk-installation-online.png"));
     assert!(
         shown.is_some(),
-        "online with the RDP and VPN badges within 5 s; the row reads {:?} with badges {:?}",
+        "online with the VPN badge within 5 s; the row reads {:?} with badges {:?}",
         browser.text(STATE),
         browser.texts(BADGES)
     );
@@ -442,7 +512,12 @@ fn helpdesk_page_shows_an_installation_online() {
         row.contains("print-server-01"),
         "the host name shows: {row:?}"
     );
-    assert!(browser.find(REQUEST_ASSISTANCE).is_some());
+    assert!(browser.find(VPN_BADGE).is_some(), "VPN with its meaning");
+    assert_eq!(browser.text(ALLOWED).as_deref(), Some("not allowed"));
+    assert!(
+        browser.find(REQUEST_DISABLED).is_some(),
+        "the request button is there, disabled while not allowed"
+    );
 
     // It holds its event stream and sends no heartbeat: still online past three heartbeat
     // intervals (the test back office's is 2 s), when a session without either would end.
@@ -496,6 +571,162 @@ fn a_help_desk_sees_only_its_own_organisations_installations() {
     assert_eq!(browser.find_all("#installations tr[data-serial]").len(), 1);
 }
 
+/// The time `seconds` from now, RFC 3339 in UTC.
+fn in_seconds(seconds: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// Step 11 of the documents ("RDP" and "VPN" visible within 5 seconds) and the help desk's
+/// side of remote assistance, with an installation made of the protocol's requests: what
+/// it allows shows as the badges, "allowed until …" and the request button; a request shows
+/// as waiting, then as each answer; a remote session and a revoke show by themselves.
+#[test]
+fn the_page_shows_when_remote_assistance_is_possible_and_every_answer() {
+    let scratch = tempfile::tempdir().unwrap();
+    let backoffice = backoffice(&scratch.path().join("backoffice"));
+    let url = backoffice.url();
+    let installation = Installation::connect(
+        url,
+        ORGANISATION,
+        VERIFICATION_CODE,
+        SERIAL,
+        "print-server-01",
+    );
+    let browser = Browser::start();
+
+    // Connected, not allowed: "VPN" alone, the button there but disabled.
+    sign_in(&browser, url, "anna", "anna-pw-1");
+    browser.wait_for_text(STATE, "online", Duration::from_secs(20));
+    browser.wait_for_text(ALLOWED, "not allowed", Duration::from_secs(30));
+    assert_eq!(browser.texts(BADGES), ["VPN"]);
+    assert!(browser.find(VPN_BADGE).is_some(), "VPN says what it means");
+    assert!(browser.find(REQUEST_DISABLED).is_some());
+    assert_eq!(
+        browser.text(REQUEST_ASSISTANCE).as_deref(),
+        Some("Request remote assistance")
+    );
+
+    // The installation allows remote assistance: "RDP" and "VPN" within 5 s.
+    let until = in_seconds(72 * 3600);
+    let allowing = Instant::now();
+    installation.report_assistance(serde_json::json!({
+        "allowed": true, "until": until, "teamviewer_id": "123 456 789", "session": null,
+    }));
+    let shown = browser.wait_until(Duration::from_secs(20), |browser| {
+        browser.texts(BADGES) == ["RDP", "VPN"] && browser.find(REQUEST_ENABLED).is_some()
+    });
+    let took = allowing.elapsed();
+    browser.screenshot(&Browser::output_path("helpdesk-assistance-allowed.png"));
+    assert!(
+        shown.is_some(),
+        "RDP and VPN with the button enabled; the badges read {:?}",
+        browser.texts(BADGES)
+    );
+    eprintln!("RDP and VPN on the page {took:?} after the installation allowed assistance");
+    assert!(browser.find(RDP_BADGE).is_some(), "RDP says what it means");
+    let allowed = browser.text(ALLOWED).unwrap_or_default();
+    assert!(
+        allowed.starts_with("allowed until ") && allowed.chars().any(|c| c.is_ascii_digit()),
+        "{allowed:?}"
+    );
+
+    // Asked and accepted: the page shows the TeamViewer ID to connect to.
+    browser.click(REQUEST_ASSISTANCE);
+    let request = installation.next_request();
+    assert_eq!(request["help_desk_user"], "anna");
+    assert_eq!(request["organisation"], "Test Print Shop");
+    assert_eq!(request["answer_within_s"], 300);
+    browser.wait_for_text(
+        ASSISTANCE,
+        "waiting for the answer",
+        Duration::from_secs(30),
+    );
+    assert!(
+        browser
+            .find(&format!("{ASSISTANCE}[title^=\"requested by anna at \"]"))
+            .is_some(),
+        "who asked, and when"
+    );
+    let answering = Instant::now();
+    installation.answer(
+        &request,
+        serde_json::json!({"answer": "accepted", "teamviewer_id": "123 456 789", "until": until}),
+    );
+    let accepted = browser.wait_until(Duration::from_secs(30), |browser| {
+        browser.text(ASSISTANCE).is_some_and(|text| {
+            text.starts_with("accepted: connect to TeamViewer ID 123 456 789 (allowed until ")
+        })
+    });
+    browser.screenshot(&Browser::output_path("helpdesk-assistance-accepted.png"));
+    assert!(accepted.is_some(), "{:?}", browser.text(ASSISTANCE));
+    eprintln!(
+        "the acceptance on the page {:?} after the installation answered",
+        answering.elapsed()
+    );
+
+    // Denied, not answered in time, not allowed (a request that raced with a revoke).
+    for (answer, shown) in [
+        ("denied", "denied"),
+        ("no-answer", "no answer"),
+        ("not-allowed", "not allowed"),
+    ] {
+        browser.click(REQUEST_ENABLED);
+        let request = installation.next_request();
+        browser.wait_for_text(
+            ASSISTANCE,
+            "waiting for the answer",
+            Duration::from_secs(30),
+        );
+        installation.answer(&request, serde_json::json!({"answer": answer}));
+        browser.wait_for_text(ASSISTANCE, shown, Duration::from_secs(30));
+    }
+
+    // A remote session is on; its help-desk user shows as text, markup and all.
+    installation.report_assistance(serde_json::json!({
+        "allowed": true, "until": until, "teamviewer_id": "123 456 789",
+        "session": {"help_desk_user": "anna <b>bold</b>", "started_at": in_seconds(0)},
+    }));
+    let in_session = browser.wait_until(Duration::from_secs(30), |browser| {
+        browser
+            .text(SESSION)
+            .is_some_and(|text| text.starts_with("remote session by anna <b>bold</b> since "))
+    });
+    browser.screenshot(&Browser::output_path("helpdesk-remote-session.png"));
+    assert!(in_session.is_some(), "{:?}", browser.text(SESSION));
+    assert!(browser.find(&format!("{SESSION} b")).is_none(), "no markup");
+
+    // Revoked: "RDP" goes, the button is disabled, "not allowed".
+    let revoking = Instant::now();
+    installation.report_assistance(serde_json::json!({"allowed": false}));
+    let revoked = browser.wait_until(Duration::from_secs(30), |browser| {
+        browser.texts(BADGES) == ["VPN"]
+            && browser.find(REQUEST_DISABLED).is_some()
+            && browser.text(ALLOWED).as_deref() == Some("not allowed")
+    });
+    assert!(
+        revoked.is_some(),
+        "the badges read {:?}, the allowance {:?}",
+        browser.texts(BADGES),
+        browser.text(ALLOWED)
+    );
+    eprintln!(
+        "not allowed on the page {:?} after the installation revoked",
+        revoking.elapsed()
+    );
+    assert_eq!(browser.text(SESSION).as_deref(), Some(""));
+
+    // The installation goes: no badges, no button.
+    installation.end();
+    browser.wait_for_text(STATE, "offline", Duration::from_secs(5));
+    assert!(browser.texts(BADGES).is_empty());
+    assert!(browser.find(REQUEST_ASSISTANCE).is_none());
+    assert_eq!(browser.text(ALLOWED).as_deref(), Some("not allowed"));
+}
+
 // ---------------------------------------------------------------------------------------
 // The same page with the real installation, `remote-service daemon`.
 
@@ -542,7 +773,24 @@ fn the_help_desk_sees_a_running_installation_online_once_signed_in() {
         "online on the page {:?} after signing in",
         signed_in.elapsed()
     );
-    assert_eq!(browser.texts(BADGES), ["RDP", "VPN"]);
+    // Connected, and remote assistance is not allowed (its licence has not the option).
+    let connected = browser.wait_until(Duration::from_secs(20), |browser| {
+        browser.texts(BADGES) == ["VPN"]
+    });
+    assert!(
+        connected.is_some(),
+        "the VPN badge alone; the badges read {:?}",
+        browser.texts(BADGES)
+    );
+    assert_eq!(browser.text(ALLOWED).as_deref(), Some("not allowed"));
+    assert!(
+        browser
+            .find(&format!(
+                "{REQUEST_DISABLED}[title=\"remote assistance is not allowed on this installation\"]"
+            ))
+            .is_some(),
+        "the request button is disabled and says why"
+    );
     browser.screenshot(&Browser::output_path("helpdesk-online.png"));
 
     // The installation stops: offline with the time it was last seen, by itself.
@@ -558,29 +806,12 @@ fn the_help_desk_sees_a_running_installation_online_once_signed_in() {
     // It comes back while the help desk watches: online again, without reloading.
     let _daemon = start_daemon(&scratch);
     browser.wait_for_text(STATE, "online", Duration::from_secs(30));
-
-    // Asking for assistance reaches the installation; the page shows the request waiting.
-    browser.click(REQUEST_ASSISTANCE);
-    let requested = browser.wait_until(Duration::from_secs(20), |browser| {
-        browser
-            .text(ASSISTANCE)
-            .is_some_and(|text| text.contains("anna"))
-    });
-    browser.screenshot(&Browser::output_path("helpdesk-assistance.png"));
-    assert!(
-        requested.is_some(),
-        "the request shows with who asked: {:?}",
-        browser.text(ASSISTANCE)
-    );
-    // The installation heard it: its engine says who asked (what it does with the request
-    // comes with remote assistance).
-    let heard = wait_for(Duration::from_secs(20), || {
-        fs::read_to_string(scratch.log_file())
-            .unwrap_or_default()
-            .contains("the help desk (anna) asked for remote assistance (request ")
+    let connected = browser.wait_until(Duration::from_secs(20), |browser| {
+        browser.texts(BADGES) == ["VPN"]
     });
     assert!(
-        heard.is_some(),
-        "the installation never heard of the request"
+        connected.is_some(),
+        "connected again: {:?}",
+        browser.texts(BADGES)
     );
 }

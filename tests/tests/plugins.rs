@@ -121,7 +121,7 @@ fn a_licence_with_both_options_starts_every_plugin() {
         &listing,
         "teamviewer-bridge",
         "running",
-        "remote assistance is not available in this version yet",
+        "TeamViewer is not installed",
     );
     assert_eq!(
         plugin(&listing, "teamviewer-bridge")["status"],

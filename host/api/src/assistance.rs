@@ -192,7 +192,10 @@ impl AuditEntry {
         match self.event.as_str() {
             "allowed" => format!(
                 "remote assistance allowed until {}{detail}",
-                self.until.as_deref().map(time).unwrap_or_else(|| "?".into())
+                self.until
+                    .as_deref()
+                    .map(time)
+                    .unwrap_or_else(|| "?".into())
             ),
             "revoked" => format!("remote assistance revoked{detail}"),
             "expired" => format!("remote assistance expired{detail}"),

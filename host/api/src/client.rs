@@ -15,9 +15,10 @@ use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 
 use crate::{
-    AllowRequest, Answer, AnswerRequest, ApiEvent, AssistanceStatus, AuditEntry, CommandOutcome, CommandRequest, ConfigView, Endpoint, Entitlement, ErrorAnswer,
-    Installed, LicenceCheck, LicenceSummary, LicenceText, PluginInfo, ProxyResolution,
-    SettingValue, Status, TestReport, Value,
+    AllowRequest, Answer, AnswerRequest, ApiEvent, AssistanceStatus, AuditEntry, CommandOutcome,
+    CommandRequest, ConfigView, Endpoint, Entitlement, ErrorAnswer, Installed, LicenceCheck,
+    LicenceSummary, LicenceText, PluginInfo, ProxyResolution, SettingValue, Status, TestReport,
+    Value,
 };
 
 /// Why a call failed.

@@ -22,7 +22,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 
 use remote_service_api::{
-    AllowRequest, AnswerRequest, ApiEvent, CommandRequest, Endpoint, ErrorAnswer, LicenceText, Unmatched, Status, Value,
+    AllowRequest, AnswerRequest, ApiEvent, CommandRequest, Endpoint, ErrorAnswer, LicenceText,
+    Status, Unmatched, Value,
 };
 
 use crate::service::EngineHandle;

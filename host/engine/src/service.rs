@@ -6,8 +6,8 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{never, select, unbounded, Receiver, Sender};
 use remote_service_api::{
-    Answer, AssistanceStatus, AuditEntry, ApiEvent, CommandOutcome, ConfigView, Entitlement, Installed, LicenceCheck, Notice,
-    ProxyResolution, SettingValue, Status, Urgency,
+    Answer, ApiEvent, AssistanceStatus, AuditEntry, CommandOutcome, ConfigView, Entitlement,
+    Installed, LicenceCheck, Notice, ProxyResolution, SettingValue, Status, Urgency,
 };
 use remote_service_plugin_api::Urgency as PluginUrgency;
 use tokio::sync::{broadcast, oneshot, watch};

@@ -317,9 +317,9 @@ impl TrayApp {
             ASSIST_REVOKE => self.assistance_call("Remote assistance not revoked", |client| {
                 client.revoke_assistance()
             }),
-            ASSIST_END => self.assistance_call("Remote session not ended", |client| {
-                client.end_session()
-            }),
+            ASSIST_END => {
+                self.assistance_call("Remote session not ended", |client| client.end_session())
+            }
             _ if id.starts_with(ASSIST_ANSWER) => {
                 let mut parts = id.split(SEP).skip(1);
                 if let (Some(answer), Some(request)) = (parts.next(), parts.next()) {
@@ -359,7 +359,10 @@ impl TrayApp {
     fn assistance_call(
         &self,
         title: &'static str,
-        call: impl FnOnce(&Client) -> Result<remote_service_api::AssistanceStatus, remote_service_api::ClientError>
+        call: impl FnOnce(
+                &Client,
+            )
+                -> Result<remote_service_api::AssistanceStatus, remote_service_api::ClientError>
             + Send
             + 'static,
     ) {
@@ -475,20 +478,21 @@ fn assistance_lines(assistance: &remote_service_api::AssistanceStatus) -> Vec<Me
         ));
     }
     if !assistance.recent.is_empty() || assistance.record_problem.is_some() {
-        let mut recent: Vec<MenuLine> = assistance
-            .record_problem
-            .iter()
-            .cloned()
-            .chain(assistance.recent.iter().map(|entry| {
-                format!("{}: {}", local_time(&entry.at), entry.words(&local_time))
-            }))
-            .enumerate()
-            .map(|(at, label)| MenuLine::Item {
-                id: format!("assistance-recent{SEP}{at}"),
-                label,
-                enabled: false,
-            })
-            .collect();
+        let mut recent: Vec<MenuLine> =
+            assistance
+                .record_problem
+                .iter()
+                .cloned()
+                .chain(assistance.recent.iter().map(|entry| {
+                    format!("{}: {}", local_time(&entry.at), entry.words(&local_time))
+                }))
+                .enumerate()
+                .map(|(at, label)| MenuLine::Item {
+                    id: format!("assistance-recent{SEP}{at}"),
+                    label,
+                    enabled: false,
+                })
+                .collect();
         recent.truncate(6);
         lines.push(MenuLine::Submenu {
             label: "Recent activity".into(),

@@ -93,7 +93,10 @@ impl AuditLog {
         let mut lines: &[u8] = &text;
         if start > 0 {
             // Starts mid-line: from the next line on.
-            let next = lines.iter().position(|&b| b == b'\n').map_or(lines.len(), |at| at + 1);
+            let next = lines
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(lines.len(), |at| at + 1);
             lines = &lines[next..];
         }
         let mut unreadable = 0;
@@ -179,9 +182,15 @@ mod tests {
         let whole = serde_json::to_string(&entry("allowed")).unwrap();
         std::fs::write(&path, format!("{whole}\n{{\"at\":\"2026-12")).unwrap();
         let log = AuditLog::open(folder.path()).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{whole}\n"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{whole}\n")
+        );
         log.append(&entry("revoked")).unwrap();
-        assert_eq!(log.read().unwrap(), vec![entry("allowed"), entry("revoked")]);
+        assert_eq!(
+            log.read().unwrap(),
+            vec![entry("allowed"), entry("revoked")]
+        );
     }
 
     #[cfg(unix)]

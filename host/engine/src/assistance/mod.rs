@@ -239,7 +239,10 @@ impl Assistance {
         match written {
             Ok(()) => self.log_problem = None,
             Err(problem) => {
-                tracing::error!("{problem}; the entry was: {}", entry.words(&|at| at.to_string()));
+                tracing::error!(
+                    "{problem}; the entry was: {}",
+                    entry.words(&|at| at.to_string())
+                );
                 self.log_problem = Some(format!("the record is not kept: {problem}"));
             }
         }
@@ -501,7 +504,11 @@ impl Assistance {
     /// The next moment something ends by itself: the allowance, or a request's time to
     /// answer.
     pub fn next_deadline(&self) -> Option<OffsetDateTime> {
-        let allowance = self.saved.allowance.as_ref().map(|allowance| allowance.until);
+        let allowance = self
+            .saved
+            .allowance
+            .as_ref()
+            .map(|allowance| allowance.until);
         let requests = self.waiting.iter().map(|waiting| waiting.deadline).min();
         allowance.into_iter().chain(requests).min()
     }
@@ -528,7 +535,6 @@ impl Assistance {
         (undo, changed || expired)
     }
 }
-
 
 #[cfg(test)]
 mod tests;

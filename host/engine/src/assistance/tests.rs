@@ -51,7 +51,11 @@ fn an_allowance_survives_a_restart_and_one_that_expired_meanwhile_is_not_revived
     drop(again);
 
     let (after, undo) = Assistance::open(folder.path(), at("2026-12-01T13:00:00Z"));
-    assert_eq!(after.allowance(), None, "an allowance that ended while the engine was down is not revived");
+    assert_eq!(
+        after.allowance(),
+        None,
+        "an allowance that ended while the engine was down is not revived"
+    );
     assert_eq!(
         undo,
         Some(Undo {
@@ -61,7 +65,10 @@ fn an_allowance_survives_a_restart_and_one_that_expired_meanwhile_is_not_revived
     );
     assert_eq!(events(&after), ["allowed", "expired"]);
     let expired = after.read_log().unwrap().pop().unwrap();
-    assert_eq!(expired.at, "2026-12-01T12:00:00Z", "recorded at the time it ended");
+    assert_eq!(
+        expired.at, "2026-12-01T12:00:00Z",
+        "recorded at the time it ended"
+    );
     let (reopened, undo) = Assistance::open(folder.path(), at("2026-12-01T14:00:00Z"));
     assert_eq!((reopened.allowance(), undo), (None, None));
 }
@@ -88,10 +95,7 @@ fn no_answer_within_the_time_is_a_denial_and_the_time_is_at_most_five_minutes() 
         .unwrap();
     assert!(assistance.requested(request("r1"), Duration::hours(1), now));
     assert_eq!(assistance.next_deadline(), Some(at("2026-12-01T10:05:00Z")));
-    assert_eq!(
-        assistance.tick(at("2026-12-01T10:04:59Z")),
-        (None, false)
-    );
+    assert_eq!(assistance.tick(at("2026-12-01T10:04:59Z")), (None, false));
     assert_eq!(assistance.tick(at("2026-12-01T10:05:00Z")), (None, true));
     assert!(assistance.waiting().is_empty());
     let last = assistance.read_log().unwrap().pop().unwrap();

@@ -178,6 +178,27 @@ impl fmt::Debug for Backoffice {
     }
 }
 
+/// Whether a plugin may send `method path` to the back office: GET and POST, but nothing
+/// of remote assistance, whose answers and allowance only the host gives (with the user's
+/// consent), and no session of its own.
+pub fn plugin_may_request(method: &str, path: &str) -> Result<(), String> {
+    if !matches!(method, "GET" | "POST") {
+        return Err(format!(
+            "{method} is not a method plugins may use (GET, POST)"
+        ));
+    }
+    let reserved = ["/v1/assistance", "/v1/sessions"];
+    if reserved
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")))
+    {
+        return Err(format!(
+            "{path} is the host's alone: remote assistance is answered with the user's consent, and sessions are the connection's"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a back office URL: https, or plain http to a loopback address only (DESIGN.md),
 /// with no credentials, query or fragment in it (secrets never go into a URL).
 pub fn check_backoffice_url(value: &str) -> Result<String, String> {
@@ -361,8 +382,9 @@ impl Backoffice {
         }
     }
 
-    /// Any request of the session, for a plugin (`GET /v1/licence`): the status and the
-    /// body as text, whatever the status.
+    /// Any request of the session (`GET /v1/licence`, `PUT /v1/assistance`): the status and
+    /// the body as text, whatever the status. What a plugin may ask is
+    /// [`plugin_may_request`]'s to say.
     pub async fn request(
         &self,
         session: &Session,
@@ -378,9 +400,10 @@ impl Backoffice {
         let method = match method {
             "GET" => reqwest::Method::GET,
             "POST" => reqwest::Method::POST,
+            "PUT" => reqwest::Method::PUT,
             other => {
                 return Err(Failure::refused(format!(
-                    "{other} is not a method plugins may use (GET, POST)"
+                    "{other} is not a method of the back office protocol (GET, POST, PUT)"
                 )))
             }
         };

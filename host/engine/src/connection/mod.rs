@@ -730,6 +730,28 @@ mod tests {
     }
 
     #[test]
+    fn plugins_may_not_answer_for_the_user_or_open_sessions() {
+        use backoffice::plugin_may_request;
+        assert!(plugin_may_request("GET", "/v1/licence").is_ok());
+        assert!(plugin_may_request("POST", "/v1/licence/reports").is_ok());
+        for (method, path) in [
+            ("POST", "/v1/assistance/r1/answer"),
+            ("POST", "/v1/assistance"),
+            ("POST", "/v1/sessions"),
+            ("POST", "/v1/sessions/check"),
+            ("PUT", "/v1/licence"),
+            ("DELETE", "/v1/sessions/current"),
+        ] {
+            let refused = plugin_may_request(method, path).unwrap_err();
+            assert!(
+                refused.contains(method) || refused.contains(path),
+                "{refused}"
+            );
+        }
+        assert!(plugin_may_request("GET", "/v1/assistancex").is_ok());
+    }
+
+    #[test]
     fn an_error_answer_is_shown_on_one_line_and_bounded() {
         let base = url::Url::parse("https://backoffice.example/").unwrap();
         let body = serde_json::json!({

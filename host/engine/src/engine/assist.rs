@@ -5,7 +5,9 @@
 use remote_service_api::{
     Answer, AssistanceStatus, AuditEntry, HelpRequest, Light, PluginState, Precondition,
 };
-use remote_service_plugin_api::assistance::{self as bridge, Check, Started, StartRequest, StopRequest};
+use remote_service_plugin_api::assistance::{
+    self as bridge, Check, StartRequest, Started, StopRequest,
+};
 use remote_service_plugin_api::{Notice, NoticeAction, Urgency};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::oneshot;
@@ -251,9 +253,11 @@ impl Engine {
         if !status.allowed {
             return Ok(status);
         }
-        let undo = self
-            .assistance
-            .end(OffsetDateTime::now_utc(), "revoked", Some("by the user".into()));
+        let undo = self.assistance.end(
+            OffsetDateTime::now_utc(),
+            "revoked",
+            Some("by the user".into()),
+        );
         self.undo(undo);
         self.assistance_or_absent()
     }
@@ -331,11 +335,7 @@ impl Engine {
         request: HelpRequest,
         answer_within: Duration,
     ) -> Vec<EngineEvent> {
-        tracing::info!(
-            "{} (request {})",
-            request.sentence(),
-            request.request_id
-        );
+        tracing::info!("{} (request {})", request.sentence(), request.request_id);
         if !self.assistance_present() {
             // Recorded and answered all the same: the help desk hears "not allowed".
             let mut request = request;
@@ -384,13 +384,16 @@ impl Engine {
             Step::Undo => match outcome {
                 Ok(done) => tracing::info!("remote assistance ended: {done}"),
                 Err(problem) => {
-                    tracing::warn!("the TeamViewer bridge could not stop what it started: {problem}")
+                    tracing::warn!(
+                        "the TeamViewer bridge could not stop what it started: {problem}"
+                    )
                 }
             },
             Step::Allow { until, reply } => {
                 let started = outcome.and_then(|answer| {
-                    serde_json::from_str::<Started>(&answer)
-                        .map_err(|error| format!("the TeamViewer bridge's answer cannot be read: {error}"))
+                    serde_json::from_str::<Started>(&answer).map_err(|error| {
+                        format!("the TeamViewer bridge's answer cannot be read: {error}")
+                    })
                 });
                 let allowed = started.and_then(|started| {
                     let before = self.assistance.allowance().cloned();

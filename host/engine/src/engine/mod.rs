@@ -172,10 +172,8 @@ impl Engine {
         let (_, folder_changes) = unbounded();
         let (connection_sender, connection_updates) = unbounded();
         let (detection_sender, detections) = unbounded();
-        let (assistance, undo) = crate::assistance::Assistance::open(
-            &paths.data_dir,
-            time::OffsetDateTime::now_utc(),
-        );
+        let (assistance, undo) =
+            crate::assistance::Assistance::open(&paths.data_dir, time::OffsetDateTime::now_utc());
         let mut engine = Engine {
             assistance,
             detector: crate::proxy::Detector::new(detection_sender),

@@ -280,6 +280,11 @@ impl FfiHost for HostServices {
         if self.is_revoked() {
             return RResult::RErr(Self::revoked_error());
         }
+        if let Err(refused) =
+            crate::connection::backoffice::plugin_may_request(method.as_str(), path.as_str())
+        {
+            return RResult::RErr(PluginError::new("backoffice", refused));
+        }
         let link = read(&self.context.backoffice).clone();
         let Some(link) = link else {
             return RResult::RErr(PluginError::new(
