@@ -26,6 +26,10 @@ const TARGETS: &[Target] = &[
         "backoffice_request_bodies",
         remote_service_backoffice::fuzzing::request_bodies,
     ),
+    (
+        "teamviewer_output",
+        remote_service_plugin_teamviewer_bridge::fuzzing::teamviewer_output,
+    ),
 ];
 
 fn replay(folder: &str, target: &str, parse: fn(&[u8])) -> usize {

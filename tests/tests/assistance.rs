@@ -211,6 +211,10 @@ fn a_denied_request_and_one_without_an_answer_show_on_the_page() {
         "the request left the menu: {:?}",
         labels(&item)
     );
+    assert!(
+        wait_for(SOON, || desktop.closed_notifications().contains(&second.id)).is_some(),
+        "its question left the desktop"
+    );
     assert_eq!(
         shop.log_events(),
         [

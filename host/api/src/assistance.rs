@@ -5,6 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The `plugin` of the notices the engine raises itself (a help-desk request), for their
+/// buttons' `POST /v1/plugins/{plugin}/notices/{key}/actions/{action}`.
+pub const HOST_NOTICES: &str = "remote-service";
+
+/// The key of a help-desk request's notice: this, then the request's id.
+pub const REQUEST_NOTICE: &str = "assistance-request:";
+
 /// The fewest hours an allowance lasts.
 pub const MIN_HOURS: u32 = 1;
 /// The most (a week, as the vendor's PRISMAsync allows).

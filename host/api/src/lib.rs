@@ -19,7 +19,7 @@ mod status;
 
 pub use assistance::{
     AllowRequest, Answer, AnswerRequest, AssistanceStatus, AuditEntry, HelpRequest, Precondition,
-    RemoteSession, DEFAULT_HOURS, MAX_HOURS, MIN_HOURS,
+    RemoteSession, DEFAULT_HOURS, HOST_NOTICES, MAX_HOURS, MIN_HOURS, REQUEST_NOTICE,
 };
 pub use client::{Client, ClientError, Events};
 pub use endpoint::{Endpoint, Unmatched};

@@ -55,6 +55,8 @@ const ASSIST_ALLOW: &str = "assistance-allow";
 const ASSIST_REVOKE: &str = "assistance-revoke";
 const ASSIST_END: &str = "assistance-end";
 const ASSIST_ANSWER: &str = "assistance-answer";
+/// The title of the notice when allowing failed.
+const NOT_ALLOWED: &str = "Remote assistance not allowed";
 /// Plugin items are `plugin<SEP>plugin id<SEP>item id`.
 const SEP: char = '\u{1f}';
 
@@ -266,6 +268,31 @@ impl TrayApp {
                 }
             }
         }
+        // A help-desk request answered elsewhere (the menu, the command line, its time ran
+        // out): its question leaves the desktop.
+        let waiting = |status: &Option<Status>| -> Vec<String> {
+            status
+                .as_ref()
+                .and_then(|status| status.assistance.as_ref())
+                .map(|assistance| {
+                    assistance
+                        .requests
+                        .iter()
+                        .map(|request| request.request_id.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let now_waiting = waiting(&status);
+        for gone in waiting(&self.status)
+            .into_iter()
+            .filter(|id| !now_waiting.contains(id))
+        {
+            self.notices.close(&question_key(
+                remote_service_api::HOST_NOTICES,
+                &format!("{}{gone}", remote_service_api::REQUEST_NOTICE),
+            ));
+        }
         self.status = status;
         let connection = self.connection();
         self.watch_connection(Some((connection.state, connection.reason.as_deref())));
@@ -311,9 +338,9 @@ impl TrayApp {
                 self.show(self.status.clone());
             }
             ABOUT => self.about(),
-            ASSIST_ALLOW => self.assistance_call("Remote assistance not allowed", |client| {
-                client.allow_assistance(None)
-            }),
+            ASSIST_ALLOW => {
+                self.assistance_call(NOT_ALLOWED, |client| client.allow_assistance(None))
+            }
             ASSIST_REVOKE => self.assistance_call("Remote assistance not revoked", |client| {
                 client.revoke_assistance()
             }),
@@ -367,12 +394,22 @@ impl TrayApp {
             + 'static,
     ) {
         let (client, proxy) = (self.client.clone(), self.proxy.clone());
+        let allowing = title == NOT_ALLOWED;
         thread::spawn(move || {
-            if let Err(error) = call(&client) {
+            let notice = match call(&client) {
+                Err(error) => Some((title.to_string(), format!("{error:#}"))),
+                // Allowed, with something left to do by hand (the proxy in TeamViewer).
+                Ok(status) if allowing && !status.steps.is_empty() => Some((
+                    "Remote assistance allowed: one more step".to_string(),
+                    status.steps.join("\n"),
+                )),
+                Ok(_) => None,
+            };
+            if let Some((summary, body)) = notice {
                 let _ = proxy.send_event(TrayEvent::Notice {
                     key: "assistance".into(),
-                    summary: title.into(),
-                    body: format!("{error:#}"),
+                    summary,
+                    body,
                     urgency: Urgency::Normal,
                 });
             }
@@ -420,6 +457,11 @@ impl TrayApp {
             ),
         }
     }
+}
+
+/// The key under which the tray shows a plugin's (or the engine's) question.
+fn question_key(plugin: &str, key: &str) -> String {
+    format!("question:{plugin}:{key}")
 }
 
 /// The menu's remote assistance lines: the allowance (a check item), the session on, the
@@ -554,7 +596,7 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 actions,
             }) => {
                 let client = self.client.clone();
-                let notice_key = format!("question:{summary}");
+                let notice_key = question_key(&plugin, &key);
                 self.notices.ask(
                     &notice_key,
                     &summary,

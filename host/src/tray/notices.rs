@@ -99,6 +99,25 @@ impl Notices {
     }
 }
 
+impl Notices {
+    /// Closes the notice shown with `key`, if any (a question answered elsewhere).
+    pub fn close(&mut self, key: &str) {
+        let (Some(shown), Some(bus)) = (self.shown.remove(key), &self.bus) else {
+            return;
+        };
+        let closed = bus.connection.call_method(
+            Some(SERVER),
+            SERVER_PATH,
+            Some(SERVER),
+            "CloseNotification",
+            &(shown.id,),
+        );
+        if let Err(error) = closed {
+            tracing::warn!("cannot close the notice {key:?}: {error}");
+        }
+    }
+}
+
 type Answer = Box<dyn FnOnce(String) + Send>;
 
 /// The questions waiting for their answer, and answers that came first.

@@ -23,6 +23,8 @@
 //! Licence option: `remote-assistance`. No menu items: the host builds the menu.
 
 mod bridge;
+#[doc(hidden)]
+pub mod fuzzing;
 mod parse;
 mod tool;
 

@@ -22,11 +22,8 @@ pub const BRIDGE_PLUGIN: &str = "teamviewer-bridge";
 /// The licence option of remote assistance.
 pub const OPTION: &str = "remote-assistance";
 
-/// The notices the engine raises itself carry this as their plugin.
-pub const HOST_NOTICES: &str = "remote-service";
-
-/// The key prefix of a request's notice; the request's id follows.
-const REQUEST_NOTICE: &str = "assistance-request:";
+pub use remote_service_api::HOST_NOTICES;
+use remote_service_api::REQUEST_NOTICE;
 
 /// An answer the engine waits for.
 pub type AssistanceReply = oneshot::Sender<Result<AssistanceStatus, String>>;

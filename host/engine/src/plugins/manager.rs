@@ -193,6 +193,12 @@ impl PluginManager {
                 info.api_version = loaded.api_version;
                 info.display_name = manifest.display_name.to_string();
                 info.licence_option = manifest.licence_option.into_option().map(|o| o.to_string());
+                if info.id == remote_service_api::HOST_NOTICES {
+                    // The engine's own notices carry that name: a plugin of that id would
+                    // hear the answers to help-desk requests.
+                    info.detail = format!("the id {} is the engine's own, not a plugin's", info.id);
+                    return Managed::new(info, None);
+                }
                 if let Some(other) = self
                     .plugins
                     .iter()
