@@ -21,6 +21,8 @@ pub fn local_time(at: &str) -> String {
 
 #[cfg(unix)]
 fn offset_at(time: OffsetDateTime) -> Option<UtcOffset> {
+    // time_t is 32 bits on some systems.
+    #[allow(clippy::useless_conversion)]
     let seconds: libc::time_t = time.unix_timestamp().try_into().ok()?;
     // SAFETY: localtime_r writes only into `tm`, which lives on this stack.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };

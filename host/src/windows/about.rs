@@ -154,6 +154,7 @@ mod tests {
             plugins: Vec::new(),
             plugin_folder_problem: None,
             menu: Vec::new(),
+            assistance: None,
         }
     }
 

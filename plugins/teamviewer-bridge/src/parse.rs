@@ -107,7 +107,9 @@ pub fn info(output: &str) -> Info {
                 info.version = Some(version.to_string());
             }
         } else if line.starts_with("Try restarting the TeamViewer daemon") {
-            info.hint = Some(line.to_string());
+            // Shown to the user: one line of single spaces (a tab too), bounded.
+            let words: Vec<&str> = line.split_whitespace().collect();
+            info.hint = Some(words.join(" ").chars().take(200).collect());
         }
     }
     info

@@ -164,7 +164,7 @@ impl Engine {
     }
 
     /// Sends the bridge `command`; its answer goes to `step`.
-    fn to_bridge(&mut self, command: &str, argument: String, step: Step) {
+    fn send_to_bridge(&mut self, command: &str, argument: String, step: Step) {
         self.send_command(BRIDGE_PLUGIN, command, &argument, Waiter::Assistance(step));
     }
 
@@ -177,7 +177,7 @@ impl Engine {
             disable_daemon: undo.disable_daemon,
         };
         let argument = serde_json::to_string(&request).unwrap_or_default();
-        self.to_bridge(bridge::STOP, argument, Step::Undo);
+        self.send_to_bridge(bridge::STOP, argument, Step::Undo);
     }
 
     /// What was started before the engine last stopped, for an allowance that expired
@@ -241,7 +241,7 @@ impl Engine {
         }
         let until = OffsetDateTime::now_utc() + Duration::hours(hours.into());
         let argument = serde_json::to_string(&self.start_request()).unwrap_or_default();
-        self.to_bridge(bridge::START, argument, Step::Allow { until, reply });
+        self.send_to_bridge(bridge::START, argument, Step::Allow { until, reply });
     }
 
     /// Ends the allowance now.
@@ -297,7 +297,7 @@ impl Engine {
 
     fn accept(&mut self, request_id: &str, reply: Option<AssistanceReply>) {
         let argument = serde_json::to_string(&self.start_request()).unwrap_or_default();
-        self.to_bridge(
+        self.send_to_bridge(
             bridge::START,
             argument,
             Step::Accept {
