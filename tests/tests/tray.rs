@@ -83,8 +83,9 @@ fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
         menu.labels(),
         vec![
             reason,
+            "Enable Remote Service",
             "Test connection",
-            "Remote Service settings (opens settings.toml)…",
+            "Settings…",
             "Start at login",
             "About…",
             "Quit"

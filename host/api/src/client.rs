@@ -16,9 +16,9 @@ use tokio::runtime::Runtime;
 
 use crate::{
     AllowRequest, Answer, AnswerRequest, ApiEvent, AssistanceStatus, AuditEntry, CommandOutcome,
-    CommandRequest, ConfigView, Endpoint, Entitlement, ErrorAnswer, Installed, LicenceCheck,
-    LicenceSummary, LicenceText, PluginInfo, ProxyResolution, SettingValue, Status, TestReport,
-    Value,
+    CommandRequest, ConfigChanges, ConfigCheck, ConfigView, Endpoint, Entitlement, ErrorAnswer,
+    FolderTest, Installed, LicenceCheck, LicenceSummary, LicenceText, PluginInfo, ProxyResolution,
+    SettingValue, Status, TestReport, Value,
 };
 
 /// Why a call failed.
@@ -250,6 +250,36 @@ impl Client {
             release_date: release_date.to_string(),
         };
         self.call(endpoint, None::<&()>)
+    }
+
+    /// Checks settings changes together without saving them: the reason by key.
+    pub fn check_configs(
+        &self,
+        settings: &std::collections::BTreeMap<String, Option<String>>,
+    ) -> Result<ConfigCheck, ClientError> {
+        let changes = ConfigChanges {
+            settings: settings.clone(),
+        };
+        self.call(Endpoint::CheckConfig, Some(&changes))
+    }
+
+    /// Saves settings changes together (null: back to the default), or none of them.
+    pub fn set_configs(
+        &self,
+        settings: &std::collections::BTreeMap<String, Option<String>>,
+    ) -> Result<ConfigView, ClientError> {
+        let changes = ConfigChanges {
+            settings: settings.clone(),
+        };
+        self.call(Endpoint::SetConfigs, Some(&changes))
+    }
+
+    /// Whether a licence can be written into `folder` (there, mounted, writable).
+    pub fn test_folder(&self, folder: &str) -> Result<FolderTest, ClientError> {
+        let folder = Value {
+            value: folder.to_string(),
+        };
+        self.call(Endpoint::TestFolder, Some(&folder))
     }
 
     /// Remote assistance now (404 when the feature is not there).

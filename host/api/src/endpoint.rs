@@ -97,6 +97,15 @@ pub enum Endpoint {
         /// `YYYY-MM-DD`.
         release_date: String,
     },
+    /// `PUT /v1/config` with [`crate::ConfigChanges`]: every change checked, then the file
+    /// saved once; the [`crate::ConfigView`], or 400 and nothing changed.
+    SetConfigs,
+    /// `POST /v1/config/check` with [`crate::ConfigChanges`]: the [`crate::ConfigCheck`];
+    /// nothing is saved.
+    CheckConfig,
+    /// `POST /v1/licence/folder-test` with a [`crate::Value`] (a folder): the
+    /// [`crate::FolderTest`].
+    TestFolder,
     /// `GET /v1/assistance`: the [`crate::AssistanceStatus`]; 404 when the feature is not
     /// there (the bridge plugin not installed or not licensed).
     Assistance,
@@ -139,7 +148,9 @@ impl Endpoint {
             | Endpoint::Entitlement { .. }
             | Endpoint::Assistance
             | Endpoint::AssistanceLog => Method::GET,
-            Endpoint::SetConfig { .. } | Endpoint::SetSecret { .. } => Method::PUT,
+            Endpoint::SetConfig { .. } | Endpoint::SetSecret { .. } | Endpoint::SetConfigs => {
+                Method::PUT
+            }
             Endpoint::UnsetConfig { .. } | Endpoint::DeleteSecret { .. } => Method::DELETE,
             Endpoint::SettingsFile
             | Endpoint::TestConnection
@@ -152,7 +163,9 @@ impl Endpoint {
             | Endpoint::AllowAssistance
             | Endpoint::RevokeAssistance
             | Endpoint::AnswerAssistance { .. }
-            | Endpoint::EndSession => Method::POST,
+            | Endpoint::EndSession
+            | Endpoint::CheckConfig
+            | Endpoint::TestFolder => Method::POST,
         }
     }
 
@@ -203,6 +216,9 @@ impl Endpoint {
             Endpoint::VerifyLicence => vec!["licence", "verify"],
             Endpoint::InstallLicence => vec!["licence", "install"],
             Endpoint::Entitlement { release_date } => vec!["entitlement", release_date],
+            Endpoint::SetConfigs => vec!["config"],
+            Endpoint::CheckConfig => vec!["config-check"],
+            Endpoint::TestFolder => vec!["licence", "folder-test"],
             Endpoint::Assistance => vec!["assistance"],
             Endpoint::AllowAssistance => vec!["assistance", "allow"],
             Endpoint::RevokeAssistance => vec!["assistance", "revoke"],
@@ -287,6 +303,9 @@ fn route(method: &Method, segments: &[&str]) -> Option<Endpoint> {
         (&Method::GET, ["v1", "entitlement", release_date]) => Endpoint::Entitlement {
             release_date: owned(release_date),
         },
+        (&Method::PUT, ["v1", "config"]) => Endpoint::SetConfigs,
+        (&Method::POST, ["v1", "config-check"]) => Endpoint::CheckConfig,
+        (&Method::POST, ["v1", "licence", "folder-test"]) => Endpoint::TestFolder,
         (&Method::GET, ["v1", "assistance"]) => Endpoint::Assistance,
         (&Method::POST, ["v1", "assistance", "allow"]) => Endpoint::AllowAssistance,
         (&Method::POST, ["v1", "assistance", "revoke"]) => Endpoint::RevokeAssistance,
@@ -349,6 +368,9 @@ mod tests {
             "/v1/plugins/a%2Fb/commands/%3F%23%25",
         );
         check(Endpoint::Assistance, "/v1/assistance");
+        check(Endpoint::SetConfigs, "/v1/config");
+        check(Endpoint::CheckConfig, "/v1/config-check");
+        check(Endpoint::TestFolder, "/v1/licence/folder-test");
         check(Endpoint::AllowAssistance, "/v1/assistance/allow");
         check(
             Endpoint::AnswerAssistance {

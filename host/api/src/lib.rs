@@ -29,9 +29,9 @@ pub use report::{ProxyResolution, Step, StepOutcome, TestReport};
 pub use socket::distrust;
 pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};
 pub use status::{
-    CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder, FeatureSummary,
-    InstallOutcome, Installed, LicenceCheck, LicenceSummary, LicenceUpdaterDetails, Light,
-    MenuEntry, Named, PluginHealth, PluginInfo, PluginState, Status,
+    feature_name, CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder,
+    FeatureSummary, InstallOutcome, Installed, LicenceCheck, LicenceSummary, LicenceUpdaterDetails,
+    Light, MenuEntry, Named, PluginHealth, PluginInfo, PluginState, Status,
 };
 
 /// The body of `PUT /v1/config/{key}` and `PUT /v1/secrets/{name}`: `{"value": "…"}`.
@@ -47,6 +47,32 @@ pub struct Value {
 pub struct SettingValue {
     /// The value.
     pub value: Option<String>,
+}
+
+/// The body of `PUT /v1/config` and `POST /v1/config/check`: settings and their new values
+/// (null: back to the default), applied together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigChanges {
+    /// Each setting's new value.
+    pub settings: std::collections::BTreeMap<String, Option<String>>,
+}
+
+/// The answer of `POST /v1/config/check`: what is wrong with each setting, by key (empty
+/// when all can be saved).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigCheck {
+    /// The reason, by setting.
+    pub errors: std::collections::BTreeMap<String, String>,
+}
+
+/// The answer of `POST /v1/licence/folder-test`: whether a licence can be written into a
+/// folder, and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FolderTest {
+    /// Whether the folder is there, mounted and writable.
+    pub ok: bool,
+    /// What was found, or why not, in words.
+    pub detail: String,
 }
 
 /// The body of a plugin command (`POST /v1/plugins/{plugin}/commands/{command}`):

@@ -68,6 +68,27 @@ impl Connection {
             _ => state.to_string(),
         }
     }
+
+    /// The sentence kept short for the first row of the tray menu (what failed, at most
+    /// 60 characters): the whole reason is in the tooltip and the settings window.
+    pub fn short_sentence(&self) -> String {
+        const MOST: usize = 60;
+        let sentence = self.sentence();
+        // After "Not connected: ", up to the first explanation.
+        let head = sentence.find(": ").map_or(0, |at| at + 2);
+        let cut = [" (", "; ", ": "]
+            .iter()
+            .filter_map(|mark| sentence[head..].find(mark).map(|at| head + at))
+            .min()
+            .unwrap_or(sentence.len());
+        let short = &sentence[..cut];
+        if short.chars().count() <= MOST {
+            return short.to_string();
+        }
+        let mut kept: String = short.chars().take(MOST - 1).collect();
+        kept.push('…');
+        kept
+    }
 }
 
 /// Everything the tray and `remote-service status` show (`GET /v1/status`, and the
@@ -94,6 +115,24 @@ pub struct Status {
     /// licensed): the menu shows it then, and only then.
     #[serde(default)]
     pub assistance: Option<crate::AssistanceStatus>,
+}
+
+/// A licence feature's name in words: the known options by their documents' names, any
+/// other code with its dashes as spaces and a capital first letter.
+pub fn feature_name(code: &str) -> String {
+    match code {
+        "auto-licence-update" => "Automatic licence update".to_string(),
+        "remote-assistance" => "Remote assistance".to_string(),
+        "users" => "Users".to_string(),
+        other => {
+            let spaced = other.replace(['-', '_'], " ");
+            let mut characters = spaced.chars();
+            match characters.next() {
+                Some(first) => first.to_uppercase().chain(characters).collect(),
+                None => String::new(),
+            }
+        }
+    }
 }
 
 /// What the user needs to know of a licence.
@@ -138,6 +177,20 @@ impl LicenceSummary {
             })
             .collect();
         features.join(", ")
+    }
+
+    /// The features in words, one each: "Automatic licence update", "Users: 25".
+    pub fn features_in_words(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .map(|feature| {
+                let name = feature_name(&feature.code);
+                match feature.count {
+                    Some(count) => format!("{name}: {count}"),
+                    None => name,
+                }
+            })
+            .collect()
     }
 }
 
@@ -299,6 +352,12 @@ pub struct ConfigView {
     pub secrets: BTreeMap<String, String>,
     /// Where secrets are kept.
     pub secret_store: String,
+    /// The engine's log file.
+    #[serde(default)]
+    pub log_file: Option<PathBuf>,
+    /// The engine's data folder (the record of remote assistance, kept state).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// What `POST /v1/licence/verify` found of a licence file.
@@ -359,6 +418,34 @@ mod tests {
             reason: reason.map(str::to_string),
         };
         assert_eq!(connection.sentence(), expect);
+    }
+
+    #[test]
+    fn the_menu_row_says_what_failed_and_stays_short() {
+        let short = |state, reason: &str| {
+            Connection {
+                state,
+                reason: Some(reason.to_string()),
+            }
+            .short_sentence()
+        };
+        assert_eq!(
+            short(
+                Light::Orange,
+                "connection refused by 127.0.0.1:47801 (is the back office running? it did not answer on that port)"
+            ),
+            "Not connected: connection refused by 127.0.0.1:47801"
+        );
+        let long = short(Light::Orange, &"x".repeat(200));
+        assert_eq!(long.chars().count(), 60);
+        assert!(long.ends_with('…'));
+        assert_eq!(
+            short(
+                Light::Grey,
+                "disabled: there is no connection to the back office"
+            ),
+            "Disabled: there is no connection to the back office"
+        );
     }
 
     #[test]

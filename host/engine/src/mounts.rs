@@ -243,3 +243,67 @@ mod platform {
         false
     }
 }
+
+/// Whether a licence can be written into `folder` (the settings window's "Test" of the
+/// remote Floating Licence Server's shared folder): an absolute path, a folder, the share
+/// the system lists for it mounted, and writable (a file is made there and removed). The
+/// detail says what was found, or why not, in words. A folder on a network that hangs is
+/// the caller's to bound in time.
+pub fn test_licence_folder(folder: &Path) -> (bool, String) {
+    if !folder.is_absolute() {
+        return (
+            false,
+            format!("{} is not an absolute path", folder.display()),
+        );
+    }
+    if let Some(share) = unmounted_share(folder) {
+        return (
+            false,
+            format!(
+                "the share {} that /etc/fstab lists for {} is not mounted: mount it first",
+                share.display(),
+                folder.display()
+            ),
+        );
+    }
+    match std::fs::metadata(folder) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return (false, format!("{} does not exist", folder.display()))
+        }
+        Err(error) => {
+            return (
+                false,
+                format!("{} cannot be read: {error}", folder.display()),
+            )
+        }
+        Ok(metadata) if !metadata.is_dir() => {
+            return (false, format!("{} is not a folder", folder.display()))
+        }
+        Ok(_) => {}
+    }
+    let probe = tempfile::Builder::new()
+        .prefix(".remote-service-test.")
+        .suffix(".partial")
+        .tempfile_in(folder);
+    match probe {
+        Ok(probe) => {
+            drop(probe);
+            let kind = if is_network_folder(folder) {
+                "a network folder"
+            } else {
+                "a folder of this computer"
+            };
+            (
+                true,
+                format!(
+                    "{} is {kind}, mounted and writable: licences can be installed there",
+                    folder.display()
+                ),
+            )
+        }
+        Err(error) => (
+            false,
+            format!("{} cannot be written: {error}", folder.display()),
+        ),
+    }
+}

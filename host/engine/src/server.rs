@@ -22,8 +22,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 
 use remote_service_api::{
-    AllowRequest, AnswerRequest, ApiEvent, CommandRequest, Endpoint, ErrorAnswer, LicenceText,
-    Status, Unmatched, Value,
+    AllowRequest, AnswerRequest, ApiEvent, CommandRequest, ConfigChanges, ConfigCheck, Endpoint,
+    ErrorAnswer, LicenceText, Status, Unmatched, Value,
 };
 
 use crate::service::EngineHandle;
@@ -92,6 +92,7 @@ impl Caller {
         let changes = matches!(
             endpoint,
             Endpoint::SetConfig { .. }
+                | Endpoint::SetConfigs
                 | Endpoint::UnsetConfig { .. }
                 | Endpoint::SettingsFile
                 | Endpoint::SetSecret { .. }
@@ -320,6 +321,27 @@ async fn respond(
         Endpoint::Entitlement { release_date } => {
             refusable(engine.entitlement(&release_date).await)
         }
+        Endpoint::SetConfigs => match read_json::<ConfigChanges>(body).await {
+            Ok(changes) => refusable(
+                engine
+                    .set_configs(changes.settings.into_iter().collect())
+                    .await,
+            ),
+            Err(response) => response,
+        },
+        Endpoint::CheckConfig => match read_json::<ConfigChanges>(body).await {
+            Ok(changes) => answered(
+                engine
+                    .check_configs(changes.settings.into_iter().collect())
+                    .await
+                    .map(|errors| ConfigCheck { errors }),
+            ),
+            Err(response) => response,
+        },
+        Endpoint::TestFolder => match read_json::<Value>(body).await {
+            Ok(folder) => json(StatusCode::OK, &engine.test_folder(folder.value).await),
+            Err(response) => response,
+        },
         Endpoint::Assistance => match engine.status().await {
             Some(Status {
                 assistance: Some(assistance),

@@ -53,6 +53,14 @@ enum Request {
         value: Option<String>,
         reply: Reply<Result<ConfigView, String>>,
     },
+    SetConfigs {
+        changes: Vec<(String, Option<String>)>,
+        reply: Reply<Result<ConfigView, String>>,
+    },
+    CheckConfigs {
+        changes: Vec<(String, Option<String>)>,
+        reply: Reply<std::collections::BTreeMap<String, String>>,
+    },
     /// The keyring answered (a thread of its own asked it): the code, and which secrets are
     /// set.
     KeyringRead {
@@ -222,6 +230,45 @@ impl EngineHandle {
         let key = key.to_string();
         self.change(|reply| Request::SetConfig { key, value, reply })
             .await
+    }
+
+    /// Sets settings together, or none of them; the error says why.
+    pub async fn set_configs(
+        &self,
+        changes: Vec<(String, Option<String>)>,
+    ) -> Result<ConfigView, String> {
+        self.change(|reply| Request::SetConfigs { changes, reply })
+            .await
+    }
+
+    /// What is wrong with each change, without saving.
+    pub async fn check_configs(
+        &self,
+        changes: Vec<(String, Option<String>)>,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        self.ask(|reply| Request::CheckConfigs { changes, reply })
+            .await
+    }
+
+    /// Whether a licence can be written into `folder`, on a blocking thread and for at
+    /// most 10 s (a network folder may hang).
+    pub async fn test_folder(&self, folder: String) -> remote_service_api::FolderTest {
+        let path = std::path::PathBuf::from(&folder);
+        let tested = tokio::task::spawn_blocking(move || {
+            crate::deadline::within("licence folder test", Duration::from_secs(10), move || {
+                crate::mounts::test_licence_folder(&path)
+            })
+        })
+        .await
+        .ok()
+        .flatten();
+        let (ok, detail) = tested.unwrap_or_else(|| {
+            (
+                false,
+                format!("{folder} did not answer within 10 s (a network folder that hangs?)"),
+            )
+        });
+        remote_service_api::FolderTest { ok, detail }
     }
 
     /// Stores (`Some`) or removes (`None`) a secret, on a thread of its own: the keyring
@@ -612,6 +659,17 @@ fn answer(engine: &mut Engine, request: Request, status: &Status) -> Vec<EngineE
             };
             let _ = reply.send(answer);
             return events;
+        }
+        Request::SetConfigs { changes, reply } => {
+            let (answer, events) = match engine.set_configs(&changes) {
+                Ok(events) => (Ok(engine.config_view()), events),
+                Err(error) => (Err(format!("{error:#}")), Vec::new()),
+            };
+            let _ = reply.send(answer);
+            return events;
+        }
+        Request::CheckConfigs { changes, reply } => {
+            let _ = reply.send(engine.check_configs(&changes));
         }
         Request::KeyringRead {
             code,

@@ -45,6 +45,8 @@ enum Command {
     Tray,
     /// Show the About box: version, serial number, licence and maintenance dates.
     About,
+    /// Show the "Remote Service" settings window (brings it to the front when it is open).
+    Settings,
     /// Show the connection state, whether Remote Service is enabled, the licence and the
     /// plugins, as the running engine sees them.
     Status {
@@ -254,6 +256,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Daemon { .. } => crate::daemon::run(scope),
         Command::Tray => crate::tray::run(),
         Command::About => crate::windows::about::run(&remote_service_api::socket_path(false)),
+        Command::Settings => crate::windows::settings::run(&remote_service_api::socket_path(false)),
         Command::Status { output } => status::status(output.json),
         Command::Plugins { output, watch } => plugins::plugins(output.json, watch),
         Command::Licence(LicenceCommand::Show { output }) => licence::show(output.json),

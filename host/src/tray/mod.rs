@@ -47,6 +47,7 @@ pub const TRAY_ID: &str = "remote-service";
 /// Menu item ids.
 const STATUS_ROW: &str = "status";
 const SETTINGS: &str = "settings";
+const ENABLE: &str = "enable";
 const TEST_CONNECTION: &str = "test-connection";
 const START_AT_LOGIN: &str = "start-at-login";
 const ABOUT: &str = "about";
@@ -95,6 +96,19 @@ pub fn run() -> Result<ExitCode> {
     let menu_proxy = proxy.clone();
     MenuEvent::set_event_handler(Some(move |event| {
         let _ = menu_proxy.send_event(TrayEvent::Menu(event));
+    }));
+    // Activating the item (a left click on the icon) opens the settings window.
+    let click_proxy = proxy.clone();
+    tray_icon::TrayIconEvent::set_event_handler(Some(move |event| {
+        if let tray_icon::TrayIconEvent::Click {
+            button: tray_icon::MouseButton::Left,
+            ..
+        } = event
+        {
+            let _ = click_proxy.send_event(TrayEvent::Menu(MenuEvent {
+                id: tray_icon::menu::MenuId::new(SETTINGS),
+            }));
+        }
     }));
     follow_engine(client.clone(), proxy.clone());
     quit_on_stop_signal(proxy.clone());
@@ -180,14 +194,18 @@ impl TrayApp {
             label: label.into(),
             enabled: true,
         };
-        let mut menu = vec![
-            MenuLine::Item {
-                id: STATUS_ROW.into(),
-                label: connection.sentence(),
-                enabled: false,
-            },
-            MenuLine::Separator,
-        ];
+        let mut menu = vec![MenuLine::Item {
+            id: STATUS_ROW.into(),
+            // What failed, short: the whole reason is in the tooltip and the window.
+            label: connection.short_sentence(),
+            enabled: false,
+        }];
+        let disabled = self.status.as_ref().is_some_and(|status| !status.enabled);
+        if disabled {
+            // Grey because it is off: one click turns it on.
+            menu.push(item(ENABLE, "Enable Remote Service"));
+        }
+        menu.push(MenuLine::Separator);
         let menu_entries = self
             .status
             .as_ref()
@@ -218,10 +236,7 @@ impl TrayApp {
             menu.push(MenuLine::Separator);
         }
         menu.push(item(TEST_CONNECTION, "Test connection"));
-        menu.push(item(
-            SETTINGS,
-            "Remote Service settings (opens settings.toml)…",
-        ));
+        menu.push(item(SETTINGS, "Settings…"));
         menu.push(MenuLine::Check {
             id: START_AT_LOGIN.into(),
             label: "Start at login".into(),
@@ -317,7 +332,20 @@ impl TrayApp {
     fn clicked(&mut self, event_loop: &ActiveEventLoop, id: &str) {
         match id {
             QUIT => event_loop.exit(),
-            SETTINGS => self.open_settings(),
+            SETTINGS => self.open_window("settings", "Cannot show the settings"),
+            ENABLE => {
+                let (client, proxy) = (self.client.clone(), self.proxy.clone());
+                thread::spawn(move || {
+                    if let Err(error) = client.set_config("enabled", "true") {
+                        let _ = proxy.send_event(TrayEvent::Notice {
+                            key: "enable".into(),
+                            summary: "Remote Service not enabled".into(),
+                            body: format!("{error:#}"),
+                            urgency: Urgency::Normal,
+                        });
+                    }
+                });
+            }
             TEST_CONNECTION => {
                 let (client, proxy) = (self.client.clone(), self.proxy.clone());
                 // The test takes up to the request time limit per step: off the UI thread.
@@ -337,7 +365,7 @@ impl TrayApp {
                 }
                 self.show(self.status.clone());
             }
-            ABOUT => self.about(),
+            ABOUT => self.open_window("about", "Cannot show the About box"),
             ASSIST_ALLOW => {
                 self.assistance_call(NOT_ALLOWED, |client| client.allow_assistance(None))
             }
@@ -416,45 +444,42 @@ impl TrayApp {
         });
     }
 
-    fn open_settings(&mut self) {
-        let file = match self.client.settings_file() {
-            Ok(view) => view.file,
-            Err(error) => {
-                self.notices.show(
-                    "settings",
-                    "Cannot open the settings",
-                    &format!("{error:#}"),
-                    Urgency::Normal,
-                );
-                return;
-            }
-        };
-        if let Err(error) = std::process::Command::new("xdg-open").arg(&file).spawn() {
-            self.notices.show(
-                "settings",
-                "Cannot open the settings",
-                &format!("xdg-open {}: {error}", file.display()),
-                Urgency::Normal,
-            );
-        }
-    }
-
-    /// The About box, in a process of its own so that the tray never holds a window's
-    /// memory.
-    fn about(&mut self) {
-        let started = std::env::current_exe()
-            .and_then(|exe| std::process::Command::new(exe).arg("about").spawn());
+    /// A window (`settings`, `about`) in a process of its own, so that the tray never holds
+    /// a window's memory; reaped on a thread of its own, so that a closed window leaves no
+    /// zombie. A window that cannot start, or ends with an error, says so in a notice.
+    fn open_window(&mut self, command: &'static str, failed: &'static str) {
+        let started = std::env::current_exe().and_then(|exe| {
+            std::process::Command::new(exe)
+                .arg(command)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        });
         match started {
-            // Reaped on a thread of its own, so that a closed About box leaves no zombie.
-            Ok(mut child) => {
-                thread::spawn(move || child.wait());
+            Ok(child) => {
+                let proxy = self.proxy.clone();
+                thread::spawn(move || {
+                    let Ok(output) = child.wait_with_output() else {
+                        return;
+                    };
+                    if !output.status.success() {
+                        let said = String::from_utf8_lossy(&output.stderr);
+                        let _ = proxy.send_event(TrayEvent::Notice {
+                            key: command.into(),
+                            summary: failed.into(),
+                            body: said
+                                .lines()
+                                .rfind(|line| !line.trim().is_empty())
+                                .unwrap_or("the window ended with an error")
+                                .trim_start_matches("error: ")
+                                .to_string(),
+                            urgency: Urgency::Normal,
+                        });
+                    }
+                });
             }
-            Err(error) => self.notices.show(
-                "about",
-                "Cannot show the About box",
-                &error.to_string(),
-                Urgency::Normal,
-            ),
+            Err(error) => self
+                .notices
+                .show(command, failed, &error.to_string(), Urgency::Normal),
         }
     }
 }

@@ -7,7 +7,7 @@ mod assist;
 mod parts;
 mod views;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::sync::Arc;
 
@@ -267,18 +267,64 @@ impl Engine {
     /// Sets (or with `None` resets) setting `key`, saves the file and applies it at once.
     /// On a bad value or a failed save nothing changes.
     pub fn set_config(&mut self, key: &str, value: Option<&str>) -> Result<Vec<EngineEvent>> {
+        self.set_configs(&[(key.to_string(), value.map(str::to_string))])
+    }
+
+    /// What is wrong with each of `changes` (a setting and its new value, `None` for the
+    /// default), applied together to the settings file as it is now: empty when they can
+    /// all be saved. Nothing is saved.
+    pub fn check_configs(&self, changes: &[(String, Option<String>)]) -> BTreeMap<String, String> {
+        let mut errors = BTreeMap::new();
+        let mut settings = match Settings::load(&self.paths.settings_file()) {
+            Ok(settings) => settings,
+            Err(error) => {
+                errors.insert("settings".to_string(), format!("{error:#}"));
+                return errors;
+            }
+        };
+        for (key, value) in changes {
+            if let Err(why) = self.change_one(&mut settings, key, value.as_deref()) {
+                errors.insert(key.clone(), why);
+            }
+        }
+        errors
+    }
+
+    /// Applies one change to `settings`, with the checks that need the engine (automatic
+    /// proxy detection needs its plugin).
+    fn change_one(
+        &self,
+        settings: &mut Settings,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), String> {
+        if key == "proxy.mode" && value == Some("auto") {
+            self.detection_available()
+                .map_err(|why| format!("proxy.mode cannot be auto: {why}"))?;
+        }
+        match value {
+            Some(value) => crate::config::set(settings, key, value),
+            None => crate::config::unset(settings, key),
+        }
+        .map_err(|error| error.to_string())
+    }
+
+    /// Sets every one of `changes` (a setting and its new value, `None` for the default)
+    /// and saves the file once, or, when one is refused, changes nothing and says why.
+    pub fn set_configs(
+        &mut self,
+        changes: &[(String, Option<String>)],
+    ) -> Result<Vec<EngineEvent>> {
         // The file as it is now, not as it was at start: a change made by hand since is
         // kept, not written over (and takes effect with this one).
         let on_disk = Settings::load(&self.paths.settings_file())?;
-        if key == "proxy.mode" && value == Some("auto") {
-            if let Err(why) = self.detection_available() {
-                anyhow::bail!("proxy.mode cannot be auto: {why}");
-            }
-        }
         let mut settings = on_disk.clone();
-        match value {
-            Some(value) => crate::config::set(&mut settings, key, value)?,
-            None => crate::config::unset(&mut settings, key)?,
+        let refused: Vec<String> = changes
+            .iter()
+            .filter_map(|(key, value)| self.change_one(&mut settings, key, value.as_deref()).err())
+            .collect();
+        if !refused.is_empty() {
+            anyhow::bail!("{}", refused.join("; "));
         }
         if settings == self.settings && settings == on_disk {
             return Ok(Vec::new());
@@ -289,11 +335,16 @@ impl Engine {
         let code_elsewhere = settings.backoffice_url() != self.settings.backoffice_url()
             || settings.organisation_id != self.settings.organisation_id;
         if code_elsewhere && self.known.may_be_set(Secret::VerificationCode) {
+            let which = if settings.organisation_id != self.settings.organisation_id {
+                "organisation_id"
+            } else {
+                "backoffice_url"
+            };
             self.delete_code().with_context(|| {
-                format!("{key} not changed: the verification code entered for the old value cannot be removed")
+                format!("{which} not changed: the verification code entered for the old value cannot be removed")
             })?;
             tracing::info!(
-                "{key} changed: the verification code was removed and must be entered again"
+                "{which} changed: the verification code was removed and must be entered again"
             );
             self.code = CodeState::NotSet;
             self.known.learn(Secret::VerificationCode, Ok(false));

@@ -66,6 +66,8 @@ pub fn config_view(
             .map(|secret| (secret.key().to_string(), known.state(*secret)))
             .collect(),
         secret_store: secrets.backend(),
+        log_file: Some(paths.log_file()),
+        data_dir: Some(paths.data_dir.clone()),
     }
 }
 
