@@ -180,7 +180,7 @@ pub enum Action {
 }
 
 /// What came back from the engine.
-enum Outcome {
+pub enum Outcome {
     Saved(Result<(ConfigView, Option<AssistanceStatus>), Failure>),
     Tested(Result<TestReport, String>),
     FolderTested(FolderTest),
@@ -217,6 +217,8 @@ pub struct SettingsState {
     pub confirm_close: bool,
     /// What the proxy detector finds now, for "Automatically detect settings".
     pub detected: Option<String>,
+    /// What the user asked for and is not done yet.
+    pub pending: Vec<Action>,
 }
 
 impl SettingsState {
@@ -237,6 +239,7 @@ impl SettingsState {
             busy: false,
             confirm_close: false,
             detected: None,
+            pending: Vec::new(),
         }
     }
 
@@ -297,8 +300,8 @@ fn field(
     }
 }
 
-/// Draws the window; returns what the user asked for.
-pub fn settings_ui(ui: &mut egui::Ui, state: &mut SettingsState) -> Vec<Action> {
+/// Draws the window; what the user asks for goes to `state.pending`.
+pub fn settings_ui(ui: &mut egui::Ui, state: &mut SettingsState) {
     let mut actions = Vec::new();
     let connection = state
         .status
@@ -578,6 +581,30 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &mut SettingsState) -> Vec<Action> 
             ui.spinner();
         }
     });
+    // Reasons for what has no field on the window now (remote assistance's hours while
+    // the feature is absent, the settings file itself).
+    let placed = [
+        "enabled",
+        "organisation_id",
+        "verification_code",
+        "proxy.mode",
+        "proxy.url",
+        "proxy.domain",
+        "proxy.user",
+        "proxy_password",
+        "licence.remote_folder",
+    ];
+    let assistance_shown = state
+        .status
+        .as_ref()
+        .is_some_and(|status| status.assistance.is_some());
+    for (key, error) in &state.errors {
+        let shown = placed.contains(&key.as_str())
+            || (assistance_shown && (key == "assistance.hours" || key == "assistance"));
+        if !shown {
+            ui.label(RichText::new(error).color(Color32::from_rgb(0xc0, 0x1c, 0x28)));
+        }
+    }
     if let Some((ok, message)) = &state.message {
         let colour = if *ok {
             ui.visuals().text_color()
@@ -586,7 +613,7 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &mut SettingsState) -> Vec<Action> 
         };
         ui.label(RichText::new(message).color(colour));
     }
-    actions
+    state.pending.extend(actions);
 }
 
 fn field_row(ui: &mut egui::Ui, label: &str, value: &mut String) {
@@ -647,101 +674,97 @@ struct SettingsApp {
     close_anyway: bool,
 }
 
-impl SettingsApp {
-    fn run(&mut self, action: Action, ctx: &egui::Context) {
-        let (client, sender, ctx) = (self.client.clone(), self.outcomes.0.clone(), ctx.clone());
-        let send = move |outcome: Outcome| {
-            let _ = sender.send(outcome);
-            ctx.request_repaint();
-        };
-        match action {
-            Action::Cancel => {
-                self.state.form = self.state.original.clone();
-                self.close_anyway = true;
-                self.state.busy = false;
-            }
-            Action::Save => {
-                self.state.busy = true;
-                self.state.message = None;
-                let (form, original) = (self.state.form.clone(), self.state.original.clone());
-                std::thread::spawn(move || send(Outcome::Saved(save(&client, &form, &original))));
-            }
-            Action::TestConnection => {
-                self.state.busy = true;
-                std::thread::spawn(move || {
-                    send(Outcome::Tested(
-                        client
-                            .test_connection()
-                            .map_err(|error| format!("{error:#}")),
-                    ))
-                });
-            }
-            Action::TestFolder(folder) => {
-                self.state.busy = true;
-                std::thread::spawn(move || {
-                    send(Outcome::FolderTested(
-                        client
-                            .test_folder(&folder)
-                            .unwrap_or_else(|error| FolderTest {
-                                ok: false,
-                                detail: format!("{error:#}"),
-                            }),
-                    ))
-                });
-            }
-            Action::SaveFailed { into, .. } => {
-                self.state.busy = true;
-                std::thread::spawn(move || {
-                    let outcome = client
-                        .run_command("licence-updater", "save-failed", &into)
-                        .map_err(|error| format!("{error:#}"))
-                        .and_then(|outcome| {
-                            if outcome.ok {
-                                Ok(outcome.message)
-                            } else {
-                                Err(outcome.message)
-                            }
-                        });
-                    send(Outcome::FailedSaved(outcome));
-                });
-            }
-        }
-    }
+/// Does what the user asked for (blocking: the window runs it on a thread of its own);
+/// `None` for what needs no engine (Cancel).
+pub fn perform(client: &Client, action: Action, form: &Form, original: &Form) -> Option<Outcome> {
+    Some(match action {
+        Action::Cancel => return None,
+        Action::Save => Outcome::Saved(save(client, form, original)),
+        Action::TestConnection => Outcome::Tested(
+            client
+                .test_connection()
+                .map_err(|error| format!("{error:#}")),
+        ),
+        Action::TestFolder(folder) => Outcome::FolderTested(
+            client
+                .test_folder(&folder)
+                .unwrap_or_else(|error| FolderTest {
+                    ok: false,
+                    detail: format!("{error:#}"),
+                }),
+        ),
+        Action::SaveFailed { into, .. } => Outcome::FailedSaved(
+            client
+                .run_command("licence-updater", "save-failed", &into)
+                .map_err(|error| format!("{error:#}"))
+                .and_then(|outcome| {
+                    if outcome.ok {
+                        Ok(outcome.message)
+                    } else {
+                        Err(outcome.message)
+                    }
+                }),
+        ),
+    })
+}
 
-    fn heard(&mut self, outcome: Outcome) {
-        self.state.busy = false;
+impl SettingsState {
+    /// Shows what came back from the engine.
+    pub fn heard(&mut self, outcome: Outcome) {
+        self.busy = false;
         match outcome {
             Outcome::Saved(Ok((config, assistance))) => {
                 let assistance = assistance.or_else(|| {
-                    self.state
-                        .status
+                    self.status
                         .as_ref()
                         .and_then(|status| status.assistance.clone())
                 });
                 let form = Form::from_config(&config, assistance.as_ref());
-                self.state.form = form.clone();
-                self.state.original = form;
-                self.state.config = config;
-                self.state.errors.clear();
-                self.state.message = Some((
+                self.form = form.clone();
+                self.original = form;
+                self.config = config;
+                self.errors.clear();
+                self.message = Some((
                     true,
                     "Saved: Remote Service uses the new settings now.".into(),
                 ));
             }
             Outcome::Saved(Err(Failure::Fields(errors))) => {
-                self.state.message = Some((
+                self.message = Some((
                     false,
                     "Not saved: correct the fields marked in red. Nothing was changed.".into(),
                 ));
-                self.state.errors = errors;
+                self.errors = errors;
             }
             Outcome::Saved(Err(Failure::Other(why))) => {
-                self.state.message = Some((false, format!("Not saved: {why}")));
+                self.message = Some((false, format!("Not saved: {why}")));
             }
-            Outcome::Tested(report) => self.state.report = Some(report),
-            Outcome::FolderTested(tested) => self.state.folder_test = Some(tested),
-            Outcome::FailedSaved(saved) => self.state.failed_saved = Some(saved),
+            Outcome::Tested(report) => self.report = Some(report),
+            Outcome::FolderTested(tested) => self.folder_test = Some(tested),
+            Outcome::FailedSaved(saved) => self.failed_saved = Some(saved),
         }
+    }
+}
+
+impl SettingsApp {
+    fn run(&mut self, action: Action, ctx: &egui::Context) {
+        if action == Action::Cancel {
+            self.state.form = self.state.original.clone();
+            self.close_anyway = true;
+            return;
+        }
+        self.state.busy = true;
+        if action == Action::Save {
+            self.state.message = None;
+        }
+        let (client, sender, ctx) = (self.client.clone(), self.outcomes.0.clone(), ctx.clone());
+        let (form, original) = (self.state.form.clone(), self.state.original.clone());
+        std::thread::spawn(move || {
+            if let Some(outcome) = perform(&client, action, &form, &original) {
+                let _ = sender.send(outcome);
+            }
+            ctx.request_repaint();
+        });
     }
 }
 
@@ -750,7 +773,7 @@ impl eframe::App for SettingsApp {
         let ctx = ui.ctx().clone();
         raise_if_asked(self.instance.as_ref(), &ctx);
         while let Ok(outcome) = self.outcomes.1.try_recv() {
-            self.heard(outcome);
+            self.state.heard(outcome);
         }
         if let Some(status) = self.status.lock().unwrap_or_else(|p| p.into_inner()).take() {
             self.state.status = Some(status);
@@ -762,10 +785,8 @@ impl eframe::App for SettingsApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.state.confirm_close = true;
         }
-        let actions = egui::CentralPanel::default()
-            .show(ui, |ui| settings_ui(ui, &mut self.state))
-            .inner;
-        for action in actions {
+        egui::CentralPanel::default().show(ui, |ui| settings_ui(ui, &mut self.state));
+        for action in std::mem::take(&mut self.state.pending) {
             self.run(action, &ctx);
         }
         if self.state.confirm_close {
@@ -859,3 +880,7 @@ pub fn run(socket: &Path) -> Result<ExitCode> {
     .map_err(|error| anyhow!("cannot show the settings: {error}"))?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+mod tests;
