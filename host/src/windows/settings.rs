@@ -785,6 +785,12 @@ impl eframe::App for SettingsApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.state.confirm_close = true;
         }
+        // Ctrl+S saves, as in any editor.
+        if !self.state.busy
+            && ctx.input_mut(|input| input.consume_key(egui::Modifiers::COMMAND, egui::Key::S))
+        {
+            self.state.pending.push(Action::Save);
+        }
         egui::CentralPanel::default().show(ui, |ui| settings_ui(ui, &mut self.state));
         for action in std::mem::take(&mut self.state.pending) {
             self.run(action, &ctx);
