@@ -602,8 +602,15 @@ fn the_tray_icon_turns_green_then_orange_with_the_reason_in_its_tooltip() {
     let notice = desktop
         .wait_for_notification(SOON, |notice| notice.summary == "Connection test failed")
         .expect("the test's notice");
+    // In the light's words, not the operating system's.
     assert!(
-        notice.body.starts_with("TCP: cannot connect"),
+        notice
+            .body
+            .starts_with("TCP failed. Cannot connect: connection refused by 127.0.0.1:")
+            && notice
+                .body
+                .contains("the back office is not running or a firewall blocks it")
+            && !notice.body.contains("os error"),
         "{}",
         notice.body
     );
@@ -712,7 +719,7 @@ fn the_tray_says_once_that_the_connection_is_lost_when_it_stays_lost() {
         .desktop
         .wait_for_notification(SOON, |notice| notice.summary == summary)
         .expect("the connection-lost balloon");
-    assert!(lost.body.starts_with("connection refused"), "{}", lost.body);
+    assert!(lost.body.starts_with("Connection refused"), "{}", lost.body);
     assert!(
         lost.body
             .ends_with(". Remote Service keeps trying to connect."),
@@ -721,6 +728,12 @@ fn the_tray_says_once_that_the_connection_is_lost_when_it_stays_lost() {
     );
     setup.backoffice.start();
     assert!(item.wait_until(SOON, connected));
+    setup
+        .desktop
+        .wait_for_notification(SOON, |notice| {
+            notice.summary == "Connection to the remote service back office restored"
+        })
+        .expect("the balloon that says it is back");
     let told = setup
         .desktop
         .notifications()

@@ -112,6 +112,22 @@ fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
         icon.pixel(16, 8)
     );
     icon.save_png(&remote_service_tests::output_path("tray-grey.png"));
+
+    // One click enables it: the light leaves grey and says what is missing next.
+    item.click("Enable Remote Service");
+    assert!(
+        item.wait_until(SOON, |item| item
+            .tooltip()
+            .description
+            .starts_with("Remote Service: Not connected: ")),
+        "{:?}",
+        item.tooltip()
+    );
+    assert!(
+        !item.menu().labels().contains(&"Enable Remote Service".to_string()),
+        "{:?}",
+        item.menu().labels()
+    );
 }
 
 #[test]
@@ -145,7 +161,7 @@ fn a_licence_adds_the_updaters_menu_item_and_clicking_it_shows_the_plugins_notic
     assert_eq!(notice.app_name, "Remote Service");
     assert_eq!(
         notice.body,
-        "cannot reach the back office: there is no session with the back office (the light is not green)"
+        "Cannot reach the back office: there is no session with the back office (the light is not green)"
     );
 }
 
@@ -188,7 +204,7 @@ fn a_refused_licence_and_a_faulted_plugin_raise_notices() {
     assert!(
         faulted
             .body
-            .contains("panicked while handling a menu click"),
+            .contains("anicked while handling a menu click"),
         "{}",
         faulted.body
     );

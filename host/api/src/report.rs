@@ -93,18 +93,29 @@ impl TestReport {
     /// The report as a notice: its title and one line (the tray's "Test connection").
     pub fn notice(&self) -> (&'static str, String) {
         if self.passed() {
+            // Every step as the command line says it: its time, or that it was skipped
+            // (TLS over plain http).
             let times: Vec<String> = self
                 .steps
                 .iter()
-                .filter(|step| step.outcome == StepOutcome::Pass)
-                .map(|step| format!("{} {:.0} ms", step.name, step.milliseconds))
+                .map(|step| match step.outcome {
+                    StepOutcome::Skipped => format!("{} skipped", step.name),
+                    _ => format!("{} {:.0} ms", step.name, step.milliseconds),
+                })
                 .collect();
             ("Connection test passed", times.join(", "))
         } else {
             (
                 "Connection test failed",
                 self.failure()
-                    .map(|step| format!("{}: {}", step.name, step.detail))
+                    .map(|step| {
+                        let mut detail = step.detail.chars();
+                        let detail: String = match detail.next() {
+                            Some(first) => first.to_uppercase().chain(detail).collect(),
+                            None => String::new(),
+                        };
+                        format!("{} failed. {detail}", step.name)
+                    })
                     .unwrap_or_default(),
             )
         }

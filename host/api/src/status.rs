@@ -70,9 +70,9 @@ impl Connection {
     }
 
     /// The sentence kept short for the first row of the tray menu (what failed, at most
-    /// 60 characters): the whole reason is in the tooltip and the settings window.
+    /// 72 characters): the whole reason is in the tooltip and the settings window.
     pub fn short_sentence(&self) -> String {
-        const MOST: usize = 60;
+        const MOST: usize = 72;
         let sentence = self.sentence();
         // After "Not connected: ", up to the first explanation.
         let head = sentence.find(": ").map_or(0, |at| at + 2);
@@ -437,7 +437,7 @@ mod tests {
             "Not connected: connection refused by 127.0.0.1:47801"
         );
         let long = short(Light::Orange, &"x".repeat(200));
-        assert_eq!(long.chars().count(), 60);
+        assert_eq!(long.chars().count(), 72);
         assert!(long.ends_with('…'));
         assert_eq!(
             short(

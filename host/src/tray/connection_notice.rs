@@ -44,6 +44,8 @@ pub struct ConnectionWatch {
     /// Since when the light has been orange, and its reason; `None` while not orange.
     lost: Option<(Instant, String)>,
     notified: bool,
+    /// The light turned green again after a connection-lost notice: to be said.
+    restored: bool,
 }
 
 impl ConnectionWatch {
@@ -55,7 +57,13 @@ impl ConnectionWatch {
             last: start,
             lost: None,
             notified: false,
+            restored: false,
         }
+    }
+
+    /// Whether the connection came back after a connection-lost notice was told (once).
+    pub fn take_restored(&mut self) -> bool {
+        std::mem::take(&mut self.restored)
     }
 
     /// The light now (`None` when only time passed); returns the reason to tell the user
@@ -79,8 +87,12 @@ impl ConnectionWatch {
                     None => self.lost = Some((now.monotonic, reason)),
                 }
             }
-            // Green again, or disabled: a later loss is news again.
-            Some(_) => {
+            // Green again, or disabled: a later loss is news again; green after a told loss
+            // is news too.
+            Some((light, _)) => {
+                if light == Light::Green && self.notified {
+                    self.restored = true;
+                }
                 self.lost = None;
                 self.notified = false;
             }

@@ -327,6 +327,14 @@ impl TrayApp {
                 Urgency::Normal,
             );
         }
+        if self.connection_watch.take_restored() {
+            self.notices.show(
+                "connection-restored",
+                "Connection to the remote service back office restored",
+                "Remote Service is connected again.",
+                Urgency::Low,
+            );
+        }
     }
 
     fn clicked(&mut self, event_loop: &ActiveEventLoop, id: &str) {

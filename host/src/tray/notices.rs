@@ -118,6 +118,40 @@ impl Notices {
     }
 }
 
+/// `text` with its first letter in upper case when it starts with a word ("connection
+/// refused…"); a file name, a path or a number stays as it is ("garbage.lic: …").
+fn capitalised(text: &str) -> String {
+    let first_word = text.split([' ', ':', ',']).next().unwrap_or_default();
+    if first_word.is_empty()
+        || !first_word
+            .chars()
+            .all(|c| c.is_alphabetic() && c.is_lowercase())
+    {
+        return text.to_string();
+    }
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
+/// The product's icon as the specification's `image-data` hint: width, height, row
+/// stride, alpha, bits per sample, channels, the RGBA bytes.
+fn image_hint() -> Option<Value<'static>> {
+    let (rgba, width, height) = super::IconState::Connected.rgba().ok()?;
+    let (width, height) = (i32::try_from(width).ok()?, i32::try_from(height).ok()?);
+    Some(Value::from((
+        width,
+        height,
+        width * 4,
+        true,
+        8i32,
+        4i32,
+        rgba,
+    )))
+}
+
 type Answer = Box<dyn FnOnce(String) + Send>;
 
 /// The questions waiting for their answer, and answers that came first.
@@ -166,6 +200,8 @@ struct Bus {
     waiting: Arc<Mutex<Waiting>>,
     /// The server shows markup in bodies (`body-markup`): text must be escaped for it.
     markup: bool,
+    /// The product's icon, made once.
+    image: Option<Value<'static>>,
 }
 
 impl Bus {
@@ -199,6 +235,7 @@ impl Bus {
             markup: capabilities
                 .iter()
                 .any(|capability| capability == "body-markup"),
+            image: image_hint(),
         })
     }
 
@@ -219,11 +256,20 @@ impl Bus {
             Urgency::Normal => 1,
             Urgency::Critical => 2,
         };
-        let hints = HashMap::from([("urgency", Value::U8(urgency))]);
+        let mut hints = HashMap::from([
+            ("urgency", Value::U8(urgency)),
+            // Which product it is from: the desktop entry, and the product's icon.
+            ("desktop-entry", Value::from("remote-service")),
+        ]);
+        if let Some(image) = &self.image {
+            hints.insert("image-data", image.clone());
+        }
+        // A body starts as a sentence does, whoever wrote its first word.
+        let body = capitalised(body);
         let body = if self.markup {
-            escape_markup(body)
+            escape_markup(&body)
         } else {
-            body.to_string()
+            body
         };
         let reply = self.connection.call_method(
             Some(SERVER),
@@ -291,6 +337,27 @@ fn escape_markup(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod capital_tests {
+    #[test]
+    fn a_body_starts_with_a_capital_unless_it_starts_with_a_name() {
+        assert_eq!(
+            super::capitalised("connection refused by x"),
+            "Connection refused by x"
+        );
+        assert_eq!(
+            super::capitalised("garbage.lic: not a licence"),
+            "garbage.lic: not a licence"
+        );
+        assert_eq!(
+            super::capitalised("/mnt/fls: read-only"),
+            "/mnt/fls: read-only"
+        );
+        assert_eq!(super::capitalised("Already"), "Already");
+        assert_eq!(super::capitalised(""), "");
+    }
 }
 
 #[cfg(test)]

@@ -268,21 +268,28 @@ impl TrayItem {
     /// `Event(id, "clicked", <int32 0>, 0)`. Panics when there is no such item, or when it
     /// is hidden or disabled, since a person could not click it either.
     pub fn click(&self, label: &str) {
-        let menu = self.menu();
-        let item = menu
-            .find(label)
-            .unwrap_or_else(|| panic!("no menu item {label:?} in {:?}", menu.labels()));
-        assert!(item.visible, "the menu item {label:?} is hidden");
-        assert!(item.enabled, "the menu item {label:?} is disabled");
-        let timestamp = 0u32;
-        let result: zbus::Result<()> = self
-            .menu_proxy()
-            .call("Event", &(item.id, "clicked", Value::from(0i32), timestamp));
-        // An item such as Quit may end its process before it answers; a panel does not wait
-        // for the answer, so that is a click like any other.
-        if let Err(error) = result {
-            if !is_no_reply(&error) || self.is_on_the_bus() {
-                panic!("click on the menu item {label:?}: {error}");
+        // The menu is rebuilt when the item's state changes; a click that raced with a
+        // rebuild names an id that is gone: the panel reads the new menu and clicks again.
+        for attempt in 0.. {
+            let menu = self.menu();
+            let item = menu
+                .find(label)
+                .unwrap_or_else(|| panic!("no menu item {label:?} in {:?}", menu.labels()));
+            assert!(item.visible, "the menu item {label:?} is hidden");
+            assert!(item.enabled, "the menu item {label:?} is disabled");
+            let timestamp = 0u32;
+            let result: zbus::Result<()> = self
+                .menu_proxy()
+                .call("Event", &(item.id, "clicked", Value::from(0i32), timestamp));
+            match result {
+                Ok(()) => return,
+                Err(error) if error.to_string().contains("id not found") && attempt < 5 => {
+                    continue
+                }
+                // An item such as Quit may end its process before it answers; a panel does
+                // not wait for the answer, so that is a click like any other.
+                Err(error) if is_no_reply(&error) && !self.is_on_the_bus() => return,
+                Err(error) => panic!("click on the menu item {label:?}: {error}"),
             }
         }
     }

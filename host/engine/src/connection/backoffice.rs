@@ -178,6 +178,23 @@ impl fmt::Debug for Backoffice {
     }
 }
 
+/// Why a connection to `authority` failed, in the words the light and the connection test
+/// both use; `None` for a failure without words of its own.
+pub fn connection_words(error: &io::Error, authority: &str) -> Option<String> {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => Some(format!(
+            "connection refused by {authority}: the back office is not running or a firewall blocks it"
+        )),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            Some(format!("the connection to {authority} was reset"))
+        }
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => Some(format!(
+            "{authority} cannot be reached: no route to it from this computer's network"
+        )),
+        _ => None,
+    }
+}
+
 /// Whether a plugin may send `method path` to the back office: GET and POST, but nothing
 /// of remote assistance, whose answers and allowance only the host gives (with the user's
 /// consent), and no session of its own.
@@ -504,19 +521,11 @@ impl Backoffice {
                 }
             }
             if let Some(io_error) = cause.downcast_ref::<io::Error>() {
-                match io_error.kind() {
-                    io::ErrorKind::ConnectionRefused => {
-                        return Failure::unreachable(format!(
-                            "connection refused by {authority}: the back office is not running or a firewall blocks it"
-                        ))
-                    }
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-                        return Failure::unreachable(format!(
-                            "the connection to {authority} was reset"
-                        ))
-                    }
-                    io::ErrorKind::TimedOut => return self.timed_out(),
-                    _ => {}
+                if io_error.kind() == io::ErrorKind::TimedOut {
+                    return self.timed_out();
+                }
+                if let Some(words) = connection_words(io_error, &authority) {
+                    return Failure::unreachable(words);
                 }
             }
             texts.push(cause.to_string());

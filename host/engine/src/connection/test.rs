@@ -146,7 +146,10 @@ async fn run_steps(config: &ConnectionConfig, route: &Route, steps: &mut Steps) 
                 tcp = Some((stream, *address));
                 break;
             }
-            Ok(Err(error)) => problems.push(format!("{address}: {error}")),
+            Ok(Err(error)) => problems.push(
+                super::backoffice::connection_words(&error, &address.to_string())
+                    .unwrap_or_else(|| format!("{address}: {error}")),
+            ),
             Err(()) => problems.push(format!("{address}: no answer within {limit:?}")),
         }
     }
