@@ -130,6 +130,12 @@ pub use v1_2::LicenceInstalled;
 /// The version of the plugin ABI this crate defines (the crate's own version).
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The command the host sends every running plugin when a session with the back office
+/// starts (the light turned green): a plugin that works with the back office can start its
+/// work then instead of waiting for an announcement. Argument empty; a plugin that does not
+/// know it refuses it, which is not a fault. The 1.2 command call: no ABI type changed.
+pub const SESSION_STARTED: &str = "backoffice-session-started";
+
 /// Well-known capability names a plugin lists in its manifest, so that the host and the
 /// user interface know what it offers without starting it.
 pub mod capability {

@@ -765,3 +765,30 @@ fn the_tray_shows_the_new_licence_balloon_and_offers_to_save_a_licence_a_folder_
     let _ = tray.kill();
     let _ = tray.wait();
 }
+
+/// The first check happens when the light turns green, not at the next announcement: the
+/// updater's line no longer says it waits for the back office.
+#[test]
+fn the_updater_checks_as_soon_as_the_connection_is_up() {
+    let installation = Installation::new();
+    let _daemon = installation.daemon();
+    installation.wait_for_light("green", "");
+    let mut detail = String::new();
+    let checked = wait_for(Duration::from_secs(30), || {
+        let status = installation.status();
+        detail = status["plugins"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|plugin| plugin["id"] == "licence-updater")
+            .and_then(|plugin| plugin["detail"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        !detail.is_empty() && detail != "waiting for the back office"
+    });
+    assert!(checked.is_some(), "the updater still says {detail:?}");
+    assert_eq!(
+        detail, "licence sequence 1 installed",
+        "the licence it checked"
+    );
+}

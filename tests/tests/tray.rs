@@ -124,7 +124,10 @@ fn the_tray_shows_the_grey_light_with_its_reason_in_the_tooltip_and_the_menu() {
         item.tooltip()
     );
     assert!(
-        !item.menu().labels().contains(&"Enable Remote Service".to_string()),
+        !item
+            .menu()
+            .labels()
+            .contains(&"Enable Remote Service".to_string()),
         "{:?}",
         item.menu().labels()
     );
@@ -202,9 +205,7 @@ fn a_refused_licence_and_a_faulted_plugin_raise_notices() {
         })
         .expect("a notice for the faulted plugin");
     assert!(
-        faulted
-            .body
-            .contains("anicked while handling a menu click"),
+        faulted.body.contains("anicked while handling a menu click"),
         "{}",
         faulted.body
     );

@@ -206,6 +206,11 @@ impl Plugin for LicenceUpdater {
     fn on_command(&mut self, command: Command) -> Result<(), PluginError> {
         match command.name() {
             CHECK_COMMAND => self.queue(Job::Asked(Some(command))),
+            // The light turned green: the first check, quietly (an announcement's check).
+            remote_service_plugin_api::SESSION_STARTED => {
+                command.finish(Ok("checking".into()));
+                self.queue(Job::Announced)
+            }
             SAVE_COMMAND => {
                 let folder = PathBuf::from(command.argument());
                 if !folder.is_absolute() {

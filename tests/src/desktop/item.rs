@@ -283,9 +283,7 @@ impl TrayItem {
                 .call("Event", &(item.id, "clicked", Value::from(0i32), timestamp));
             match result {
                 Ok(()) => return,
-                Err(error) if error.to_string().contains("id not found") && attempt < 5 => {
-                    continue
-                }
+                Err(error) if error.to_string().contains("id not found") && attempt < 5 => continue,
                 // An item such as Quit may end its process before it answers; a panel does
                 // not wait for the answer, so that is a click like any other.
                 Err(error) if is_no_reply(&error) && !self.is_on_the_bus() => return,

@@ -81,6 +81,8 @@ enum Waiter {
     Caller(oneshot::Sender<CommandOutcome>),
     /// The engine itself, for remote assistance.
     Assistance(assist::Step),
+    /// Nobody: the answer does not matter (`SESSION_STARTED`).
+    Nobody,
 }
 
 /// How long the engine's thread waits for a read of the licence folder it asks for itself
@@ -457,8 +459,21 @@ impl Engine {
                 self.light = light;
             }
             ConnectionUpdate::Session(link) => {
+                let started = link.is_some();
                 self.assistance.link(link.clone());
                 self.context.set_backoffice(link);
+                if started {
+                    // The plugins that work with the back office start now (the licence
+                    // updater's first check), not at the next announcement.
+                    for plugin in self.plugins.running_ids() {
+                        self.send_command(
+                            &plugin,
+                            remote_service_plugin_api::SESSION_STARTED,
+                            "",
+                            Waiter::Nobody,
+                        );
+                    }
+                }
             }
             ConnectionUpdate::LicenceAvailable {
                 licence_id,
@@ -646,6 +661,7 @@ impl Engine {
                 };
                 self.bridge_answered(step, outcome);
             }
+            Waiter::Nobody => {}
         }
     }
 

@@ -372,6 +372,15 @@ impl PluginManager {
         self.running_index(plugin_id).is_some()
     }
 
+    /// The ids of the plugins running now.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.plugins
+            .iter()
+            .filter(|plugin| self.is_running(&plugin.info.id))
+            .map(|plugin| plugin.info.id.clone())
+            .collect()
+    }
+
     fn running_index(&self, plugin_id: &str) -> Option<usize> {
         self.plugins
             .iter()
