@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use remote_service_tests::desktop::{Desktop, TrayItem};
+use remote_service_tests::measure::{cpu_and_switches, pss_kib};
 use remote_service_tests::{EventStream, PayloadBuilder, Scratch};
 
 const SETTLE: Duration = Duration::from_secs(30);
@@ -147,49 +148,6 @@ fn wait_for_new_item(desktop: &Desktop, items_before: usize, started: Instant) -
         std::thread::sleep(Duration::from_millis(1));
     }
     None
-}
-
-/// Proportional set size in KiB.
-fn pss_kib(pid: u32) -> u64 {
-    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    text.lines()
-        .find_map(|line| line.strip_prefix("Pss:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU clock ticks (user + system, all threads) and context switches of all threads.
-fn cpu_and_switches(pid: u32) -> (u64, u64) {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = fields
-        .get(11)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    let mut switches = 0;
-    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            let status = fs::read_to_string(task.path().join("status")).unwrap_or_default();
-            for line in status.lines() {
-                if let Some(count) = line
-                    .strip_prefix("voluntary_ctxt_switches:")
-                    .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
-                {
-                    switches += count.trim().parse::<u64>().unwrap_or(0);
-                }
-            }
-        }
-    }
-    (ticks, switches)
 }
 
 /// Licences alternately adding and removing the licence updater; each time, from the

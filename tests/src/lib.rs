@@ -10,6 +10,7 @@ pub mod browser;
 pub mod desktop;
 pub mod keyring;
 pub mod licence_kit;
+pub mod measure;
 pub mod proxy;
 pub mod teamviewer;
 

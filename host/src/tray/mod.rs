@@ -469,7 +469,8 @@ impl TrayApp {
                     let Ok(output) = child.wait_with_output() else {
                         return;
                     };
-                    if !output.status.success() {
+                    // An error of its own (a signal is someone ending it, not a failure).
+                    if output.status.code().is_some_and(|code| code != 0) {
                         let said = String::from_utf8_lossy(&output.stderr);
                         let _ = proxy.send_event(TrayEvent::Notice {
                             key: command.into(),
