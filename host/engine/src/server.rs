@@ -93,6 +93,8 @@ impl Caller {
             endpoint,
             Endpoint::SetConfig { .. }
                 | Endpoint::SetConfigs
+                // It writes (and removes) a file in the folder named: as root, root's alone.
+                | Endpoint::TestFolder
                 | Endpoint::UnsetConfig { .. }
                 | Endpoint::SettingsFile
                 | Endpoint::SetSecret { .. }

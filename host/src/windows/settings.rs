@@ -181,7 +181,7 @@ pub enum Action {
 
 /// What came back from the engine.
 pub enum Outcome {
-    Saved(Result<(ConfigView, Option<AssistanceStatus>), Failure>),
+    Saved(Result<Box<(ConfigView, Option<AssistanceStatus>)>, Failure>),
     Tested(Result<TestReport, String>),
     FolderTested(FolderTest),
     FailedSaved(Result<String, String>),
@@ -679,7 +679,7 @@ struct SettingsApp {
 pub fn perform(client: &Client, action: Action, form: &Form, original: &Form) -> Option<Outcome> {
     Some(match action {
         Action::Cancel => return None,
-        Action::Save => Outcome::Saved(save(client, form, original)),
+        Action::Save => Outcome::Saved(save(client, form, original).map(Box::new)),
         Action::TestConnection => Outcome::Tested(
             client
                 .test_connection()
@@ -713,7 +713,8 @@ impl SettingsState {
     pub fn heard(&mut self, outcome: Outcome) {
         self.busy = false;
         match outcome {
-            Outcome::Saved(Ok((config, assistance))) => {
+            Outcome::Saved(Ok(saved)) => {
+                let (config, assistance) = *saved;
                 let assistance = assistance.or_else(|| {
                     self.status
                         .as_ref()

@@ -11,12 +11,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+/// What is called when another opening asks the window to come to the front.
+type Wake = Arc<std::sync::Mutex<Option<Box<dyn Fn() + Send>>>>;
+
 /// The window's claim; dropping it lets the next one open.
 pub struct Instance {
     _lock: File,
     socket: PathBuf,
     raise: Arc<AtomicBool>,
-    wake: Arc<std::sync::Mutex<Option<Box<dyn Fn() + Send>>>>,
+    wake: Wake,
 }
 
 impl Instance {
@@ -66,7 +69,7 @@ impl Instance {
         let listener = UnixListener::bind(&socket)
             .with_context(|| format!("cannot listen on {}", socket.display()))?;
         let raise = Arc::new(AtomicBool::new(false));
-        let wake: Arc<std::sync::Mutex<Option<Box<dyn Fn() + Send>>>> = Arc::default();
+        let wake: Wake = Arc::default();
         let (raised, woken) = (raise.clone(), wake.clone());
         std::thread::Builder::new()
             .name(format!("{name}-raise"))
