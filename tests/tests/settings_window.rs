@@ -123,4 +123,29 @@ fn the_window_opened_from_the_tray_saves_what_is_typed_and_the_engine_applies_it
     // Applied at once: the code was for the old organisation, so the light says so.
     installation.wait_for_light("orange", "verification code is not set");
     eprintln!("screenshot: {}", shot.display());
+
+    // A left click on the icon (Activate) opens it too, once it was closed.
+    for pid in std::mem::take(&mut processes.0) {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert!(
+        wait_for(SOON, || windows(&desktop, "Remote Service").is_empty()).is_some(),
+        "the window closed"
+    );
+    item.activate();
+    let mut opened = Vec::new();
+    assert!(
+        wait_for(SOON, || {
+            opened = windows(&desktop, "Remote Service");
+            !opened.is_empty()
+        })
+        .is_some(),
+        "activating the item opens the settings window"
+    );
+    if let Ok(pid) = xdotool(&desktop, &["getwindowpid", &opened[0]])
+        .trim()
+        .parse()
+    {
+        processes.0.push(pid);
+    }
 }

@@ -211,6 +211,16 @@ impl TrayItem {
             })
     }
 
+    /// Activates the item as a panel does on a left click: `Activate(x, y)`.
+    pub fn activate(&self) {
+        let result: zbus::Result<()> = self
+            .proxy(&self.path, ITEM_INTERFACE)
+            .call("Activate", &(0i32, 0i32));
+        if let Err(error) = result {
+            panic!("Activate on the tray item: {error}");
+        }
+    }
+
     /// The item's `Id`.
     pub fn id(&self) -> String {
         self.property("Id")
