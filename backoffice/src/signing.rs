@@ -142,8 +142,12 @@ pub fn issue_licence(
         .replace_nanosecond(0)
         .expect("zero nanoseconds");
     // The sequence and the row are taken in one transaction, so that two admins issuing at
-    // once never produce the same sequence.
-    let transaction = db.unchecked_transaction()?;
+    // once never produce the same sequence. Immediate: it takes the write lock before it
+    // reads (waiting the busy timeout for it), so that the running server's writes between
+    // the read and the write (a session's last-seen time) cannot make SQLite refuse to
+    // promote it ("database is locked", which no busy timeout retries).
+    let transaction =
+        rusqlite::Transaction::new_unchecked(db, rusqlite::TransactionBehavior::Immediate)?;
     let sequence = store::latest_sequence(&transaction, serial)?.unwrap_or(0) + 1;
     let licence_id = format!("LIC-{serial}-{sequence}");
     let payload = LicencePayload {
