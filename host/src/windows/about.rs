@@ -307,6 +307,20 @@ mod tests {
         assert_eq!(harness.query_all_by_label("Open").count(), 2);
     }
 
+    /// The About box as a person sees it (`host/tests/snapshots/about.png`).
+    #[test]
+    fn the_about_box_snapshot() {
+        let data = AboutData::from_status(Some(&status_with_licence()), None, today());
+        let mut harness = Harness::builder()
+            .with_size([520.0, 420.0])
+            .with_theme(egui::Theme::Light)
+            .build_ui(|ui| {
+                about_ui(ui, &data);
+            });
+        harness.run();
+        harness.snapshot("about");
+    }
+
     #[test]
     fn the_about_box_says_when_the_licence_expired() {
         let mut status = status_with_licence();

@@ -395,9 +395,13 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &mut SettingsState) {
                         false,
                         state.errors.get("proxy.url"),
                     );
-                    ui.label("Proxy server authentication");
-                    ui.label("leave the user name empty for none, or for the current domain credentials (Kerberos)");
-                    ui.end_row();
+                });
+            ui.label(RichText::new("Proxy server authentication").strong());
+            ui.label("Leave the user name empty for no authentication, or to use the current domain credentials (Kerberos).");
+            egui::Grid::new("proxy-authentication")
+                .num_columns(2)
+                .spacing([12.0, 6.0])
+                .show(ui, |ui| {
                     field(
                         ui,
                         "Domain",
@@ -519,8 +523,9 @@ pub fn settings_ui(ui: &mut egui::Ui, state: &mut SettingsState) {
             }
             ui.label("Remote assistance by our organisation is based on TeamViewer. The help desk employee can request to allow a remote desktop connection for remote assistance.");
             for precondition in &assistance.preconditions {
-                let mark = if precondition.ok { "✔" } else { "✘" };
-                ui.label(format!("{mark} {}: {}", precondition.name, precondition.detail));
+                // Words, not marks: the window's font has no tick glyph.
+                let mark = if precondition.ok { "met" } else { "MISSING" };
+                ui.label(format!("{mark} — {}: {}", precondition.name, precondition.detail));
             }
             if !assistance.recent.is_empty() {
                 ui.label(RichText::new("Recent activity").strong());

@@ -213,3 +213,193 @@ fn the_folder_test_says_what_it_found() {
         "the test leaves nothing behind"
     );
 }
+
+/// Snapshots of the window as a person sees it, without an engine: each light, a folder
+/// that failed with errors beside fields, remote assistance, and at scale 2 (HiDPI). The
+/// images are in `host/tests/snapshots/` (`UPDATE_SNAPSHOTS=1 cargo test -p remote-service
+/// snapshot` makes them again after a deliberate change; look at them before committing).
+mod snapshots {
+    use std::collections::BTreeMap;
+
+    use remote_service_api::{
+        AssistanceStatus, Connection, FeatureSummary, LicenceSummary, Light, Named, PluginHealth,
+        PluginInfo, PluginState, Precondition, Status,
+    };
+
+    use super::*;
+
+    fn config() -> ConfigView {
+        let settings: BTreeMap<String, Option<String>> = [
+            ("enabled", Some("true")),
+            ("organisation_id", Some("ORG-DEMO")),
+            ("proxy.mode", Some("manual")),
+            ("proxy.url", Some("http://proxy.example.com:8080")),
+            ("proxy.user", Some("printer")),
+            ("licence.remote_folder", Some("/mnt/fls2/DroppedLicense")),
+            ("assistance.hours", Some("72")),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value.map(str::to_string)))
+        .collect();
+        ConfigView {
+            file: "/home/user/.config/remote-service/settings.toml".into(),
+            settings,
+            secrets: [
+                ("verification_code".to_string(), "set".to_string()),
+                ("proxy_password".to_string(), "not set".to_string()),
+            ]
+            .into(),
+            secret_store: "keyring".into(),
+            log_file: None,
+            data_dir: None,
+        }
+    }
+
+    fn plugin(id: &str, details: Option<serde_json::Value>) -> PluginInfo {
+        PluginInfo {
+            id: id.into(),
+            version: "0.1.0".into(),
+            api_version: "1.2.0".into(),
+            display_name: id.into(),
+            licence_option: None,
+            state: PluginState::Running,
+            detail: "ok".into(),
+            status: Some(PluginHealth::Ok),
+            path: format!("/usr/lib/remote-service/plugins/lib{id}.so").into(),
+            details,
+        }
+    }
+
+    fn status(state: Light, reason: Option<&str>) -> Status {
+        Status {
+            connection: Connection {
+                state,
+                reason: reason.map(str::to_string),
+            },
+            enabled: state != Light::Grey,
+            licence: Some(LicenceSummary {
+                serial_number: "RS-DEMO-0001".into(),
+                organisation: Named {
+                    id: "ORG-DEMO".into(),
+                    name: "Demo Print Shop".into(),
+                },
+                product: Named {
+                    id: "p".into(),
+                    name: "PRISMAdirect".into(),
+                },
+                licence_id: "LIC-1".into(),
+                sequence: 3,
+                issued_at: "2026-11-01T09:00:00Z".into(),
+                licence_expires_at: None,
+                maintenance_through: "2027-12-31".into(),
+                features: vec![FeatureSummary {
+                    code: "users".into(),
+                    count: Some(25),
+                }],
+                key_id: "7CE99D1D729C426B".into(),
+                warnings: Vec::new(),
+            }),
+            licence_folder: "/srv/fls/DroppedLicense".into(),
+            plugins: vec![
+                plugin("proxy-detector", None),
+                plugin("licence-updater", None),
+            ],
+            plugin_folder_problem: None,
+            menu: Vec::new(),
+            assistance: None,
+        }
+    }
+
+    fn snapshot(name: &str, mut state: SettingsState, pixels_per_point: f32) {
+        state.save_into = "/home/user".into();
+        let mut harness = Harness::builder()
+            .with_size([620.0, 900.0])
+            .with_pixels_per_point(pixels_per_point)
+            .with_theme(eframe::egui::Theme::Light)
+            .build_ui_state(
+                |ui, state: &mut SettingsState| settings_ui(ui, state),
+                state,
+            );
+        harness.run();
+        harness.snapshot(name);
+    }
+
+    #[test]
+    fn the_window_when_connected() {
+        snapshot(
+            "settings-green",
+            SettingsState::new(config(), Some(status(Light::Green, None))),
+            1.0,
+        );
+    }
+
+    #[test]
+    fn the_window_when_the_connection_failed() {
+        let reason = "connection refused by 127.0.0.1:47801: the back office is not running or a firewall blocks it";
+        snapshot(
+            "settings-orange",
+            SettingsState::new(config(), Some(status(Light::Orange, Some(reason)))),
+            1.0,
+        );
+    }
+
+    #[test]
+    fn the_window_when_disabled() {
+        let reason = "disabled: there is no connection to the remote service back office";
+        snapshot(
+            "settings-grey",
+            SettingsState::new(config(), Some(status(Light::Grey, Some(reason)))),
+            1.0,
+        );
+    }
+
+    #[test]
+    fn the_window_with_a_folder_that_failed_and_errors_beside_their_fields() {
+        let mut status = status(Light::Green, None);
+        status.plugins[1].details = Some(serde_json::json!({"failed": [
+            {"folder": "/mnt/fls2/DroppedLicense", "reason": "read-only file system (os error 30)"}
+        ]}));
+        let mut state = SettingsState::new(config(), Some(status));
+        state.errors.insert(
+            "proxy.url".into(),
+            "proxy.url cannot be \"proxy example\": it is not a proxy address".into(),
+        );
+        state.message = Some((
+            false,
+            "Not saved: correct the fields marked in red. Nothing was changed.".into(),
+        ));
+        snapshot("settings-failures", state, 1.0);
+    }
+
+    #[test]
+    fn the_window_with_remote_assistance_at_scale_2() {
+        let mut status = status(Light::Green, None);
+        status.assistance = Some(AssistanceStatus {
+            allowed: false,
+            until: None,
+            teamviewer_id: None,
+            session: None,
+            preconditions: vec![
+                Precondition {
+                    name: "licence-update".into(),
+                    ok: true,
+                    detail: "automatic licence update is configured and connected".into(),
+                },
+                Precondition {
+                    name: "teamviewer".into(),
+                    ok: false,
+                    detail: "TeamViewer is not installed".into(),
+                },
+            ],
+            requests: Vec::new(),
+            steps: Vec::new(),
+            recent: Vec::new(),
+            record_problem: None,
+        });
+        snapshot(
+            "settings-assistance-hidpi",
+            SettingsState::new(config(), Some(status)),
+            2.0,
+        );
+    }
+}
