@@ -196,12 +196,7 @@ pub fn run(socket: &Path) -> Result<ExitCode> {
         time::OffsetDateTime::now_utc().date(),
     );
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(TITLE)
-            .with_app_id("remote-service")
-            .with_icon(super::window_icon())
-            .with_inner_size([520.0, 420.0])
-            .with_resizable(true),
+        viewport: super::viewport(TITLE, [520.0, 420.0]).with_resizable(true),
         ..Default::default()
     };
     eframe::run_native(

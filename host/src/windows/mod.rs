@@ -9,6 +9,15 @@ pub mod single;
 
 use eframe::egui;
 
+/// A window of the product: its title, the desktop's application id, the product's icon.
+pub fn viewport(title: &str, size: [f32; 2]) -> egui::ViewportBuilder {
+    egui::ViewportBuilder::default()
+        .with_title(title)
+        .with_app_id("remote-service")
+        .with_icon(window_icon())
+        .with_inner_size(size)
+}
+
 /// The product's icon for the window (the green light).
 pub fn window_icon() -> egui::IconData {
     match crate::tray::IconState::Connected.rgba() {

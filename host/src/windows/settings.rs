@@ -863,11 +863,7 @@ pub fn run(socket: &Path) -> Result<ExitCode> {
         });
     }
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(TITLE)
-            .with_app_id("remote-service")
-            .with_icon(super::window_icon())
-            .with_inner_size([620.0, 720.0]),
+        viewport: super::viewport(TITLE, [620.0, 720.0]),
         ..Default::default()
     };
     eframe::run_native(
