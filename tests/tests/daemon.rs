@@ -22,12 +22,18 @@ fn status_says_plainly_when_no_engine_runs() {
         scratch.socket().display()
     );
     assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the Remote Service service is not running: start it with `systemctl start remote-service`"),
+        "{}",
+        run.stderr
+    );
     let json = scratch.run(&["status", "--json"]).json();
     assert_eq!(json["running"], false);
     assert_eq!(json["connection"]["state"], "grey");
     assert_eq!(
         json["connection"]["reason"],
-        "Remote Service is not running"
+        remote_service_api::NOT_RUNNING
     );
 }
 

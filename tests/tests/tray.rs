@@ -274,7 +274,7 @@ fn start_at_login_writes_an_autostart_entry_and_shows_as_checked() {
     let entry = session
         .scratch
         .root()
-        .join("home/.config/autostart/Remote Service.desktop");
+        .join("config/autostart/remote-service.desktop");
     // The menu ticks a check item as it is clicked, before the tray has written the
     // entry: wait for the entry itself.
     assert!(
@@ -283,7 +283,15 @@ fn start_at_login_writes_an_autostart_entry_and_shows_as_checked() {
         entry.display()
     );
     let text = fs::read_to_string(&entry).expect("the XDG autostart entry");
-    assert!(text.contains("remote-service tray"), "{text}");
+    assert!(text.contains("remote-service\" tray"), "{text}");
+    assert!(
+        !session
+            .scratch
+            .root()
+            .join("home/.config/autostart")
+            .exists(),
+        "nothing under ~/.config when XDG_CONFIG_HOME says elsewhere"
+    );
     item.click("Start at login");
     assert!(item.wait_until(SOON, |item| item
         .menu()

@@ -31,7 +31,7 @@ pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};
 pub use status::{
     feature_name, CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder,
     FeatureSummary, InstallOutcome, Installed, LicenceCheck, LicenceSummary, LicenceUpdaterDetails,
-    Light, MenuEntry, Named, PluginHealth, PluginInfo, PluginState, Status,
+    Light, MenuEntry, Named, PluginHealth, PluginInfo, PluginState, Status, NOT_RUNNING,
 };
 
 /// The body of `PUT /v1/config/{key}` and `PUT /v1/secrets/{name}`: `{"value": "…"}`.

@@ -39,12 +39,17 @@ pub struct Connection {
     pub reason: Option<String>,
 }
 
+/// Why there is no light: no engine answers, and how to start one.
+pub const NOT_RUNNING: &str = "the Remote Service service is not running: start it with `systemctl start remote-service` (the system service) or `remote-service tray`";
+
 impl Connection {
     /// The light of an engine that does not run.
     pub fn not_running() -> Connection {
         Connection {
             state: Light::Grey,
-            reason: Some("Remote Service is not running".to_string()),
+            // The documents' words: "When the service is not running, the application
+            // cannot connect".
+            reason: Some(NOT_RUNNING.to_string()),
         }
     }
 
@@ -74,8 +79,13 @@ impl Connection {
     pub fn short_sentence(&self) -> String {
         const MOST: usize = 72;
         let sentence = self.sentence();
-        // After "Not connected: ", up to the first explanation.
-        let head = sentence.find(": ").map_or(0, |at| at + 2);
+        // Orange: after "Not connected: ", up to the first explanation. Grey: whole when it
+        // fits, else up to the first explanation.
+        let head = match self.state {
+            Light::Orange => sentence.find(": ").map_or(0, |at| at + 2),
+            _ if sentence.chars().count() <= MOST => return sentence,
+            _ => 0,
+        };
         let cut = [" (", "; ", ": "]
             .iter()
             .filter_map(|mark| sentence[head..].find(mark).map(|at| head + at))
@@ -464,7 +474,11 @@ mod tests {
         check(Light::Grey, None, "Not connected");
         assert_eq!(
             Connection::not_running().sentence(),
-            "Remote Service is not running"
+            format!("T{}", &NOT_RUNNING[1..])
+        );
+        assert_eq!(
+            Connection::not_running().short_sentence(),
+            "The Remote Service service is not running"
         );
     }
 }

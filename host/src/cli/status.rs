@@ -27,7 +27,7 @@ pub fn status(as_json: bool) -> Result<ExitCode> {
                     "error": error.to_string(),
                 }))?;
             }
-            eprintln!("{error}; start it with `remote-service daemon` or `remote-service tray`");
+            eprintln!("{error}; {}", remote_service_api::NOT_RUNNING);
             Ok(ExitCode::FAILURE)
         }
         Err(error) => Err(error.into()),

@@ -1,37 +1,135 @@
-//! "Start at login": an XDG autostart entry on Linux (the registry or a launch agent
-//! elsewhere), through auto-launch.
+//! "Start at login": on Linux the user's XDG autostart entry,
+//! `$XDG_CONFIG_HOME/autostart/remote-service.desktop` (`~/.config` when it is not set),
+//! written here, so that an installation with a configuration folder of its own (the demo,
+//! the tests) never writes the real user's; elsewhere the registry or a launch agent,
+//! through auto-launch.
 
 use anyhow::{anyhow, Context, Result};
-use auto_launch::{AutoLaunch, AutoLaunchBuilder};
 
-fn auto_launch() -> Result<AutoLaunch> {
+#[cfg(target_os = "linux")]
+mod platform {
+    use std::path::PathBuf;
+
+    use anyhow::{anyhow, Context, Result};
+
+    /// The entry's file.
+    fn entry() -> Result<PathBuf> {
+        let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|dir| !dir.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                PathBuf::from(std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set"))?)
+                    .join(".config")
+            }
+        };
+        Ok(config.join("autostart/remote-service.desktop"))
+    }
+
+    /// `path` as the Desktop Entry specification quotes an `Exec` argument.
+    fn quoted(path: &str) -> String {
+        let mut quoted = String::from("\"");
+        for character in path.chars() {
+            if matches!(character, '"' | '`' | '$' | '\\') {
+                quoted.push('\\');
+            }
+            quoted.push(character);
+        }
+        quoted.push('"');
+        quoted
+    }
+
+    pub fn is_enabled() -> bool {
+        entry().is_ok_and(|entry| {
+            std::fs::read_to_string(entry)
+                .is_ok_and(|text| !text.lines().any(|line| line.trim() == "Hidden=true"))
+        })
+    }
+
+    pub fn set_enabled(enabled: bool, exe: &str) -> Result<()> {
+        let entry = entry()?;
+        if !enabled {
+            return match std::fs::remove_file(&entry) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    Err(error).with_context(|| format!("cannot remove {}", entry.display()))
+                }
+                _ => Ok(()),
+            };
+        }
+        let folder = entry.parent().expect("the entry has a folder");
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+        let text = format!(
+            "[Desktop Entry]\nType=Application\nName=Remote Service\nComment=The remote service light, its menu and its notices\nExec={} tray\nIcon=remote-service\nTerminal=false\nX-GNOME-Autostart-enabled=true\n",
+            quoted(exe)
+        );
+        // Written whole: a new file, then renamed over the entry.
+        let temporary = folder.join(".remote-service.desktop.partial");
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, &entry))
+            .with_context(|| format!("cannot write {}", entry.display()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_path_is_quoted_as_the_specification_says() {
+            assert_eq!(
+                super::quoted("/usr/bin/remote-service"),
+                "\"/usr/bin/remote-service\""
+            );
+            assert_eq!(
+                super::quoted("/opt/a \"b\"/$x"),
+                "\"/opt/a \\\"b\\\"/\\$x\""
+            );
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod platform {
+    use anyhow::{anyhow, Result};
+    use auto_launch::{AutoLaunch, AutoLaunchBuilder};
+
+    fn auto_launch(exe: &str) -> Result<AutoLaunch> {
+        AutoLaunchBuilder::new()
+            .set_app_name("Remote Service")
+            .set_app_path(exe)
+            .set_args(&["tray"])
+            .build()
+            .map_err(|error| anyhow!("cannot set up start at login: {error}"))
+    }
+
+    pub fn is_enabled() -> bool {
+        super::exe()
+            .and_then(|exe| auto_launch(&exe))
+            .and_then(|launch| launch.is_enabled().map_err(|error| anyhow!("{error}")))
+            .unwrap_or(false)
+    }
+
+    pub fn set_enabled(enabled: bool, exe: &str) -> Result<()> {
+        let launch = auto_launch(exe)?;
+        let result = if enabled {
+            launch.enable()
+        } else {
+            launch.disable()
+        };
+        result.map_err(|error| anyhow!("cannot change start at login: {error}"))
+    }
+}
+
+fn exe() -> Result<String> {
     let exe =
         std::env::current_exe().context("cannot find the path of the remote-service binary")?;
-    let exe = exe
-        .to_str()
-        .ok_or_else(|| anyhow!("the binary's path {} is not UTF-8", exe.display()))?;
-    AutoLaunchBuilder::new()
-        .set_app_name("Remote Service")
-        .set_app_path(exe)
-        .set_args(&["tray"])
-        .build()
-        .map_err(|error| anyhow!("cannot set up start at login: {error}"))
+    exe.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("the binary's path {} is not UTF-8", exe.display()))
 }
 
 /// Whether the tray starts at login.
 pub fn is_enabled() -> bool {
-    auto_launch()
-        .and_then(|launch| launch.is_enabled().map_err(|error| anyhow!("{error}")))
-        .unwrap_or(false)
+    platform::is_enabled()
 }
 
 /// Makes the tray start at login, or not.
 pub fn set_enabled(enabled: bool) -> Result<()> {
-    let launch = auto_launch()?;
-    let result = if enabled {
-        launch.enable()
-    } else {
-        launch.disable()
-    };
-    result.map_err(|error| anyhow!("cannot change start at login: {error}"))
+    platform::set_enabled(enabled, &exe()?)
 }
