@@ -534,3 +534,110 @@ fn a_plugin_built_against_plugin_api_1_1_runs_in_this_host() {
         "built against plugin API 1.1.0",
     );
 }
+
+/// Installs `source` into the plugin folder as a package manager does: a file under another
+/// name, then renamed over the plugin's name.
+fn install_as_a_package_does(scratch: &Scratch, source: &std::path::Path, file_name: &str) {
+    install_with_mode(scratch, source, file_name, 0o644);
+}
+
+fn install_with_mode(scratch: &Scratch, source: &std::path::Path, file_name: &str, mode: u32) {
+    let temporary = scratch.plugin_dir.join(format!("{file_name}.dpkg-new"));
+    fs::copy(source, &temporary).unwrap();
+    fs::set_permissions(&temporary, fs::Permissions::from_mode(mode)).unwrap();
+    fs::rename(&temporary, scratch.plugin_dir.join(file_name)).unwrap();
+}
+
+/// Features follow what is installed: a plugin added to the folder of a running engine is
+/// loaded and started (its licence option is licensed), one removed stops and goes, one
+/// replaced says its new version takes effect at the next start.
+#[test]
+fn plugins_installed_removed_and_upgraded_while_the_engine_runs_follow_at_once() {
+    let scratch = Scratch::new();
+    let key = scratch.trusted_key("vendor");
+    let payload = PayloadBuilder::new("RS-2468", 1).feature("auto-licence-update");
+    let licence = scratch.licence_file(&key, &payload, "l.lic");
+    scratch
+        .run(&["licence", "install", licence.to_str().unwrap()])
+        .success();
+    let name = remote_service_tests::library_file_name("remote_service_plugin_licence_updater");
+    let installed = scratch.plugin_dir.join(&name);
+    let original = scratch.root().join(&name);
+    fs::rename(&installed, &original).unwrap();
+    let daemon = scratch.start_daemon();
+    let updater = |scratch: &Scratch| {
+        scratch
+            .run(&["plugins", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|plugin| plugin["id"] == "licence-updater")
+            .cloned()
+    };
+    assert!(updater(&scratch).is_none(), "not installed yet");
+
+    install_as_a_package_does(&scratch, &original, &name);
+    let mut seen = None;
+    let loaded = remote_service_tests::wait_for(Duration::from_secs(30), || {
+        seen = updater(&scratch);
+        seen.as_ref()
+            .is_some_and(|plugin| plugin["state"] == "running")
+    });
+    assert!(loaded.is_some(), "the new plugin runs: {seen:?}");
+    let menu = scratch.curl("GET", "/v1/menu", None).0;
+    assert!(
+        menu.contains("Check for licence update now"),
+        "its feature is in the menu: {menu}"
+    );
+
+    // Upgraded: a new file renamed over it.
+    install_as_a_package_does(&scratch, &original, &name);
+    let marked = remote_service_tests::wait_for(Duration::from_secs(30), || {
+        seen = updater(&scratch);
+        seen.as_ref().is_some_and(|plugin| {
+            plugin["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("the new version takes effect at the next start")
+        })
+    });
+    assert!(marked.is_some(), "the upgrade is said: {seen:?}");
+    assert_eq!(
+        seen.unwrap()["state"],
+        "running",
+        "the loaded version goes on"
+    );
+
+    // Removed: stopped, and its feature gone.
+    fs::remove_file(&installed).unwrap();
+    let gone =
+        remote_service_tests::wait_for(Duration::from_secs(30), || updater(&scratch).is_none());
+    assert!(gone.is_some(), "the removed plugin goes");
+    let menu = scratch.curl("GET", "/v1/menu", None).0;
+    assert!(!menu.contains("Check for licence update now"), "{menu}");
+
+    // A file others may write is refused as at a start.
+    install_with_mode(&scratch, &original, &name, 0o666);
+    let refused = remote_service_tests::wait_for(Duration::from_secs(30), || {
+        scratch
+            .run(&["plugins", "--json"])
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|plugin| {
+                plugin["state"] == "refused"
+                    && plugin["detail"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("anyone can write it")
+            })
+    });
+    assert!(
+        refused.is_some(),
+        "{}",
+        scratch.run(&["plugins", "--json"]).stdout
+    );
+    drop(daemon);
+}

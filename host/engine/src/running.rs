@@ -122,6 +122,10 @@ pub fn start(scope: Scope, listen: Listen, parts: Parts) -> Result<RunningEngine
     if parts.watch_licence_folder {
         engine.watch_licence_folder()?;
     }
+    // The daemon and the tray's engine: features follow the plugins installed.
+    if parts.plugins && parts.watch_licence_folder {
+        engine.watch_plugin_folder();
+    }
     if parts.connect {
         engine.connect(&io.handle);
     }

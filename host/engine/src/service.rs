@@ -560,8 +560,13 @@ fn run(
             }
             None => never(),
         };
+        let plugin_changes = engine.plugin_changes();
         let happened = select! {
             recv(stopped) -> _ => break,
+            recv(plugin_changes) -> change => match change {
+                Ok(()) => engine.plugin_folder_changed(),
+                Err(_) => Vec::new(),
+            },
             recv(due) -> _ => {
                 engine.assistance_tick();
                 Vec::new()

@@ -122,6 +122,9 @@ pub struct Engine {
     detections: Receiver<crate::proxy::Detection>,
     /// Remote assistance: allowance, requests, record.
     assistance: crate::assistance::Assistance,
+    /// The plugin folder's watch, and what it reports.
+    plugin_watch: Option<crate::plugins::watch::PluginFolderWatch>,
+    plugin_changes: Receiver<()>,
 }
 
 impl Engine {
@@ -177,6 +180,8 @@ impl Engine {
         let (assistance, undo) =
             crate::assistance::Assistance::open(&paths.data_dir, time::OffsetDateTime::now_utc());
         let mut engine = Engine {
+            plugin_watch: None,
+            plugin_changes: crossbeam_channel::never(),
             assistance,
             detector: crate::proxy::Detector::new(detection_sender),
             detections,
@@ -505,6 +510,37 @@ impl Engine {
         self.watcher = Some(FolderWatcher::start(self.store.folder(), sender)?);
         self.folder_changes = receiver;
         Ok(())
+    }
+
+    /// Watches the plugin folder: a plugin file added, removed or replaced while the engine
+    /// runs is loaded, stopped or marked (see [`PluginManager::rescan`]). A folder that
+    /// cannot be watched is said in the log; its plugins are read at the next start.
+    pub fn watch_plugin_folder(&mut self) {
+        let (sender, receiver) = unbounded();
+        match crate::plugins::watch::PluginFolderWatch::start(&self.paths.plugin_dir, sender) {
+            Ok(watch) => {
+                self.plugin_watch = Some(watch);
+                self.plugin_changes = receiver;
+            }
+            Err(error) => tracing::warn!(
+                "cannot watch the plugin folder {}: {error:#}; plugins installed now are loaded at the next start",
+                self.paths.plugin_dir.display()
+            ),
+        }
+    }
+
+    /// Changes of the plugin folder.
+    pub fn plugin_changes(&self) -> Receiver<()> {
+        self.plugin_changes.clone()
+    }
+
+    /// The plugin folder changed: look at it again.
+    pub fn plugin_folder_changed(&mut self) -> Vec<EngineEvent> {
+        if self.plugins.rescan(&self.paths.plugin_dir) {
+            vec![EngineEvent::PluginsChanged]
+        } else {
+            Vec::new()
+        }
     }
 
     /// What the engine waits on: licence folder changes, plugin messages and the back

@@ -7,7 +7,7 @@
 mod install;
 mod keys;
 mod store;
-mod watch;
+pub(crate) mod watch;
 
 use std::path::PathBuf;
 

@@ -16,7 +16,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 /// Changes closer together than this are reported once, after the last: a file copied by
 /// hand arrives in several writes and is read once complete.
-const SETTLE: Duration = Duration::from_millis(150);
+pub(crate) const SETTLE: Duration = Duration::from_millis(150);
 /// How often a network folder is listed.
 const NETWORK_POLL: Duration = Duration::from_secs(10);
 /// How often a folder that does not exist yet is looked for.
@@ -157,7 +157,7 @@ fn start_notify(folder: &Path, raw: Sender<()>) -> Option<RecommendedWatcher> {
 
 /// Whether an event can change what the folder holds. Reading the folder (which the store
 /// does after every change) must not count, or each scan would cause the next.
-fn changes_content(kind: &EventKind) -> bool {
+pub(crate) fn changes_content(kind: &EventKind) -> bool {
     match kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,

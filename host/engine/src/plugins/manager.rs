@@ -94,14 +94,21 @@ struct Managed {
     worker: Option<Worker>,
     /// Revokes the host object of the plugin's current start (see [`HostServices`]).
     revoked: Arc<AtomicBool>,
+    /// The file loaded ([`file_identity`]).
+    identity: Option<Identity>,
+    /// Its file was replaced since it was loaded.
+    replaced: bool,
 }
 
 impl Managed {
     fn new(info: Record, worker: Option<Worker>) -> Managed {
+        let identity = file_identity(&info.path);
         Managed {
             info,
             worker,
             revoked: Arc::new(AtomicBool::new(false)),
+            identity,
+            replaced: false,
         }
     }
 
@@ -111,6 +118,27 @@ impl Managed {
         self.revoked.store(true, Ordering::Release);
     }
 }
+
+/// Which file a path names now (device and inode): a package upgrade renames a new file
+/// over the old one.
+/// With its size and modification time: a file copied in by hand is read again once its
+/// writing ends.
+type Identity = (u64, u64, u64, Option<std::time::SystemTime>);
+
+fn file_identity(path: &Path) -> Option<Identity> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let (device, inode) = {
+        use std::os::unix::fs::MetadataExt;
+        (metadata.dev(), metadata.ino())
+    };
+    #[cfg(not(unix))]
+    let (device, inode) = (0, 0);
+    Some((device, inode, metadata.len(), metadata.modified().ok()))
+}
+
+/// What the detail says of a plugin whose file was replaced while it was loaded.
+pub const REPLACED: &str = "updated on disk: the new version takes effect at the next start of Remote Service (a loaded plugin library cannot be unloaded safely)";
 
 /// All plugins of one plugin folder.
 pub struct PluginManager {
@@ -240,7 +268,16 @@ impl PluginManager {
 
     /// Every plugin file, in file name order.
     pub fn infos(&self) -> Vec<PluginInfo> {
-        self.plugins.iter().map(|p| p.info.info()).collect()
+        self.plugins
+            .iter()
+            .map(|p| {
+                let mut info = p.info.info();
+                if p.replaced {
+                    info.detail = format!("{}; {REPLACED}", info.detail);
+                }
+                info
+            })
+            .collect()
     }
 
     /// Starts plugins whose licence option is now licensed, stops those whose option no
@@ -485,6 +522,82 @@ impl PluginManager {
     }
 
     /// Stops every running plugin.
+    /// Looks at the plugin folder again (it changed): a new plugin file is loaded and, when
+    /// licensed, started; a plugin whose file is gone is stopped and forgotten; one whose
+    /// file was replaced goes on in the version loaded and says that the new one takes
+    /// effect at the next start. The folder's and each file's permission rules apply.
+    /// Returns whether anything changed.
+    pub fn rescan(&mut self, dir: &Path) -> bool {
+        let candidates = match discovery::discover(dir) {
+            Ok(candidates) => candidates,
+            Err(error) => {
+                let problem = Some(error.to_string());
+                let changed = self.folder_problem != problem;
+                self.folder_problem = problem;
+                return changed;
+            }
+        };
+        let mut changed = self.folder_problem.take().is_some();
+        // Gone.
+        let mut index = 0;
+        while index < self.plugins.len() {
+            let path = self.plugins[index].info.path.clone();
+            if candidates.iter().any(|candidate| candidate.path == path) {
+                index += 1;
+                continue;
+            }
+            tracing::info!(
+                "plugin file {} removed: {} stops",
+                path.display(),
+                self.plugins[index].info.id
+            );
+            if self.call(index, Command::Stop, "stopping").is_some() {
+                self.plugins[index].worker = None;
+            }
+            self.plugins[index].revoke();
+            self.plugins.remove(index);
+            changed = true;
+        }
+        for candidate in candidates {
+            let known = self
+                .plugins
+                .iter()
+                .position(|plugin| plugin.info.path == candidate.path);
+            match known {
+                Some(index) => {
+                    let identity = file_identity(&candidate.path);
+                    let plugin = &mut self.plugins[index];
+                    if identity == plugin.identity {
+                        continue;
+                    }
+                    if plugin.worker.is_none() {
+                        // Refused or never loaded (a file still being copied): read again.
+                        let managed = self.load_one(&candidate.path, candidate.permission);
+                        self.plugins[index] = managed;
+                        changed = true;
+                    } else if !plugin.replaced {
+                        // Replaced (a package upgrade renames the new file over the old).
+                        plugin.replaced = true;
+                        tracing::info!("plugin {}: {REPLACED}", plugin.info.id);
+                        changed = true;
+                    }
+                }
+                None => {
+                    // A refused file stays listed with its reason; a good one loads.
+                    let managed = self.load_one(&candidate.path, candidate.permission);
+                    tracing::info!(
+                        "plugin file {} added: {}",
+                        candidate.path.display(),
+                        managed.info.id
+                    );
+                    self.plugins.push(managed);
+                    changed = true;
+                }
+            }
+        }
+        self.apply_licence() || changed
+    }
+
     pub fn stop_all(&mut self) {
         for index in 0..self.plugins.len() {
             if self.call(index, Command::Stop, "stopping").is_some() {

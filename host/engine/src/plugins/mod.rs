@@ -4,6 +4,7 @@
 pub mod discovery;
 pub mod host_services;
 pub mod manager;
+pub mod watch;
 pub mod worker;
 
 pub use host_services::{HostContext, PluginMessage};
