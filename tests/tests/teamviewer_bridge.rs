@@ -49,6 +49,20 @@ fn engine(scratch: &Scratch, standin: &StandIn, settings: &Value, path: OnPath) 
 }
 
 /// The settings that point the bridge at the stand-in's global.conf.
+/// A scratch installation, the stand-in, and the engine with the bridge reading the
+/// stand-in's global.conf with a time limit of `time_limit_s`.
+fn started(time_limit_s: u64, path: OnPath) -> (Scratch, StandIn, Daemon) {
+    let scratch = Scratch::new();
+    let standin = StandIn::new();
+    let daemon = engine(
+        &scratch,
+        &standin,
+        &settings_reading(&standin.global_conf(), time_limit_s),
+        path,
+    );
+    (scratch, standin, daemon)
+}
+
 fn settings_reading(global_conf: &Path, time_limit_s: u64) -> Value {
     json!({"global_conf": global_conf, "time_limit_s": time_limit_s})
 }
@@ -169,14 +183,7 @@ fn the_stand_in_reproduces_the_published_15_11_6_capture_byte_for_byte() {
 
 #[test]
 fn start_enables_and_starts_the_daemon_and_stop_undoes_it() {
-    let scratch = Scratch::new();
-    let standin = StandIn::new();
-    let daemon = engine(
-        &scratch,
-        &standin,
-        &settings_reading(&standin.global_conf(), 15),
-        OnPath::StandIn,
-    );
+    let (scratch, standin, daemon) = started(15, OnPath::StandIn);
     let seen = bridge(&scratch);
     assert_eq!(seen["status"], "ok", "{seen:#}");
     assert_eq!(
@@ -418,14 +425,7 @@ fn a_daemon_that_cannot_start_fails_in_the_tools_words() {
 
 #[test]
 fn without_teamviewer_start_answers_not_installed() {
-    let scratch = Scratch::new();
-    let standin = StandIn::new();
-    let daemon = engine(
-        &scratch,
-        &standin,
-        &settings_reading(&standin.global_conf(), 15),
-        OnPath::Nothing,
-    );
+    let (scratch, standin, daemon) = started(15, OnPath::Nothing);
     let not_installed = "TeamViewer is not installed: no `teamviewer` program on PATH; install TeamViewer 15 from teamviewer.com";
     let seen = bridge(&scratch);
     assert_eq!(seen["status"], "unavailable", "{seen:#}");
@@ -463,14 +463,7 @@ fn without_teamviewer_start_answers_not_installed() {
 
 #[test]
 fn a_hanging_teamviewer_is_ended_at_the_time_limit() {
-    let scratch = Scratch::new();
-    let standin = StandIn::new();
-    let daemon = engine(
-        &scratch,
-        &standin,
-        &settings_reading(&standin.global_conf(), 1),
-        OnPath::StandIn,
-    );
+    let (scratch, standin, daemon) = started(1, OnPath::StandIn);
     standin.set_hang(Some(""));
     let asked = Instant::now();
     let (code, message) = failed(&command(&scratch, "assistance-start", &json!({})));
