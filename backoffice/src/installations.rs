@@ -576,6 +576,9 @@ async fn report_assistance(
         changed
     };
     if changed {
+        state.allowance_reported.notify_one();
+    }
+    if changed {
         match &allowance {
             None => tracing::info!("remote assistance is not allowed on {serial}"),
             Some(allowance) => tracing::info!(

@@ -234,11 +234,20 @@ pub fn serve(
 fn spawn_housekeeping(state: Arc<Backoffice>, db_path: PathBuf) {
     let lapse = state.clone();
     tokio::spawn(async move {
-        // Every second: the page shows an allowance ended within a second of its end.
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        // At the end of the next allowance (a report wakes it to look again): the page
+        // shows an allowance ended at its end, and nothing runs while none is due.
         loop {
-            ticker.tick().await;
-            lapse.lapse_allowances();
+            let wait = lapse
+                .lapse_allowances()
+                .map_or(Duration::from_secs(3600), |until| {
+                    // A few milliseconds after: `until` has passed when it looks.
+                    Duration::try_from(until - time::OffsetDateTime::now_utc()).unwrap_or_default()
+                        + Duration::from_millis(5)
+                });
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = lapse.allowance_reported.notified() => {}
+            }
         }
     });
     let expiry = state.clone();

@@ -30,6 +30,8 @@ pub struct Backoffice {
     pub tls: bool,
     /// Tells the help-desk pages that something they show changed.
     pub changes: broadcast::Sender<()>,
+    /// Wakes the housekeeping that ends allowances at their time: one was reported.
+    pub allowance_reported: tokio::sync::Notify,
     /// Help-desk cookie sessions.
     pub helpdesk_sessions: Mutex<HelpdeskSessions>,
     /// Verification codes already checked against their Argon2 hash, keyed by an HMAC
@@ -259,6 +261,7 @@ impl Backoffice {
             answer_within,
             tls,
             changes: broadcast::channel(16).0,
+            allowance_reported: tokio::sync::Notify::new(),
             helpdesk_sessions: Mutex::new(HelpdeskSessions::default()),
             verified: Mutex::new(Default::default()),
             verified_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
@@ -324,27 +327,30 @@ impl Backoffice {
     }
 
     /// Forgets the allowances whose `until` passed (the installation says so itself when
-    /// it ends one; this is for one that cannot), and tells the help-desk pages.
-    pub fn lapse_allowances(&self) {
+    /// it ends one; this is for one that cannot), and tells the help-desk pages. Returns
+    /// when the next one that remains ends, to wake then.
+    pub fn lapse_allowances(&self) -> Option<OffsetDateTime> {
         let now = OffsetDateTime::now_utc();
         let mut lapsed = Vec::new();
+        let mut next: Option<OffsetDateTime> = None;
         for session in self.sessions().by_token.values_mut() {
-            if session
-                .allowance
-                .as_ref()
-                .is_some_and(|allowance| allowance.until <= now)
-            {
-                session.allowance = None;
-                lapsed.push(session.serial.clone());
+            match session.allowance.as_ref().map(|allowance| allowance.until) {
+                Some(until) if until <= now => {
+                    session.allowance = None;
+                    lapsed.push(session.serial.clone());
+                }
+                Some(until) => next = Some(next.map_or(until, |next| next.min(until))),
+                None => {}
             }
         }
         if lapsed.is_empty() {
-            return;
+            return next;
         }
         for serial in &lapsed {
             tracing::info!("remote assistance on {serial} lapsed: its time ran out");
         }
         let _ = self.changes.send(());
+        next
     }
 
     /// Writes down when the online installations were last seen, those that changed since

@@ -566,9 +566,7 @@ fn plugins_installed_removed_and_upgraded_while_the_engine_runs_follow_at_once()
     fs::rename(&installed, &original).unwrap();
     let daemon = scratch.start_daemon();
     let updater = |scratch: &Scratch| {
-        scratch
-            .run(&["plugins", "--json"])
-            .json()
+        plugins_json(scratch)
             .as_array()
             .unwrap()
             .iter()
@@ -620,9 +618,7 @@ fn plugins_installed_removed_and_upgraded_while_the_engine_runs_follow_at_once()
     // A file others may write is refused as at a start.
     install_with_mode(&scratch, &original, &name, 0o666);
     let refused = remote_service_tests::wait_for(Duration::from_secs(30), || {
-        scratch
-            .run(&["plugins", "--json"])
-            .json()
+        plugins_json(&scratch)
             .as_array()
             .unwrap()
             .iter()

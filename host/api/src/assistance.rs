@@ -142,7 +142,7 @@ pub struct AuditEntry {
     /// When (RFC 3339, UTC).
     pub at: String,
     /// What: `allowed`, `revoked`, `expired`, `requested`, `answered`, `session-started`,
-    /// `session-ended`, `refused`.
+    /// `session-ended`, `refused`, `stop-failed`.
     pub event: String,
     /// Until when the allowance lasts (`allowed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,6 +220,7 @@ impl AuditEntry {
             "session-started" => format!("remote session with {who} started"),
             "session-ended" => format!("remote session with {who} ended{detail}"),
             "refused" => format!("remote assistance could not be allowed{detail}"),
+            "stop-failed" => format!("TeamViewer could not be stopped{detail}"),
             other => format!("{other}{detail}"),
         }
     }

@@ -29,7 +29,7 @@ pub use report::{ProxyResolution, Step, StepOutcome, TestReport};
 pub use socket::distrust;
 pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};
 pub use status::{
-    feature_name, CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder,
+    capitalised, feature_name, CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder,
     FeatureSummary, InstallOutcome, Installed, LicenceCheck, LicenceSummary, LicenceUpdaterDetails,
     Light, MenuEntry, Named, PluginHealth, PluginInfo, PluginState, Status, NOT_RUNNING,
 };

@@ -109,12 +109,7 @@ impl TestReport {
                 "Connection test failed",
                 self.failure()
                     .map(|step| {
-                        let mut detail = step.detail.chars();
-                        let detail: String = match detail.next() {
-                            Some(first) => first.to_uppercase().chain(detail).collect(),
-                            None => String::new(),
-                        };
-                        format!("{} failed. {detail}", step.name)
+                        format!("{} failed. {}", step.name, crate::capitalised(&step.detail))
                     })
                     .unwrap_or_default(),
             )

@@ -62,13 +62,7 @@ impl Connection {
             Light::Orange | Light::Grey => "Not connected",
         };
         match &self.reason {
-            Some(reason) if self.state == Light::Grey => {
-                let mut characters = reason.chars();
-                match characters.next() {
-                    Some(first) => first.to_uppercase().chain(characters).collect(),
-                    None => state.to_string(),
-                }
-            }
+            Some(reason) if self.state == Light::Grey && !reason.is_empty() => capitalised(reason),
             Some(reason) if self.state == Light::Orange => format!("{state}: {reason}"),
             _ => state.to_string(),
         }
@@ -127,6 +121,15 @@ pub struct Status {
     pub assistance: Option<crate::AssistanceStatus>,
 }
 
+/// `text` with its first letter in upper case, as a sentence or a name starts.
+pub fn capitalised(text: &str) -> String {
+    let mut characters = text.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
 /// A licence feature's name in words: the known options by their documents' names, any
 /// other code with its dashes as spaces and a capital first letter.
 pub fn feature_name(code: &str) -> String {
@@ -134,14 +137,7 @@ pub fn feature_name(code: &str) -> String {
         "auto-licence-update" => "Automatic licence update".to_string(),
         "remote-assistance" => "Remote assistance".to_string(),
         "users" => "Users".to_string(),
-        other => {
-            let spaced = other.replace(['-', '_'], " ");
-            let mut characters = spaced.chars();
-            match characters.next() {
-                Some(first) => first.to_uppercase().chain(characters).collect(),
-                None => String::new(),
-            }
-        }
+        other => capitalised(&other.replace(['-', '_'], " ")),
     }
 }
 

@@ -58,6 +58,8 @@ const ASSIST_END: &str = "assistance-end";
 const ASSIST_ANSWER: &str = "assistance-answer";
 /// The title of the notice when allowing failed.
 const NOT_ALLOWED: &str = "Remote assistance not allowed";
+/// The title of the notice when answering a request failed.
+const NOT_ANSWERED: &str = "The request was not answered";
 /// Plugin items are `plugin<SEP>plugin id<SEP>item id`.
 const SEP: char = '\u{1f}';
 
@@ -375,14 +377,16 @@ impl TrayApp {
             }
             ABOUT => self.open_window("about", "Cannot show the About box"),
             ASSIST_ALLOW => {
-                self.assistance_call(NOT_ALLOWED, |client| client.allow_assistance(None))
+                self.assistance_call(NOT_ALLOWED, true, |client| client.allow_assistance(None))
             }
-            ASSIST_REVOKE => self.assistance_call("Remote assistance not revoked", |client| {
-                client.revoke_assistance()
+            ASSIST_REVOKE => {
+                self.assistance_call("Remote assistance not revoked", false, |client| {
+                    client.revoke_assistance()
+                })
+            }
+            ASSIST_END => self.assistance_call("Remote session not ended", false, |client| {
+                client.end_session()
             }),
-            ASSIST_END => {
-                self.assistance_call("Remote session not ended", |client| client.end_session())
-            }
             _ if id.starts_with(ASSIST_ANSWER) => {
                 let mut parts = id.split(SEP).skip(1);
                 if let (Some(answer), Some(request)) = (parts.next(), parts.next()) {
@@ -392,7 +396,7 @@ impl TrayApp {
                         remote_service_api::Answer::Deny
                     };
                     let request = request.to_string();
-                    self.assistance_call("The request was not answered", move |client| {
+                    self.assistance_call(NOT_ANSWERED, false, move |client| {
                         client.answer_assistance(&request, answer)
                     });
                 }
@@ -414,42 +418,22 @@ impl TrayApp {
         }
     }
 
-    /// Opens the settings file in the user's editor (the settings window comes later); the
-    /// engine makes it when there is none yet.
     /// Runs a remote assistance call on a thread of its own (the bridge starts TeamViewer's
     /// daemon); a refusal is a notice with the reason, which names the missing
     /// precondition.
     fn assistance_call(
         &self,
         title: &'static str,
-        call: impl FnOnce(
-                &Client,
-            )
-                -> Result<remote_service_api::AssistanceStatus, remote_service_api::ClientError>
-            + Send
-            + 'static,
+        tell_steps: bool,
+        call: impl FnOnce(&Client) -> AssistanceAnswer + Send + 'static,
     ) {
-        let (client, proxy) = (self.client.clone(), self.proxy.clone());
-        let allowing = title == NOT_ALLOWED;
-        thread::spawn(move || {
-            let notice = match call(&client) {
-                Err(error) => Some((title.to_string(), format!("{error:#}"))),
-                // Allowed, with something left to do by hand (the proxy in TeamViewer).
-                Ok(status) if allowing && !status.steps.is_empty() => Some((
-                    "Remote assistance allowed: one more step".to_string(),
-                    status.steps.join("\n"),
-                )),
-                Ok(_) => None,
-            };
-            if let Some((summary, body)) = notice {
-                let _ = proxy.send_event(TrayEvent::Notice {
-                    key: "assistance".into(),
-                    summary,
-                    body,
-                    urgency: Urgency::Normal,
-                });
-            }
-        });
+        call_assistance(
+            self.client.clone(),
+            self.proxy.clone(),
+            title,
+            tell_steps,
+            call,
+        );
     }
 
     /// A window (`settings`, `about`) in a process of its own, so that the tray never holds
@@ -491,6 +475,41 @@ impl TrayApp {
                 .show(command, failed, &error.to_string(), Urgency::Normal),
         }
     }
+}
+
+/// What a remote assistance call returns.
+type AssistanceAnswer =
+    Result<remote_service_api::AssistanceStatus, remote_service_api::ClientError>;
+
+/// Runs a remote assistance call on a thread of its own (the bridge starts TeamViewer's
+/// daemon); a refusal is a notice titled `title` with the reason, which names the missing
+/// precondition. With `tell_steps`, what is left to do by hand (the proxy in TeamViewer)
+/// is a notice too.
+fn call_assistance(
+    client: Arc<Client>,
+    proxy: EventLoopProxy<TrayEvent>,
+    title: &'static str,
+    tell_steps: bool,
+    call: impl FnOnce(&Client) -> AssistanceAnswer + Send + 'static,
+) {
+    thread::spawn(move || {
+        let notice = match call(&client) {
+            Err(error) => Some((title.to_string(), format!("{error:#}"))),
+            Ok(status) if tell_steps && !status.steps.is_empty() => Some((
+                "Remote assistance allowed: one more step".to_string(),
+                status.steps.join("\n"),
+            )),
+            Ok(_) => None,
+        };
+        if let Some((summary, body)) = notice {
+            let _ = proxy.send_event(TrayEvent::Notice {
+                key: "assistance".into(),
+                summary,
+                body,
+                urgency: Urgency::Normal,
+            });
+        }
+    });
 }
 
 /// The key under which the tray shows a plugin's (or the engine's) question.
@@ -629,7 +648,7 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                 urgency,
                 actions,
             }) => {
-                let client = self.client.clone();
+                let (client, proxy) = (self.client.clone(), self.proxy.clone());
                 let notice_key = question_key(&plugin, &key);
                 self.notices.ask(
                     &notice_key,
@@ -638,6 +657,23 @@ impl ApplicationHandler<TrayEvent> for TrayApp {
                     urgency,
                     &actions,
                     move |action| {
+                        // A help-desk request: answered as the menu answers it, and a
+                        // failure (TeamViewer cannot start) is a notice.
+                        let request = (plugin == remote_service_api::HOST_NOTICES)
+                            .then(|| key.strip_prefix(remote_service_api::REQUEST_NOTICE))
+                            .flatten()
+                            .map(str::to_string);
+                        if let Some(request) = request {
+                            let answer = if action == "allow" {
+                                remote_service_api::Answer::Allow
+                            } else {
+                                remote_service_api::Answer::Deny
+                            };
+                            call_assistance(client, proxy, NOT_ANSWERED, false, move |client| {
+                                client.answer_assistance(&request, answer)
+                            });
+                            return;
+                        }
                         deliver(
                             &client,
                             format!("{plugin}'s notice {key}, button {action}"),

@@ -129,11 +129,7 @@ fn capitalised(text: &str) -> String {
     {
         return text.to_string();
     }
-    let mut characters = text.chars();
-    match characters.next() {
-        Some(first) => first.to_uppercase().chain(characters).collect(),
-        None => String::new(),
-    }
+    remote_service_api::capitalised(text)
 }
 
 /// The product's icon as the specification's `image-data` hint: width, height, row

@@ -307,6 +307,14 @@ impl Assistance {
         Ok(())
     }
 
+    /// Records that the bridge could not stop what it started (TeamViewer's daemon may
+    /// still run).
+    pub fn stop_failed(&mut self, why: &str, now: OffsetDateTime) {
+        let mut entry = AuditEntry::new(rfc3339(now), "stop-failed");
+        entry.detail = Some(why.to_string());
+        self.record(entry);
+    }
+
     /// Records that allowing failed.
     pub fn refused(&mut self, why: &str, now: OffsetDateTime) {
         let mut entry = AuditEntry::new(rfc3339(now), "refused");
@@ -514,9 +522,8 @@ impl Assistance {
     }
 
     /// Ends what is due at `now`: returns what the bridge must undo when the allowance
-    /// expired, and whether anything changed.
-    pub fn tick(&mut self, now: OffsetDateTime) -> (Option<Undo>, bool) {
-        let mut changed = false;
+    /// expired.
+    pub fn tick(&mut self, now: OffsetDateTime) -> Option<Undo> {
         let due: Vec<String> = self
             .waiting
             .iter()
@@ -524,15 +531,14 @@ impl Assistance {
             .map(|waiting| waiting.request.request_id.clone())
             .collect();
         for request_id in due {
-            changed |= self.deny(&request_id, "no-answer", now);
+            self.deny(&request_id, "no-answer", now);
         }
         let expired = self
             .saved
             .allowance
             .as_ref()
             .is_some_and(|allowance| allowance.until <= now);
-        let undo = expired.then(|| self.end(now, "expired", None));
-        (undo, changed || expired)
+        expired.then(|| self.end(now, "expired", None))
     }
 }
 

@@ -95,8 +95,13 @@ fn no_answer_within_the_time_is_a_denial_and_the_time_is_at_most_five_minutes() 
         .unwrap();
     assert!(assistance.requested(request("r1"), Duration::hours(1), now));
     assert_eq!(assistance.next_deadline(), Some(at("2026-12-01T10:05:00Z")));
-    assert_eq!(assistance.tick(at("2026-12-01T10:04:59Z")), (None, false));
-    assert_eq!(assistance.tick(at("2026-12-01T10:05:00Z")), (None, true));
+    assert_eq!(assistance.tick(at("2026-12-01T10:04:59Z")), None);
+    assert_eq!(
+        assistance.waiting().len(),
+        1,
+        "still waiting a second before"
+    );
+    assert_eq!(assistance.tick(at("2026-12-01T10:05:00Z")), None);
     assert!(assistance.waiting().is_empty());
     let last = assistance.read_log().unwrap().pop().unwrap();
     assert_eq!(last.answer.as_deref(), Some("no-answer"));
@@ -118,8 +123,7 @@ fn accepting_starts_a_session_and_expiry_ends_session_allowance_and_requests() {
     assert_eq!(status.requests.len(), 1);
     assert_eq!(status.recent[0].event, "session-started");
 
-    let (undo, changed) = assistance.tick(at("2026-12-01T12:00:00Z"));
-    assert!(changed);
+    let undo = assistance.tick(at("2026-12-01T12:00:00Z"));
     assert_eq!(
         undo,
         Some(Undo {

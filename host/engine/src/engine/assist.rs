@@ -3,7 +3,7 @@
 //! plugin's commands, whose answers come back through [`Engine::plugin_message`].
 
 use remote_service_api::{
-    Answer, AssistanceStatus, AuditEntry, HelpRequest, Light, PluginState, Precondition,
+    Answer, AssistanceStatus, AuditEntry, HelpRequest, Light, PluginInfo, PluginState, Precondition,
 };
 use remote_service_plugin_api::assistance::{
     self as bridge, Check, StartRequest, Started, StopRequest,
@@ -38,7 +38,7 @@ pub enum Step {
     /// Accepting a request.
     Accept {
         request_id: String,
-        reply: Option<AssistanceReply>,
+        reply: AssistanceReply,
     },
     /// Undoing what the bridge started.
     Undo,
@@ -48,30 +48,28 @@ impl Engine {
     /// Whether remote assistance is there at all: the bridge plugin installed and the
     /// option licensed (otherwise the menu has no item for it).
     fn assistance_present(&self) -> bool {
-        let licensed = self
-            .store
-            .in_force()
-            .is_some_and(|licence| licence.has_feature(OPTION));
-        licensed
-            && self
-                .plugins
-                .infos()
-                .iter()
-                .any(|info| info.id == BRIDGE_PLUGIN && info.state != PluginState::NotLicensed)
+        self.bridge_info()
+            .is_some_and(|info| self.present_with(&info))
     }
 
-    /// The bridge's latest check of TeamViewer.
-    fn teamviewer_check(&self) -> Option<Check> {
-        let info = self
-            .plugins
+    fn present_with(&self, bridge: &PluginInfo) -> bool {
+        bridge.state != PluginState::NotLicensed
+            && self
+                .store
+                .in_force()
+                .is_some_and(|licence| licence.has_feature(OPTION))
+    }
+
+    /// The bridge plugin, when it is installed.
+    fn bridge_info(&self) -> Option<PluginInfo> {
+        self.plugins
             .infos()
             .into_iter()
-            .find(|info| info.id == BRIDGE_PLUGIN)?;
-        serde_json::from_value(info.details?).ok()
+            .find(|info| info.id == BRIDGE_PLUGIN)
     }
 
-    /// Every precondition, checked now.
-    fn preconditions(&self) -> Vec<Precondition> {
+    /// Every precondition, checked now (`info`: the bridge plugin, when installed).
+    fn preconditions(&self, info: Option<&PluginInfo>) -> Vec<Precondition> {
         let precondition = |name: &str, ok: bool, detail: String| Precondition {
             name: name.to_string(),
             ok,
@@ -102,22 +100,21 @@ impl Engine {
                 format!("the licence in force does not include the {OPTION} option: ask your supplier for a licence with it")
             },
         );
-        let info = self
-            .plugins
-            .infos()
-            .into_iter()
-            .find(|info| info.id == BRIDGE_PLUGIN);
         let running = self.plugins.is_running(BRIDGE_PLUGIN);
         let bridge = precondition(
             "bridge",
             running,
-            match (&info, running) {
+            match (info, running) {
                 (None, _) => "the TeamViewer bridge plugin is not installed: install the remote assistance feature".into(),
                 (Some(info), true) => format!("the TeamViewer bridge runs: {}", info.detail),
                 (Some(info), false) => format!("the TeamViewer bridge does not run: {}", info.detail),
             },
         );
-        let teamviewer = match self.teamviewer_check() {
+        // The bridge's latest check of TeamViewer, which it publishes as its details.
+        let check = info
+            .and_then(|info| info.details.clone())
+            .and_then(|details| serde_json::from_value::<Check>(details).ok());
+        let teamviewer = match check {
             Some(check) => precondition("teamviewer", check.installed, check.detail),
             None => precondition(
                 "teamviewer",
@@ -148,8 +145,9 @@ impl Engine {
 
     /// Remote assistance now; `None` when it is not there.
     pub fn assistance_status(&self) -> Option<AssistanceStatus> {
-        self.assistance_present()
-            .then(|| self.assistance.status(self.preconditions()))
+        let bridge = self.bridge_info()?;
+        self.present_with(&bridge)
+            .then(|| self.assistance.status(self.preconditions(Some(&bridge))))
     }
 
     fn assistance_or_absent(&self) -> Result<AssistanceStatus, String> {
@@ -262,13 +260,11 @@ impl Engine {
     /// Ends the remote session on.
     pub fn end_remote_session(&mut self) -> Result<AssistanceStatus, String> {
         self.assistance_or_absent()?;
-        match self
+        if let Some(undo) = self
             .assistance
             .end_session(OffsetDateTime::now_utc(), Some("by the user".into()))
         {
-            Some(undo) => self.undo(undo),
-            None if self.assistance.session().is_none() => {}
-            None => {}
+            self.undo(undo);
         }
         self.assistance_or_absent()
     }
@@ -291,39 +287,18 @@ impl Engine {
                     .deny(request_id, "denied", OffsetDateTime::now_utc());
                 let _ = reply.send(self.assistance_or_absent());
             }
-            Answer::Allow => self.accept(request_id, Some(reply)),
-        }
-    }
-
-    fn accept(&mut self, request_id: &str, reply: Option<AssistanceReply>) {
-        let argument = serde_json::to_string(&self.start_request()).unwrap_or_default();
-        self.send_to_bridge(
-            bridge::START,
-            argument,
-            Step::Accept {
-                request_id: request_id.to_string(),
-                reply,
-            },
-        );
-    }
-
-    /// A button of a notice the engine raised.
-    pub(super) fn host_notice_action(&mut self, key: &str, action: &str) -> bool {
-        let Some(request_id) = key.strip_prefix(REQUEST_NOTICE) else {
-            return false;
-        };
-        if self.assistance.waiting_request(request_id).is_none() {
-            return false;
-        }
-        match action {
-            "allow" => self.accept(request_id, None),
-            "deny" => {
-                self.assistance
-                    .deny(request_id, "denied", OffsetDateTime::now_utc());
+            Answer::Allow => {
+                let argument = serde_json::to_string(&self.start_request()).unwrap_or_default();
+                self.send_to_bridge(
+                    bridge::START,
+                    argument,
+                    Step::Accept {
+                        request_id: request_id.to_string(),
+                        reply,
+                    },
+                );
             }
-            _ => return false,
         }
-        true
     }
 
     /// A help-desk request arrived.
@@ -335,8 +310,6 @@ impl Engine {
         tracing::info!("{} (request {})", request.sentence(), request.request_id);
         if !self.assistance_present() {
             // Recorded and answered all the same: the help desk hears "not allowed".
-            let mut request = request;
-            request.answer_by = String::new();
             self.assistance
                 .requested(request, answer_within, OffsetDateTime::now_utc());
             return Vec::new();
@@ -380,11 +353,9 @@ impl Engine {
         match step {
             Step::Undo => match outcome {
                 Ok(done) => tracing::info!("remote assistance ended: {done}"),
-                Err(problem) => {
-                    tracing::warn!(
-                        "the TeamViewer bridge could not stop what it started: {problem}"
-                    )
-                }
+                // On the record (the menu's "Recent activity", `assistance log`): the user
+                // sees that TeamViewer's daemon may still run.
+                Err(problem) => self.assistance.stop_failed(&problem, now),
             },
             Step::Allow { until, reply } => {
                 let started = outcome.and_then(|answer| {
@@ -433,9 +404,7 @@ impl Engine {
                         Err(format!("the request cannot be accepted: {problem}"))
                     }
                 };
-                if let Some(reply) = reply {
-                    let _ = reply.send(answer);
-                }
+                let _ = reply.send(answer);
             }
         }
     }
@@ -447,8 +416,7 @@ impl Engine {
 
     /// Ends what is due now (an allowance, a request's time to answer).
     pub fn assistance_tick(&mut self) {
-        let (undo, _) = self.assistance.tick(OffsetDateTime::now_utc());
-        if let Some(undo) = undo {
+        if let Some(undo) = self.assistance.tick(OffsetDateTime::now_utc()) {
             self.undo(undo);
         }
     }

@@ -625,9 +625,6 @@ impl Engine {
     /// Tells plugin `plugin_id` the user clicked the button `action_id` of its notice
     /// `notice_key`; false when the plugin does not run or failed on it.
     pub fn notice_action(&mut self, plugin_id: &str, notice_key: &str, action_id: &str) -> bool {
-        if plugin_id == HOST_NOTICES {
-            return self.host_notice_action(notice_key, action_id);
-        }
         let event = HostEvent::NoticeAction {
             notice_key: notice_key.into(),
             action_id: action_id.into(),
