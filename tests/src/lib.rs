@@ -7,6 +7,7 @@
 pub mod assistance;
 pub mod backoffice;
 pub mod browser;
+pub mod debian;
 pub mod desktop;
 pub mod keyring;
 pub mod licence_kit;
@@ -584,4 +585,15 @@ pub fn exit_of(child: &mut Child, limit: Duration, what: &str) -> std::process::
         status.is_some()
     });
     status.unwrap_or_else(|| panic!("{what} did not end within {limit:?}"))
+}
+
+/// The effective user id of the test process (root: 0).
+pub fn effective_uid() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .and_then(|id| id.parse().ok())
+        .expect("the effective uid in /proc/self/status")
 }

@@ -18,7 +18,8 @@ fn status_says_plainly_when_no_engine_runs() {
     let run = scratch.run(&["status"]);
     assert_eq!(run.code, Some(1));
     let expected = format!(
-        "Remote Service is not running: nothing answers on {}",
+        "{} (nothing answers on {})",
+        remote_service_api::NOT_RUNNING,
         scratch.socket().display()
     );
     assert!(run.stderr.contains(&expected), "{}", run.stderr);

@@ -101,7 +101,7 @@ fn as_user(uid: u32, program: &std::path::Path) -> Command {
 #[test]
 fn a_front_end_never_talks_to_an_engine_socket_another_user_made() {
     assert_eq!(
-        effective_uid(),
+        remote_service_tests::effective_uid(),
         0,
         "this test runs processes as other users (setpriv), which needs root: run it as root, as CI does"
     );
@@ -186,16 +186,6 @@ fn a_front_end_never_talks_to_an_engine_socket_another_user_made() {
     assert!(recorded.is_empty(), "the impostor got requests: {recorded}");
 }
 
-fn effective_uid() -> u32 {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .and_then(|id| id.parse().ok())
-        .expect("the effective uid in /proc/self/status")
-}
-
 /// The tray's lock beside the engine's socket: a link planted in its place is not
 /// followed, so the file it points to is not truncated; the tray says why it cannot start.
 #[test]
@@ -259,7 +249,7 @@ fn system_command(
 /// only once entered again. A FIFO given as `backoffice_ca_file` is refused at once.
 #[test]
 fn on_the_system_service_only_root_changes_settings_and_a_new_back_office_needs_the_code_again() {
-    assert_eq!(effective_uid(), 0, "this test runs processes as other users (setpriv), which needs root: run it as root, as CI does");
+    assert_eq!(remote_service_tests::effective_uid(), 0, "this test runs processes as other users (setpriv), which needs root: run it as root, as CI does");
     let scratch = remote_service_tests::Scratch::new();
     let shared = tempfile::tempdir().unwrap();
     // The members must reach the socket's folder.

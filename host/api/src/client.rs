@@ -25,7 +25,7 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing answers on the socket: the engine is not running.
-    #[error("Remote Service is not running: nothing answers on {socket}")]
+    #[error("the Remote Service service is not running: nothing answers on {socket}")]
     NotRunning {
         /// The socket.
         socket: PathBuf,
@@ -395,14 +395,14 @@ impl Client {
                 .map_err(|_| ClientError::NotRunning {
                     socket: self.socket.clone(),
                 })?;
-        // The process that answers must be this user's or root's too, whatever the file
-        // system says: checked before anything is sent.
+        // The process that answers must be this user's, root's or the system service's
+        // too, whatever the file system says: checked before anything is sent.
         #[cfg(unix)]
         {
             let peer = stream
                 .peer_cred()
                 .map_err(|error| untrusted(format!("its peer cannot be identified: {error}")))?;
-            if !crate::socket::trusted_peer(peer.uid()) {
+            if !crate::socket::trusted_peer(peer.uid(), &self.socket) {
                 return Err(untrusted(format!(
                     "the process answering there runs as user id {}",
                     peer.uid()

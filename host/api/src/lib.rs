@@ -27,7 +27,7 @@ pub use event::{ApiEvent, Notice, Urgency};
 pub use report::{ProxyResolution, Step, StepOutcome, TestReport};
 #[cfg(unix)]
 pub use socket::distrust;
-pub use socket::{socket_path, SOCKET_ENV, SYSTEM_SOCKET};
+pub use socket::{client_socket, socket_path, system_service_installed, SOCKET_ENV, SYSTEM_SOCKET};
 pub use status::{
     capitalised, feature_name, CommandOutcome, ConfigView, Connection, Entitlement, FailedFolder,
     FeatureSummary, InstallOutcome, Installed, LicenceCheck, LicenceSummary, LicenceUpdaterDetails,

@@ -11,6 +11,38 @@ pub const SOCKET_ENV: &str = "REMOTE_SERVICE_SOCKET";
 /// The socket of the system service.
 pub const SYSTEM_SOCKET: &str = "/run/remote-service/api.sock";
 
+/// The system service's unit where the Debian package installs it (`/lib` is the same
+/// folder on a merged-/usr system, a different one on an older one).
+#[cfg(target_os = "linux")]
+const SYSTEM_UNITS: [&str; 2] = [
+    "/usr/lib/systemd/system/remote-service.service",
+    "/lib/systemd/system/remote-service.service",
+];
+
+/// Whether this machine's front-ends (the command line, the tray, the windows) are clients
+/// of the system service: when its unit is installed (the Debian package) and
+/// `REMOTE_SERVICE_SOCKET` does not name another socket. Otherwise (a development build, the
+/// demo, the tests) each user runs an engine of their own.
+pub fn system_service_installed() -> bool {
+    if env::var_os(SOCKET_ENV).is_some_and(|value| !value.is_empty()) {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        SYSTEM_UNITS.iter().any(|unit| Path::new(unit).is_file())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// The socket this machine's front-ends talk to: the system service's where it is installed
+/// ([`system_service_installed`]), otherwise the user's engine's.
+pub fn client_socket() -> PathBuf {
+    socket_path(system_service_installed())
+}
+
 /// Where the engine listens: `REMOTE_SERVICE_SOCKET`, else the system socket for the
 /// system service, else `$XDG_RUNTIME_DIR/remote-service/api.sock`, else a private folder
 /// of the user's in the temporary folder.
@@ -55,7 +87,7 @@ pub(crate) fn effective_user_id() -> u32 {
 pub fn distrust(socket: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let me = effective_user_id();
-    let owned = |uid: u32| uid == me || uid == 0;
+    let owned = |uid: u32| trusted_peer(uid, socket);
     let folder = socket.parent().unwrap_or(Path::new("/"));
     match std::fs::symlink_metadata(folder) {
         Ok(metadata) if metadata.file_type().is_symlink() => {
@@ -66,7 +98,7 @@ pub fn distrust(socket: &Path) -> Option<String> {
         }
         Ok(metadata) if !owned(metadata.uid()) => {
             return Some(format!(
-                "its folder {} belongs to user id {}, not to you (user id {me}) or root",
+                "its folder {} belongs to user id {}, not to you (user id {me}), root or the system service's user",
                 folder.display(),
                 metadata.uid()
             ))
@@ -83,17 +115,46 @@ pub fn distrust(socket: &Path) -> Option<String> {
     match std::fs::symlink_metadata(socket) {
         Ok(metadata) if metadata.file_type().is_symlink() => Some("it is a symbolic link".into()),
         Ok(metadata) if !owned(metadata.uid()) => Some(format!(
-            "it belongs to user id {}, not to you (user id {me}) or root",
+            "it belongs to user id {}, not to you (user id {me}), root or the system service's user",
             metadata.uid()
         )),
         _ => None,
     }
 }
 
-/// Whether a peer of user id `uid` may be the engine: this user's or root's.
+/// The system service's own user, which the Debian package makes (its unit's `User=`).
 #[cfg(unix)]
-pub(crate) fn trusted_peer(uid: u32) -> bool {
-    uid == effective_user_id() || uid == 0
+pub const SYSTEM_USER: &str = "remote-service";
+
+/// Whether a peer of user id `uid` may be the engine on `socket`: this user's or root's,
+/// and on the system socket also the system service's user ([`SYSTEM_USER`]), whose folder
+/// only systemd makes in the root's `/run`.
+#[cfg(unix)]
+pub(crate) fn trusted_peer(uid: u32, socket: &Path) -> bool {
+    uid == effective_user_id()
+        || uid == 0
+        || (socket == Path::new(SYSTEM_SOCKET) && user_id(SYSTEM_USER) == Some(uid))
+}
+
+/// The user id of the user called `name`, if there is one.
+#[cfg(unix)]
+fn user_id(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: an all-zero passwd is a valid value for getpwnam_r to fill.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call, the buffer's length is its own.
+    let code = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    (code == 0 && !found.is_null()).then_some(entry.pw_uid)
 }
 
 #[cfg(not(unix))]

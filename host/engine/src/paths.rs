@@ -53,9 +53,13 @@ impl Paths {
     /// The system service's folders (`remote-service daemon --system`).
     pub fn system() -> Result<Paths> {
         let (config_dir, data_dir) = platform::system_service_dirs();
+        let config_dir = match env_path(SYSTEM_DATA_DIR_ENV) {
+            Some(dir) if config_dir == data_dir => dir,
+            _ => env_path(SYSTEM_DIR_ENV).unwrap_or(config_dir),
+        };
         let data_dir = env_path(SYSTEM_DATA_DIR_ENV).unwrap_or(data_dir);
         Ok(Paths {
-            config_dir: env_path(SYSTEM_DIR_ENV).unwrap_or(config_dir),
+            config_dir,
             state_dir: data_dir.clone(),
             data_dir,
             system_dir: env_path(SYSTEM_DIR_ENV).unwrap_or_else(platform::system_config_dir),
@@ -108,10 +112,13 @@ mod platform {
         PathBuf::from("/etc/remote-service")
     }
 
-    /// Configuration and data of the system service.
+    /// Configuration and data of the system service: both its state folder. The service
+    /// (its own user, in the package) writes its settings itself, and `/etc/remote-service`
+    /// must stay root's: the trusted keys there are trusted only in a folder no one else
+    /// can change (`trust::check`).
     pub fn system_service_dirs() -> (PathBuf, PathBuf) {
         (
-            system_config_dir(),
+            PathBuf::from("/var/lib/remote-service"),
             PathBuf::from("/var/lib/remote-service"),
         )
     }

@@ -26,10 +26,11 @@ impl Access {
     }
 }
 
-/// A client of the running per-user engine, if one answers; an error when what answers is
+/// A client of the running engine (the system service where it is installed, the user's
+/// otherwise), if one answers; an error when what answers is
 /// not to be trusted (never a silent fall-back to an engine of the command's own).
 pub fn running() -> Result<Option<Client>> {
-    Ok(Client::running(&remote_service_api::socket_path(false))?)
+    Ok(Client::running(&remote_service_api::client_socket())?)
 }
 
 /// A client of the running engine, or of one started now with `parts`.
@@ -40,7 +41,14 @@ pub fn engine(parts: Parts) -> Result<Access> {
             _own_engine: None,
         });
     }
-    let engine = remote_service_engine::start(Scope::User, Listen::Private, parts)?;
+    // Where the system service is installed, its folders (the installer's entitlement
+    // check runs while the service is stopped); otherwise the user's.
+    let scope = if remote_service_api::system_service_installed() {
+        Scope::System
+    } else {
+        Scope::User
+    };
+    let engine = remote_service_engine::start(scope, Listen::Private, parts)?;
     let client = Client::new(engine.socket()).context("cannot reach the command's own engine")?;
     Ok(Access {
         client,

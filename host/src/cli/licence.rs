@@ -137,7 +137,8 @@ pub fn entitlement_check(release_date: Date) -> Result<ExitCode> {
 fn running_updater() -> Result<Option<(Client, PluginInfo)>> {
     let Some(client) = access::running()? else {
         eprintln!(
-            "Remote Service is not running: the licence updater runs in the engine; start it with `remote-service daemon` or `remote-service tray`"
+            "{}: the licence updater runs in the engine",
+            remote_service_api::NOT_RUNNING
         );
         return Ok(None);
     };

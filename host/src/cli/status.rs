@@ -9,7 +9,7 @@ use serde_json::json;
 use super::output::{print_json, status_text};
 
 pub fn status(as_json: bool) -> Result<ExitCode> {
-    let client = Client::new(&remote_service_api::socket_path(false))?;
+    let client = Client::new(&remote_service_api::client_socket())?;
     match client.status() {
         Ok(status) => {
             if as_json {
@@ -27,7 +27,11 @@ pub fn status(as_json: bool) -> Result<ExitCode> {
                     "error": error.to_string(),
                 }))?;
             }
-            eprintln!("{error}; {}", remote_service_api::NOT_RUNNING);
+            eprintln!(
+                "{} (nothing answers on {})",
+                remote_service_api::NOT_RUNNING,
+                client.socket().display()
+            );
             Ok(ExitCode::FAILURE)
         }
         Err(error) => Err(error.into()),

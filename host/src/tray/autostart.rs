@@ -3,6 +3,12 @@
 //! written here, so that an installation with a configuration folder of its own (the demo,
 //! the tests) never writes the real user's; elsewhere the registry or a launch agent,
 //! through auto-launch.
+//!
+//! The Debian package starts the tray at every login with a system-wide entry of the same
+//! name (`/etc/xdg/autostart/remote-service.desktop`, found through `$XDG_CONFIG_DIRS`). The
+//! user's copy overrides it (the XDG Autostart specification): turning "Start at login" off
+//! then writes a copy with `Hidden=true`, since removing the user's copy would leave the
+//! system's in force.
 
 use anyhow::{anyhow, Context, Result};
 
@@ -24,6 +30,24 @@ mod platform {
         Ok(config.join("autostart/remote-service.desktop"))
     }
 
+    /// A system-wide entry of the same name, in the first `$XDG_CONFIG_DIRS` folder that
+    /// has one (`/etc/xdg` when it is not set).
+    fn system_entry() -> Option<PathBuf> {
+        let dirs = std::env::var("XDG_CONFIG_DIRS")
+            .ok()
+            .filter(|dirs| !dirs.is_empty())
+            .unwrap_or_else(|| "/etc/xdg".to_string());
+        dirs.split(':')
+            .filter(|dir| !dir.is_empty())
+            .map(|dir| PathBuf::from(dir).join("autostart/remote-service.desktop"))
+            .find(|entry| entry.is_file())
+    }
+
+    /// Whether an entry's text says it is in force.
+    fn in_force(text: &str) -> bool {
+        !text.lines().any(|line| line.trim() == "Hidden=true")
+    }
+
     /// `path` as the Desktop Entry specification quotes an `Exec` argument.
     fn quoted(path: &str) -> String {
         let mut quoted = String::from("\"");
@@ -38,15 +62,20 @@ mod platform {
     }
 
     pub fn is_enabled() -> bool {
-        entry().is_ok_and(|entry| {
-            std::fs::read_to_string(entry)
-                .is_ok_and(|text| !text.lines().any(|line| line.trim() == "Hidden=true"))
-        })
+        let Ok(entry) = entry() else {
+            return false;
+        };
+        match std::fs::read_to_string(&entry) {
+            Ok(text) => in_force(&text),
+            Err(_) => system_entry()
+                .and_then(|system| std::fs::read_to_string(system).ok())
+                .is_some_and(|text| in_force(&text)),
+        }
     }
 
     pub fn set_enabled(enabled: bool, exe: &str) -> Result<()> {
         let entry = entry()?;
-        if !enabled {
+        if !enabled && system_entry().is_none() {
             return match std::fs::remove_file(&entry) {
                 Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
                     Err(error).with_context(|| format!("cannot remove {}", entry.display()))
@@ -58,8 +87,9 @@ mod platform {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
         let text = format!(
-            "[Desktop Entry]\nType=Application\nName=Remote Service\nComment=The remote service light, its menu and its notices\nExec={} tray\nIcon=remote-service\nTerminal=false\nX-GNOME-Autostart-enabled=true\n",
-            quoted(exe)
+            "[Desktop Entry]\nType=Application\nName=Remote Service\nComment=The remote service light, its menu and its notices\nExec={} tray\nIcon=remote-service\nTerminal=false\nX-GNOME-Autostart-enabled={enabled}\n{}",
+            quoted(exe),
+            if enabled { "" } else { "Hidden=true\n" }
         );
         // Written whole: a new file, then renamed over the entry.
         let temporary = folder.join(".remote-service.desktop.partial");

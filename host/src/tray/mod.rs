@@ -65,13 +65,27 @@ const SEP: char = '\u{1f}';
 
 /// Runs the tray until Quit.
 pub fn run() -> Result<ExitCode> {
-    let socket = remote_service_api::socket_path(false);
+    // Where the system service is installed, the tray is its client: it never starts an
+    // engine of its own, and shows "the Remote Service service is not running" until the
+    // service answers.
+    let system = remote_service_api::system_service_installed();
+    let socket = remote_service_api::client_socket();
     if !platform::has_display() {
+        if system {
+            anyhow::bail!("no display (DISPLAY and WAYLAND_DISPLAY are not set): nothing to show; the system service runs the engine");
+        }
         eprintln!("no display (DISPLAY and WAYLAND_DISPLAY are not set): running the engine without a tray");
         return crate::daemon::run(Scope::User);
     }
-    let _instance = single_instance(&socket)?;
-    let _embedded = if Client::running(&socket)?.is_some() {
+    // One tray per session, locked in the user's folder (the system service's is not theirs).
+    let _instance = single_instance(&remote_service_api::socket_path(false))?;
+    let _embedded = if system {
+        tracing::info!(
+            "the tray is a client of the system service on {}",
+            socket.display()
+        );
+        None
+    } else if Client::running(&socket)?.is_some() {
         tracing::info!("the tray attaches to the engine on {}", socket.display());
         None
     } else {

@@ -15,8 +15,8 @@ use super::single::{raise_if_asked, Instance};
 pub const TITLE: &str = "About Remote Service";
 
 /// The day this version was released (the installer's entitlement check compares it with
-/// the end of maintenance).
-pub const RELEASE_DATE: &str = "2026-12-01";
+/// the end of maintenance), stamped at build time (`build.rs`).
+pub const RELEASE_DATE: &str = env!("REMOTE_SERVICE_RELEASE_DATE");
 
 /// What the About box shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,7 +305,13 @@ mod tests {
     /// The About box as a person sees it (`host/tests/snapshots/about.png`).
     #[test]
     fn the_about_box_snapshot() {
-        let data = AboutData::from_status(Some(&status_with_licence()), None, today());
+        let mut data = AboutData::from_status(Some(&status_with_licence()), None, today());
+        // The release date is the build's: the picture shows the one it was taken with.
+        assert_eq!(
+            data.rows[0],
+            ("Released".to_string(), RELEASE_DATE.to_string())
+        );
+        data.rows[0].1 = "2026-12-01".to_string();
         let mut harness = Harness::builder()
             .with_size([520.0, 420.0])
             .with_theme(egui::Theme::Light)

@@ -6,7 +6,7 @@
 //! at once.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, Result};
 use eframe::egui::{self, Color32, RichText};
 use remote_service_api::{
-    ApiEvent, AssistanceStatus, Client, ConfigView, FailedFolder, FolderTest,
-    LicenceUpdaterDetails, Light, Status, TestReport,
+    capitalised, ApiEvent, AssistanceStatus, Client, ClientError, ConfigView, FailedFolder,
+    FolderTest, LicenceUpdaterDetails, Light, Status, TestReport,
 };
 
 use super::single::{raise_if_asked, Instance};
@@ -847,11 +847,29 @@ pub fn run(socket: &Path) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let client = Arc::new(Client::new(socket)?);
-    let config = client
-        .config()
-        .map_err(|error| anyhow!("cannot show the settings: {error}"))?;
+    // No engine: the window still opens and says so with the light ("the Remote Service
+    // service is not running: start it with …"), as the documents' "When the service is
+    // not running, the application cannot connect"; nothing can be saved until it runs.
+    let (config, not_running) = match client.config() {
+        Ok(config) => (config, false),
+        Err(ClientError::NotRunning { .. }) => (
+            ConfigView {
+                file: PathBuf::new(),
+                settings: BTreeMap::new(),
+                secrets: BTreeMap::new(),
+                secret_store: String::new(),
+                log_file: None,
+                data_dir: None,
+            },
+            true,
+        ),
+        Err(error) => return Err(anyhow!("cannot show the settings: {error}")),
+    };
     let status = client.status().ok();
     let mut state = SettingsState::new(config, status);
+    if not_running {
+        state.message = Some((false, capitalised(remote_service_api::NOT_RUNNING)));
+    }
     if state.form.proxy == ProxyChoice::Auto || state.detector_installed() {
         let url = setting(&state.config, "backoffice_url");
         state.detected = client.resolve_proxy(&url).ok().map(|resolution| {

@@ -43,6 +43,9 @@ impl TrustedKeys {
         let mut keys = TrustedKeys::default();
         for (name, text) in BUILT_IN {
             match parse_public_key(text) {
+                // The package ships the built-in key as a file too (so that a later one can
+                // be added beside it): the same key is trusted once.
+                Ok((id, _)) if keys.keys.iter().any(|known| known.id == id) => {}
                 Ok((id, key)) => keys.keys.push(TrustedKey {
                     id,
                     source: format!("built-in {name}"),
@@ -86,6 +89,9 @@ impl TrustedKeys {
                 })
                 .and_then(|text| parse_public_key(&text));
             match parsed {
+                // The package ships the built-in key as a file too (so that a later one can
+                // be added beside it): the same key is trusted once.
+                Ok((id, _)) if keys.keys.iter().any(|known| known.id == id) => {}
                 Ok((id, key)) => keys.keys.push(TrustedKey {
                     id,
                     source: path.display().to_string(),
