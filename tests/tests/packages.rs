@@ -296,6 +296,28 @@ fn install_upgrade_refused_upgrade_remove_and_purge_on_a_debian_system() {
     fs::copy(&key.public, &trusted).unwrap();
     fs::set_permissions(&trusted, fs::Permissions::from_mode(0o644)).unwrap();
 
+    // systemd's own score of the sandboxing: "1.5 OK" today; above 2.0 is a regression.
+    let security = run(Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(format!("--root={}", root.path().display()))
+        .arg("remote-service.service"));
+    let exposure: f64 = security
+        .stdout
+        .lines()
+        .find_map(|line| {
+            line.split("Overall exposure level for remote-service.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no exposure level in:\n{}{}",
+                security.stdout, security.stderr
+            )
+        });
+    assert!(exposure <= 2.0, "exposure {exposure}:\n{}", security.stdout);
+
     let service = root.start_service("remote-service.service");
     let status = root.wait_until_success(LIMIT, &["remote-service", "status", "--json"]);
     assert_eq!(

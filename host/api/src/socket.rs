@@ -88,6 +88,11 @@ pub fn distrust(socket: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let me = effective_user_id();
     let owned = |uid: u32| trusted_peer(uid, socket);
+    let whom = if socket == Path::new(SYSTEM_SOCKET) {
+        format!("you (user id {me}), root or the system service's user {SYSTEM_USER}")
+    } else {
+        format!("you (user id {me}) or root")
+    };
     let folder = socket.parent().unwrap_or(Path::new("/"));
     match std::fs::symlink_metadata(folder) {
         Ok(metadata) if metadata.file_type().is_symlink() => {
@@ -98,7 +103,7 @@ pub fn distrust(socket: &Path) -> Option<String> {
         }
         Ok(metadata) if !owned(metadata.uid()) => {
             return Some(format!(
-                "its folder {} belongs to user id {}, not to you (user id {me}), root or the system service's user",
+                "its folder {} belongs to user id {}, not to {whom}",
                 folder.display(),
                 metadata.uid()
             ))
@@ -115,7 +120,7 @@ pub fn distrust(socket: &Path) -> Option<String> {
     match std::fs::symlink_metadata(socket) {
         Ok(metadata) if metadata.file_type().is_symlink() => Some("it is a symbolic link".into()),
         Ok(metadata) if !owned(metadata.uid()) => Some(format!(
-            "it belongs to user id {}, not to you (user id {me}), root or the system service's user",
+            "it belongs to user id {}, not to {whom}",
             metadata.uid()
         )),
         _ => None,
