@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context, Result};
 
 #[cfg(target_os = "linux")]
 mod platform {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     use anyhow::{anyhow, Context, Result};
 
@@ -62,21 +62,28 @@ mod platform {
     }
 
     pub fn is_enabled() -> bool {
-        let Ok(entry) = entry() else {
-            return false;
-        };
-        match std::fs::read_to_string(&entry) {
+        entry().is_ok_and(|entry| enabled_at(&entry, system_entry().as_deref()))
+    }
+
+    /// Whether the user's `entry`, or else the `system` one, says the tray starts.
+    fn enabled_at(entry: &Path, system: Option<&Path>) -> bool {
+        match std::fs::read_to_string(entry) {
             Ok(text) => in_force(&text),
-            Err(_) => system_entry()
+            Err(_) => system
                 .and_then(|system| std::fs::read_to_string(system).ok())
                 .is_some_and(|text| in_force(&text)),
         }
     }
 
     pub fn set_enabled(enabled: bool, exe: &str) -> Result<()> {
-        let entry = entry()?;
-        if !enabled && system_entry().is_none() {
-            return match std::fs::remove_file(&entry) {
+        set_enabled_at(&entry()?, system_entry().is_some(), enabled, exe)
+    }
+
+    /// Writes (or removes) the user's `entry`; with a system-wide entry, turning it off
+    /// writes a copy with `Hidden=true`.
+    fn set_enabled_at(entry: &Path, system_exists: bool, enabled: bool, exe: &str) -> Result<()> {
+        if !enabled && !system_exists {
+            return match std::fs::remove_file(entry) {
                 Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
                     Err(error).with_context(|| format!("cannot remove {}", entry.display()))
                 }
@@ -94,12 +101,62 @@ mod platform {
         // Written whole: a new file, then renamed over the entry.
         let temporary = folder.join(".remote-service.desktop.partial");
         std::fs::write(&temporary, text)
-            .and_then(|()| std::fs::rename(&temporary, &entry))
+            .and_then(|()| std::fs::rename(&temporary, entry))
             .with_context(|| format!("cannot write {}", entry.display()))
     }
 
     #[cfg(test)]
     mod tests {
+        use super::{enabled_at, set_enabled_at};
+
+        /// With the package's system-wide entry, "Start at login" off is the user's copy
+        /// with `Hidden=true` (removing the copy would leave the system's in force); on is a
+        /// copy that runs this binary; without a system entry, off removes the copy.
+        #[test]
+        fn start_at_login_overrides_the_system_entry_with_the_users_copy() {
+            let folder = tempfile::tempdir().unwrap();
+            let system = folder.path().join("xdg/autostart/remote-service.desktop");
+            std::fs::create_dir_all(system.parent().unwrap()).unwrap();
+            std::fs::write(
+                &system,
+                "[Desktop Entry]\nType=Application\nExec=remote-service tray\n",
+            )
+            .unwrap();
+            let user = folder
+                .path()
+                .join("config/autostart/remote-service.desktop");
+            assert!(
+                enabled_at(&user, Some(&system)),
+                "the system's entry is in force"
+            );
+            assert!(!enabled_at(&user, None), "nothing starts the tray");
+
+            set_enabled_at(&user, true, false, "/usr/bin/remote-service").unwrap();
+            let copy = std::fs::read_to_string(&user).unwrap();
+            assert!(copy.lines().any(|line| line == "Hidden=true"), "{copy}");
+            assert!(!enabled_at(&user, Some(&system)), "the copy hides it");
+            assert!(
+                std::fs::read_to_string(&system)
+                    .unwrap()
+                    .contains("Exec=remote-service tray"),
+                "the system's entry is left alone"
+            );
+
+            set_enabled_at(&user, true, true, "/opt/rs/remote-service").unwrap();
+            let copy = std::fs::read_to_string(&user).unwrap();
+            assert!(
+                copy.contains("Exec=\"/opt/rs/remote-service\" tray"),
+                "{copy}"
+            );
+            assert!(enabled_at(&user, Some(&system)));
+
+            set_enabled_at(&user, false, false, "/opt/rs/remote-service").unwrap();
+            assert!(
+                !user.exists(),
+                "without a system entry, off removes the copy"
+            );
+        }
+
         #[test]
         fn a_path_is_quoted_as_the_specification_says() {
             assert_eq!(
