@@ -9,8 +9,9 @@
 //!
 //! Run: `cargo build --release --workspace && cargo bench -p remote-service-tests --bench assistance`
 
+use remote_service_tests::measure::summary;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use remote_service_tests::assistance::*;
 use remote_service_tests::backoffice::SERIAL;
@@ -18,17 +19,6 @@ use remote_service_tests::desktop::Desktop;
 
 const REQUESTS: usize = 20;
 const ROUNDS: usize = 10;
-
-fn summary(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let at = |share: f64| times[((times.len() - 1) as f64 * share) as usize].as_secs_f64() * 1e3;
-    println!(
-        "{name}: median {:.0} ms, max {:.0} ms ({} runs)",
-        at(0.5),
-        at(1.0),
-        times.len()
-    );
-}
 
 /// curl with the help desk's cookie jar.
 fn curl(jar: &std::path::Path) -> Command {

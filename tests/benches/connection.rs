@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo build --release --workspace && cargo bench -p remote-service-tests --bench connection`
 
+use remote_service_tests::measure::summary;
 use std::time::{Duration, Instant};
 
 use remote_service_tests::backoffice::Installation;
@@ -23,16 +24,6 @@ fn next_light(events: &EventStream, state: &str) -> Instant {
             event["event"] == "status" && event["status"]["connection"]["state"] == state
         })
         .0
-}
-
-fn summary(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    println!(
-        "{name}: median {:.0} ms, max {:.0} ms ({} rounds)",
-        times[times.len() / 2].as_secs_f64() * 1000.0,
-        times[times.len() - 1].as_secs_f64() * 1000.0,
-        times.len()
-    );
 }
 
 fn main() {

@@ -8,23 +8,13 @@
 //! Run: `installer/build && cargo bench -p remote-service-tests --bench packages` (root:
 //! it mounts and chroots). The packages are the release build's in `target/debian`.
 
+use remote_service_tests::measure::summary;
 use std::time::{Duration, Instant};
 
 use remote_service_tests::debian::{package, DebianRoot};
 
 const ROUNDS: usize = 10;
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn summary(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let at = |share: f64| times[((times.len() - 1) as f64 * share) as usize].as_secs_f64() * 1e3;
-    println!(
-        "{name}: median {:.0} ms, max {:.0} ms ({} runs)",
-        at(0.5),
-        at(1.0),
-        times.len()
-    );
-}
 
 /// Whether the running engine lists `id`.
 fn listed(root: &DebianRoot, id: &str) -> bool {

@@ -10,6 +10,7 @@
 //! Run: `cargo build --release --workspace && cargo bench -p remote-service-tests --bench windows`
 //! (needs the Debian packages xvfb, dbus, xdotool).
 
+use remote_service_tests::measure::summary;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,17 +43,6 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(2));
     }
     false
-}
-
-fn summary(name: &str, mut times: Vec<Duration>) {
-    times.sort();
-    let ms = |at: usize| times[at].as_secs_f64() * 1e3;
-    println!(
-        "{name}: median {:.0} ms, max {:.0} ms ({} runs)",
-        ms(times.len() / 2),
-        ms(times.len() - 1),
-        times.len()
-    );
 }
 
 fn main() {

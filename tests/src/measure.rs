@@ -44,3 +44,15 @@ pub fn cpu_and_switches(pid: u32) -> (u64, u64) {
     }
     (ticks, switches)
 }
+
+/// Prints `name: median N ms, max M ms (K runs)` for a benchmark's times.
+pub fn summary(name: &str, mut times: Vec<std::time::Duration>) {
+    times.sort();
+    let ms = |at: usize| times[at].as_secs_f64() * 1e3;
+    println!(
+        "{name}: median {:.0} ms, max {:.0} ms ({} runs)",
+        ms(times.len() / 2),
+        ms(times.len() - 1),
+        times.len()
+    );
+}
