@@ -117,6 +117,27 @@ impl Office {
         office
     }
 
+    /// The first column (text) of the rows of `sql`, read on a connection of the test's own:
+    /// what the database holds, committed.
+    fn stored(&self, sql: &str) -> Vec<String> {
+        match &self.database {
+            Database::Sqlite => {
+                let connection = rusqlite::Connection::open(self.path("office.sqlite")).unwrap();
+                let mut statement = connection.prepare(sql).unwrap();
+                let rows = statement.query_map([], |row| row.get(0)).unwrap();
+                rows.map(Result::unwrap).collect()
+            }
+            Database::Postgres { server, .. } => server
+                .client("office")
+                .unwrap()
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect(),
+        }
+    }
+
     /// What `--db` is given: the SQLite file, or the PostgreSQL URL.
     fn db(&self) -> String {
         match &self.database {
@@ -972,6 +993,9 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance(backend: B
         Some(r#"{"licence_id": "LIC-SN-1-1", "sequence": 1, "targets": [{"folder": "/srv/fls", "ok": true}, {"folder": "/mnt/x", "ok": false, "error": "read-only"}]}"#),
     );
     assert_eq!(report.code, 204, "{}", report.stdout);
+    // Committed before the answer: another process reads both rows at once.
+    let reports = office.admin_db(&["licence", "reports", "SN-1"], None);
+    assert_eq!(reports.stdout.lines().count(), 2, "{}", reports.stdout);
 
     // The installation allows remote assistance; a help desk asks; the installation hears
     // it on its stream and answers.
@@ -991,6 +1015,12 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance(backend: B
         .as_str()
         .expect("a request id")
         .to_string();
+    let stored_answer = || {
+        office.stored(&format!(
+            "SELECT COALESCE(answer, 'none') FROM assistance WHERE request_id = '{request_id}'"
+        ))
+    };
+    assert_eq!(stored_answer(), ["none"], "the request was committed");
     let (name, request) = stream.next(Duration::from_secs(20));
     assert_eq!(name, "assistance-requested");
     assert_eq!(request["request_id"], request_id.as_str());
@@ -1017,6 +1047,7 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance(backend: B
         office.request("POST", &path, Some(&token), Some(body)).code,
         204
     );
+    assert_eq!(stored_answer(), ["accepted"], "the answer was committed");
     let twice = office.request("POST", &path, Some(&token), Some(body));
     assert_eq!(twice.code, 409);
     assert_eq!(twice.json()["error"], "already-answered");

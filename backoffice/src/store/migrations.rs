@@ -196,7 +196,51 @@ pub fn migrate(store: &mut Store) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::backend::Location;
     use super::*;
+
+    /// A SQLite file made before schema versions were recorded: its tables are there, its
+    /// rows are kept, and version 1 is recorded; one raised past what is known is refused.
+    #[test]
+    fn a_sqlite_file_from_before_schema_versions_gets_them_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let old = rusqlite::Connection::open(&path).unwrap();
+            old.execute_batch(MIGRATIONS[0].sqlite).unwrap();
+            old.execute(
+                "INSERT INTO organisations (id, name, code_hash) VALUES ('ORG-1', 'One', 'h')",
+                [],
+            )
+            .unwrap();
+        }
+        let location = Location::Sqlite(path.clone());
+        let mut store = Store::open(&location).unwrap();
+        let versions = store
+            .query("SELECT version FROM schema_version ORDER BY version", &[])
+            .unwrap();
+        let versions: Vec<i64> = versions.iter().map(|row| row.integer(0).unwrap()).collect();
+        assert_eq!(versions, (1..=KNOWN_VERSION).collect::<Vec<_>>());
+        assert!(crate::store::organisation(&mut store, "ORG-1")
+            .unwrap()
+            .is_some());
+        store
+            .execute(
+                "INSERT INTO schema_version (version, what, applied_at) VALUES (?1, 'newer', 'now')",
+                &[&(KNOWN_VERSION + 1)],
+            )
+            .unwrap();
+        drop(store);
+        let refused = Store::open(&location).err().expect("refused");
+        assert_eq!(
+            format!("{refused:#}"),
+            format!(
+                "the database {}: the database's schema is version {}, this back office knows up to {KNOWN_VERSION}: upgrade the back office",
+                path.display(),
+                KNOWN_VERSION + 1
+            )
+        );
+    }
 
     #[test]
     fn migrations_are_numbered_in_order_from_one() {
