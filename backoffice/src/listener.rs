@@ -271,11 +271,20 @@ fn spawn_housekeeping(state: Arc<Backoffice>, db: Location) {
         }
     });
     tokio::task::spawn_blocking(move || {
-        let mut watcher = match Store::open(&db) {
-            Ok(watcher) => watcher,
-            Err(error) => {
-                tracing::error!("cannot watch the database for new licences: {error:#}");
-                return;
+        // Until it opens (a PostgreSQL server restarting, say), which is said once.
+        let mut said = false;
+        let mut watcher = loop {
+            match Store::open(&db) {
+                Ok(watcher) => break watcher,
+                Err(error) => {
+                    if !said {
+                        tracing::error!(
+                            "cannot watch the database for new licences, trying again: {error:#}"
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
         };
         let mut seen_version = 0;

@@ -743,6 +743,50 @@ fn recorded_schema_version(office: &Office) -> i64 {
     }
 }
 
+/// PostgreSQL restarted under a running back office: every connection breaks, and the back
+/// office connects again by itself (a request may fail while it finds out: the
+/// installation's next one gets through), and still announces new licences.
+#[test]
+fn the_back_office_connects_again_when_postgres_restarts() {
+    let mut office = Office::new(Backend::Postgres);
+    office.serve(&[]);
+    let token = office.session();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    let Database::Postgres { server, .. } = &mut office.database else {
+        unreachable!()
+    };
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = office.request(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&session_body("ORG-1", CODE, "SN-1")),
+        );
+        if answer.code == 201 {
+            break;
+        }
+        assert_eq!(answer.code, 500, "{}", answer.stdout);
+        assert!(
+            Instant::now() < deadline,
+            "no session within 30 s of the restart:\n{}",
+            office.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    office.wait_for_log("connected to postgres://");
+    let token = office.session();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    assert_eq!(office.issue("users=3").code, 0);
+    let announced = stream.find(Duration::from_secs(20), |name, _| {
+        name == "licence-available"
+    });
+    assert!(announced.is_some(), "{}", office.log());
+}
+
 /// The PostgreSQL URL holds a password: the back office shows the URL without it, in its
 /// log and in its errors.
 #[test]

@@ -198,11 +198,13 @@ enum Backend {
 }
 
 /// A PostgreSQL connection, made again when it broke (the server restarted, the network
-/// went away): the statement that found it broken fails, the next one reconnects.
+/// went away): the statement that found it broken fails, the next one reconnects — never
+/// inside a transaction, whose first statements went with the old connection.
 struct Postgres {
     config: postgres::Config,
     shown: String,
     client: Option<postgres::Client>,
+    in_transaction: bool,
     /// Statements prepared on `client`, by their SQL.
     statements: HashMap<&'static str, postgres::Statement>,
 }
@@ -238,22 +240,53 @@ impl Postgres {
     fn client(&mut self) -> Result<&mut postgres::Client> {
         if self.client.as_ref().is_none_or(postgres::Client::is_closed) {
             if let Some(broken) = self.client.take() {
-                tracing::warn!("the connection to {} broke: connecting again", self.shown);
                 blocking(move || drop(broken));
+            }
+            if self.in_transaction {
+                bail!(
+                    "the connection to {} broke during a transaction",
+                    self.shown
+                );
             }
             self.statements.clear();
             self.client = Some(Postgres::connect(&self.config, &self.shown)?);
+            tracing::info!("connected to {} again", self.shown);
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
 
+    /// `result` of a statement; a connection it found broken is dropped, so that the next
+    /// statement connects again.
+    fn checked<T>(&mut self, result: Result<T, postgres::Error>) -> Result<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                if error.is_closed()
+                    || self
+                        .client
+                        .as_ref()
+                        .is_some_and(postgres::Client::is_closed)
+                {
+                    tracing::warn!("the connection to {} broke: {error}", self.shown);
+                    if let Some(broken) = self.client.take() {
+                        blocking(move || drop(broken));
+                    }
+                }
+                Err(error.into())
+            }
+        }
+    }
+
     fn statement(&mut self, sql: &'static str) -> Result<postgres::Statement> {
+        // Connected first: a new connection starts without the statements of the old one.
+        self.client()?;
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
         let text = postgres_parameters(sql);
         let client = self.client()?;
-        let statement = blocking(|| client.prepare(&text))?;
+        let prepared = blocking(|| client.prepare(&text));
+        let statement = self.checked(prepared)?;
         self.statements.insert(sql, statement.clone());
         Ok(statement)
     }
@@ -262,20 +295,22 @@ impl Postgres {
         let statement = self.statement(sql)?;
         let params: Vec<_> = params.iter().map(|param| param.postgres()).collect();
         let client = self.client()?;
-        Ok(blocking(|| client.execute(&statement, &params))?)
+        let executed = blocking(|| client.execute(&statement, &params));
+        self.checked(executed)
     }
 
     fn query(&mut self, sql: &'static str, params: &[&dyn Param]) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
         let params: Vec<_> = params.iter().map(|param| param.postgres()).collect();
         let client = self.client()?;
-        let rows = blocking(|| client.query(&statement, &params))?;
-        rows.iter().map(postgres_row).collect()
+        let queried = blocking(|| client.query(&statement, &params));
+        self.checked(queried)?.iter().map(postgres_row).collect()
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
         let client = self.client()?;
-        Ok(blocking(|| client.batch_execute(sql))?)
+        let executed = blocking(|| client.batch_execute(sql));
+        self.checked(executed)
     }
 }
 
@@ -365,6 +400,7 @@ impl Store {
                     client: Some(Postgres::connect(config, shown)?),
                     config: (**config).clone(),
                     shown: shown.clone(),
+                    in_transaction: false,
                     statements: HashMap::new(),
                 })),
             },
@@ -433,18 +469,37 @@ impl Store {
     pub fn transaction<T>(&mut self, work: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         self.batch(self.dialect("BEGIN IMMEDIATE", "BEGIN"))
             .context("cannot start a transaction")?;
+        self.set_in_transaction(true);
         match work(self) {
             Ok(value) => {
-                self.batch("COMMIT")
-                    .context("cannot commit the transaction")?;
+                // Still in the transaction: a COMMIT never goes to a new connection.
+                let committed = self.batch("COMMIT");
+                self.set_in_transaction(false);
+                committed.context("cannot commit the transaction")?;
                 Ok(value)
             }
             Err(error) => {
-                if let Err(rollback) = self.batch("ROLLBACK") {
-                    tracing::warn!("cannot roll the transaction back: {rollback:#}");
+                // Whatever the connection is now, nothing of the transaction stays.
+                self.set_in_transaction(false);
+                // A connection that broke took the transaction with it.
+                if !self.connection_lost() {
+                    if let Err(rollback) = self.batch("ROLLBACK") {
+                        tracing::warn!("cannot roll the transaction back: {rollback:#}");
+                    }
                 }
                 Err(error)
             }
+        }
+    }
+
+    /// Whether the PostgreSQL connection broke (and is not made again yet).
+    fn connection_lost(&self) -> bool {
+        matches!(&self.backend, Backend::Postgres(postgres) if postgres.client.is_none())
+    }
+
+    fn set_in_transaction(&mut self, in_transaction: bool) {
+        if let Backend::Postgres(postgres) = &mut self.backend {
+            postgres.in_transaction = in_transaction;
         }
     }
 

@@ -115,16 +115,27 @@ impl PostgresServer {
             port: 0,
         };
         for _attempt in 0..5 {
-            if server.try_start() {
+            if server.try_start(free_port()) {
                 return server;
             }
         }
         panic!("postgres did not start on a free port:\n{}", server.log());
     }
 
-    /// Starts `postgres` on a free port; false when another process took the port first.
-    fn try_start(&mut self) -> bool {
-        self.port = free_port();
+    /// Stops the server and starts it again on the same port, as an administrator restarting
+    /// PostgreSQL would: every connection to it breaks.
+    pub fn restart(&mut self) {
+        self.stop();
+        assert!(
+            self.try_start(self.port),
+            "postgres could not start again on port {}: it was taken",
+            self.port
+        );
+    }
+
+    /// Starts `postgres` on `port`; false when another process took the port first.
+    fn try_start(&mut self, port: u16) -> bool {
+        self.port = port;
         let log = fs::File::create(self.dir.path().join("server.log")).unwrap();
         let child = postgres_command("postgres")
             .arg("-D")
@@ -239,9 +250,15 @@ impl PostgresServer {
 }
 
 impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl PostgresServer {
     /// A fast shutdown (SIGINT: clients are disconnected, the server exits cleanly), waited
     /// for; SIGKILL if it has not stopped within 30 s.
-    fn drop(&mut self) {
+    fn stop(&mut self) {
         let Some(mut server) = self.server.take() else {
             return;
         };
