@@ -606,6 +606,10 @@ mod tests {
             "postgres postgresql://office:***@127.0.0.1/office?sslmode=disable",
         );
         check_location(
+            "postgres:///office?host=/run/postgresql",
+            "postgres postgres:///office?host=/run/postgresql",
+        );
+        check_location(
             "postgres://office@localhost/office?password=s3cret&connect_timeout=3",
             "postgres postgres://office@localhost/office?password=***&connect_timeout=3",
         );
