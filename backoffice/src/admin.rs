@@ -4,6 +4,8 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
+use crate::store::{Location, Store};
+
 use anyhow::{anyhow, bail, Context, Result};
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
@@ -11,11 +13,11 @@ use argon2::Argon2;
 use crate::{signing, store};
 
 /// `org add ID --name NAME`: the verification code comes from standard input.
-pub fn add_organisation(db: &Path, id: &str, name: &str) -> Result<()> {
+pub fn add_organisation(db: &Location, id: &str, name: &str) -> Result<()> {
     check_identifier("organisation ID", id)?;
     let code = read_secret("verification code")?;
     let hash = hash_secret(&code)?;
-    store::add_organisation(&store::open(db)?, id, name, &hash)?;
+    store::add_organisation(&mut Store::open(db)?, id, name, &hash)?;
     println!("organisation {id} added");
     Ok(())
 }
@@ -23,7 +25,7 @@ pub fn add_organisation(db: &Path, id: &str, name: &str) -> Result<()> {
 /// `serial add SERIAL… --org ORG`: all in one transaction, so that a refused serial number
 /// leaves none of them registered.
 pub fn add_serials(
-    db: &Path,
+    db: &Location,
     serials: &[String],
     org: &str,
     product_id: &str,
@@ -32,20 +34,20 @@ pub fn add_serials(
     for serial in serials {
         check_identifier("serial number", serial)?;
     }
-    let connection = store::open(db)?;
-    let transaction = connection.unchecked_transaction()?;
-    for serial in serials {
-        store::add_serial(
-            &transaction,
-            &store::Serial {
-                serial: serial.clone(),
-                organisation_id: org.to_string(),
-                product_id: product_id.to_string(),
-                product_name: product_name.to_string(),
-            },
-        )?;
-    }
-    transaction.commit()?;
+    Store::open(db)?.transaction(|store| {
+        for serial in serials {
+            store::add_serial(
+                store,
+                &store::Serial {
+                    serial: serial.clone(),
+                    organisation_id: org.to_string(),
+                    product_id: product_id.to_string(),
+                    product_name: product_name.to_string(),
+                },
+            )?;
+        }
+        Ok(())
+    })?;
     match serials {
         [serial] => println!("serial number {serial} registered with {org}"),
         _ => println!("{} serial numbers registered with {org}", serials.len()),
@@ -54,11 +56,11 @@ pub fn add_serials(
 }
 
 /// `helpdesk add USER --org ORG`: the password comes from standard input.
-pub fn add_helpdesk_user(db: &Path, user: &str, org: &str) -> Result<()> {
+pub fn add_helpdesk_user(db: &Location, user: &str, org: &str) -> Result<()> {
     check_identifier("user name", user)?;
     let password = read_secret("password")?;
     let hash = hash_secret(&password)?;
-    store::add_helpdesk_user(&store::open(db)?, user, org, &hash)?;
+    store::add_helpdesk_user(&mut Store::open(db)?, user, org, &hash)?;
     println!("help-desk account {user} added for {org}");
     Ok(())
 }
@@ -75,8 +77,8 @@ pub fn generate_keys(out: &Path) -> Result<()> {
 }
 
 /// `licence reports SERIAL`: one JSON object per line.
-pub fn licence_reports(db: &Path, serial: &str) -> Result<()> {
-    for report in store::install_reports(&store::open(db)?, serial)? {
+pub fn licence_reports(db: &Location, serial: &str) -> Result<()> {
+    for report in store::install_reports(&mut Store::open(db)?, serial)? {
         println!("{report}");
     }
     Ok(())
@@ -85,12 +87,12 @@ pub fn licence_reports(db: &Path, serial: &str) -> Result<()> {
 /// `licence issue SERIAL …`: the licence on standard output, what was issued on standard
 /// error.
 pub fn issue_licence(
-    db: &Path,
+    db: &Location,
     serial: &str,
     terms: &signing::LicenceTerms,
     key: &Path,
 ) -> Result<()> {
-    let issued = signing::issue_licence(&store::open(db)?, serial, terms, key)?;
+    let issued = signing::issue_licence(&mut Store::open(db)?, serial, terms, key)?;
     eprintln!(
         "licence {} (sequence {}) issued for {serial}",
         issued.licence_id, issued.sequence

@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use crate::listener::{self, Transport};
+use crate::store::Location;
 use crate::{admin, signing};
 
 /// The reference remote service back office.
@@ -23,9 +24,17 @@ struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct Db {
-    /// The SQLite database (created when missing).
-    #[arg(long, env = "REMOTE_SERVICE_BACKOFFICE_DB")]
-    db: PathBuf,
+    /// The database: a SQLite file (PATH or sqlite:PATH, created when missing) or a
+    /// PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE). Its schema is
+    /// brought up to date first.
+    // The environment's value is never shown in the help: it may hold a password.
+    #[arg(
+        long,
+        env = "REMOTE_SERVICE_BACKOFFICE_DB",
+        hide_env_values = true,
+        value_name = "FILE_OR_URL"
+    )]
+    db: Location,
 }
 
 #[derive(Debug, Subcommand)]

@@ -93,10 +93,7 @@ async fn sign_in(
             wait,
         ));
     }
-    let account = store::helpdesk_user(
-        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
-        &request.user,
-    )?;
+    let account = store::helpdesk_user(&mut state.db(), &request.user)?;
     let user = request.user.clone();
     let blocking_state = state.clone();
     let organisation = tokio::task::spawn_blocking(move || {
@@ -218,9 +215,9 @@ struct Installation {
 }
 
 fn list(state: &Backoffice, organisation: &str) -> Result<Vec<Installation>, ApiError> {
-    let db = state.db.lock().unwrap_or_else(|p| p.into_inner());
-    let rows = store::serials_of(&db, organisation)?;
-    let mut assistance = store::latest_assistance_of(&db, organisation)?;
+    let mut db = state.db();
+    let rows = store::serials_of(&mut db, organisation)?;
+    let mut assistance = store::latest_assistance_of(&mut db, organisation)?;
     drop(db);
     let sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
     let now = time::OffsetDateTime::now_utc();
@@ -320,7 +317,7 @@ async fn request_assistance(
     Body(request): Body<AssistanceRequest>,
 ) -> Result<Response, ApiError> {
     let (_, user, organisation) = signed_in(&state, &headers)?;
-    let known = store::serial(&state.db.lock().unwrap_or_else(|p| p.into_inner()), &serial)?;
+    let known = store::serial(&mut state.db(), &serial)?;
     if known.is_none_or(|known| known.organisation_id != organisation) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -328,12 +325,9 @@ async fn request_assistance(
             format!("no installation {serial} in your organisation"),
         ));
     }
-    let organisation_name = store::organisation(
-        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
-        &organisation,
-    )?
-    .map(|organisation| organisation.name)
-    .unwrap_or(organisation);
+    let organisation_name = store::organisation(&mut state.db(), &organisation)?
+        .map(|organisation| organisation.name)
+        .unwrap_or(organisation);
     let assistance = store::Assistance {
         request_id: random_token()[..16].to_string(),
         serial: serial.clone(),
@@ -391,10 +385,7 @@ async fn request_assistance(
     }
     // Stored before the installation hears of it: its answer, however fast, finds the
     // request.
-    store::add_assistance(
-        &state.db.lock().unwrap_or_else(|p| p.into_inner()),
-        &assistance,
-    )?;
+    store::add_assistance(&mut state.db(), &assistance)?;
     let sent = state
         .sessions
         .lock()

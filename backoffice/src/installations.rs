@@ -86,7 +86,7 @@ fn authenticate(
             wait,
         ));
     }
-    let organisation = store::organisation(&state.db(), principal)?;
+    let organisation = store::organisation(&mut state.db(), principal)?;
     let good = match &organisation {
         Some(organisation) => state.check_code(organisation, &request.verification_code),
         // As long as for an organisation that exists: timing tells nothing.
@@ -103,7 +103,7 @@ fn authenticate(
         ));
     }
     state.guard.succeeded(principal, address);
-    match store::serial(&state.db(), &request.serial_number)? {
+    match store::serial(&mut state.db(), &request.serial_number)? {
         Some(serial) if serial.organisation_id == request.organisation_id => Ok(()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -144,15 +144,15 @@ async fn create_session(
     let token = random_token();
     let now = now_text();
     let latest_licence = {
-        let db = state.db();
+        let mut db = state.db();
         store::record_seen(
-            &db,
+            &mut db,
             &request.serial_number,
             request.hostname.as_deref(),
             request.client.as_deref(),
             &now,
         )?;
-        store::latest_sequence(&db, &request.serial_number)?
+        store::latest_sequence(&mut db, &request.serial_number)?
     };
     {
         let mut sessions = state.sessions();
@@ -217,7 +217,7 @@ async fn end_session(
 ) -> Result<StatusCode, ApiError> {
     let (token, serial) = session_of(&state, &headers)?;
     state.sessions().remove(&token);
-    store::record_seen(&state.db(), &serial, None, None, &now_text())?;
+    store::record_seen(&mut state.db(), &serial, None, None, &now_text())?;
     tracing::info!("session ended by {serial}");
     let _ = state.changes.send(());
     Ok(StatusCode::NO_CONTENT)
@@ -304,7 +304,7 @@ async fn events(
         .to_string(),
     );
     let _ = sender.try_send(hello);
-    let latest = store::latest_licence(&state.db(), &serial)?;
+    let latest = store::latest_licence(&mut state.db(), &serial)?;
     let generation = {
         let mut sessions = state.sessions();
         let Some(session) = sessions.by_token.get_mut(&token) else {
@@ -353,7 +353,7 @@ async fn licence(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (_, serial) = session_of(&state, &headers)?;
-    match store::latest_licence(&state.db(), &serial)? {
+    match store::latest_licence(&mut state.db(), &serial)? {
         Some(licence) => Ok((
             StatusCode::OK,
             [
@@ -406,7 +406,7 @@ async fn install_report(
         .map(|target| (target.folder, target.ok, target.error))
         .collect();
     store::add_install_report(
-        &state.db(),
+        &mut state.db(),
         &serial,
         &report.licence_id,
         report.sequence,
@@ -669,8 +669,8 @@ async fn assistance_answer(
 ) -> Result<StatusCode, ApiError> {
     let (_, serial) = session_of(&state, &headers)?;
     let answer = answer.checked()?;
-    let db = state.db();
-    match store::assistance(&db, &request_id)? {
+    let mut db = state.db();
+    match store::assistance(&mut db, &request_id)? {
         // Only the installation the request was sent to answers it.
         Some(request) if request.serial == serial => {}
         _ => {
@@ -682,7 +682,7 @@ async fn assistance_answer(
         }
     }
     let answered = store::answer_assistance(
-        &db,
+        &mut db,
         &request_id,
         &answer.answer,
         answer.teamviewer_id.as_deref(),

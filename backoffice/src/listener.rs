@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 
 use crate::state::{Backoffice, Peer};
-use crate::{helpdesk, installations, store};
+use crate::store::{self, Location, Store};
+use crate::{helpdesk, installations};
 
 /// What one connection may take.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +117,7 @@ fn raise_open_files_limit() {
 
 /// Serves the back office over the database `db` on `listen` until SIGTERM or SIGINT.
 pub fn serve(
-    db: &Path,
+    db: &Location,
     listen: SocketAddr,
     transport: Transport,
     heartbeat_interval: Duration,
@@ -149,13 +150,13 @@ pub fn serve(
         let app = helpdesk::routes()
             .merge(installations::routes())
             .with_state(state.clone());
-        spawn_housekeeping(state.clone(), db.to_path_buf());
+        spawn_housekeeping(state.clone(), db.clone());
         println!(
             "remote-service-backoffice listening on {}://{address}",
             if tls.is_some() { "https" } else { "http" }
         );
         std::io::stdout().flush()?;
-        tracing::info!("serving {} on {address}", db.display());
+        tracing::info!("serving {db} on {address}");
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let stop = stop_signal();
@@ -229,9 +230,10 @@ pub fn serve(
 }
 
 /// Expires silent sessions and allowances whose time ran out, and announces licences that
-/// `licence issue` (another process) stored: it polls SQLite's `data_version`, which
-/// changes when another connection writes.
-fn spawn_housekeeping(state: Arc<Backoffice>, db_path: PathBuf) {
+/// `licence issue` (another process, or on PostgreSQL another machine) stored: every
+/// 200 ms it looks for licence rows after the last it saw, on SQLite only when
+/// `data_version` says another connection wrote.
+fn spawn_housekeeping(state: Arc<Backoffice>, db: Location) {
     let lapse = state.clone();
     tokio::spawn(async move {
         // At the end of the next allowance (a report wakes it to look again): the page
@@ -269,26 +271,29 @@ fn spawn_housekeeping(state: Arc<Backoffice>, db_path: PathBuf) {
         }
     });
     tokio::task::spawn_blocking(move || {
-        let watcher = match store::open(&db_path) {
-            Ok(watcher) => watcher,
-            Err(error) => {
-                tracing::error!("cannot watch the database for new licences: {error:#}");
-                return;
+        // Until it opens (a PostgreSQL server restarting, say), which is said once.
+        let mut said = false;
+        let mut watcher = loop {
+            match Store::open(&db) {
+                Ok(watcher) => break watcher,
+                Err(error) => {
+                    if !said {
+                        tracing::error!(
+                            "cannot watch the database for new licences, trying again: {error:#}"
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
         };
-        let version = |connection: &rusqlite::Connection| -> i64 {
-            connection
-                .query_row("PRAGMA data_version", [], |row| row.get(0))
-                .unwrap_or(0)
-        };
-        let mut seen_version = version(&watcher);
-        let mut last_row = store::last_licence_row(&watcher).unwrap_or(0);
+        let mut seen_version = 0;
+        watcher.others_may_have_written(&mut seen_version);
+        let mut last_row = store::last_licence_row(&mut watcher).unwrap_or(0);
         loop {
             std::thread::sleep(Duration::from_millis(200));
-            let now = version(&watcher);
-            if now != seen_version {
-                seen_version = now;
-                last_row = state.announce_new_licences(last_row);
+            if watcher.others_may_have_written(&mut seen_version) {
+                last_row = state.announce_new_licences(&mut watcher, last_row);
             }
         }
     });

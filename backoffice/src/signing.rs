@@ -11,7 +11,7 @@ use remote_service_licence_format::{LicencePayload, Party, FORMAT};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
-use crate::store::{self, Organisation, Serial};
+use crate::store::{self, Organisation, Serial, Store};
 
 /// Writes `DIR/licence.pub` and `DIR/licence.key` (unencrypted, 0600); never overwrites.
 pub fn generate_keys(dir: &Path) -> Result<(PathBuf, PathBuf)> {
@@ -118,7 +118,7 @@ pub struct Issued {
 
 /// Signs the next licence of `serial` with the secret key file and stores it.
 pub fn issue_licence(
-    db: &rusqlite::Connection,
+    db: &mut Store,
     serial: &str,
     terms: &LicenceTerms,
     secret_key_file: &Path,
@@ -142,51 +142,45 @@ pub fn issue_licence(
         .replace_nanosecond(0)
         .expect("zero nanoseconds");
     // The sequence and the row are taken in one transaction, so that two admins issuing at
-    // once never produce the same sequence. Immediate: it takes the write lock before it
-    // reads (waiting the busy timeout for it), so that the running server's writes between
-    // the read and the write (a session's last-seen time) cannot make SQLite refuse to
-    // promote it ("database is locked", which no busy timeout retries).
-    let transaction =
-        rusqlite::Transaction::new_unchecked(db, rusqlite::TransactionBehavior::Immediate)?;
-    let sequence = store::latest_sequence(&transaction, serial)?.unwrap_or(0) + 1;
-    let licence_id = format!("LIC-{serial}-{sequence}");
-    let payload = LicencePayload {
-        format: FORMAT,
-        licence_id: licence_id.clone(),
-        serial_number: serial.to_string(),
-        sequence,
-        issued_at,
-        organisation: Party {
-            id: organisation_id,
-            name: organisation_name,
-        },
-        product: Party {
-            id: product_id,
-            name: product_name,
-        },
-        licence_expires_at: terms
-            .expires
-            .map(|time| time.to_offset(time::UtcOffset::UTC)),
-        maintenance_through: terms.maintenance_through,
-        features: terms.features.clone(),
-    };
-    let payload_json = serde_json::to_vec(&payload)?;
-    let text = remote_service_licence_format::sign(
-        &secret_key,
-        &payload_json,
-        &remote_service_licence_format::trusted_comment(&licence_id, sequence),
-    )
-    .with_context(|| format!("cannot sign with {}", secret_key_file.display()))?;
-    let issued_at = issued_at.format(&Rfc3339)?;
-    store::add_licence(
-        &transaction,
-        serial,
-        sequence,
-        &licence_id,
-        &text,
-        &issued_at,
-    )?;
-    transaction.commit()?;
+    // once never produce the same sequence. It holds the licences' write lock before it
+    // reads (SQLite: `BEGIN IMMEDIATE`, waiting the busy timeout for it, so that the running
+    // server's writes between the read and the write cannot make SQLite refuse to promote it;
+    // PostgreSQL: `store::lock_licences`).
+    let (text, sequence, licence_id) = db.transaction(|db| {
+        store::lock_licences(db)?;
+        let sequence = store::latest_sequence(db, serial)?.unwrap_or(0) + 1;
+        let licence_id = format!("LIC-{serial}-{sequence}");
+        let payload = LicencePayload {
+            format: FORMAT,
+            licence_id: licence_id.clone(),
+            serial_number: serial.to_string(),
+            sequence,
+            issued_at,
+            organisation: Party {
+                id: organisation_id,
+                name: organisation_name,
+            },
+            product: Party {
+                id: product_id,
+                name: product_name,
+            },
+            licence_expires_at: terms
+                .expires
+                .map(|time| time.to_offset(time::UtcOffset::UTC)),
+            maintenance_through: terms.maintenance_through,
+            features: terms.features.clone(),
+        };
+        let payload_json = serde_json::to_vec(&payload)?;
+        let text = remote_service_licence_format::sign(
+            &secret_key,
+            &payload_json,
+            &remote_service_licence_format::trusted_comment(&licence_id, sequence),
+        )
+        .with_context(|| format!("cannot sign with {}", secret_key_file.display()))?;
+        let issued_at = issued_at.format(&Rfc3339)?;
+        store::add_licence(db, serial, sequence, &licence_id, &text, &issued_at)?;
+        Ok((text, sequence, licence_id))
+    })?;
     Ok(Issued {
         text,
         sequence,
@@ -232,10 +226,10 @@ mod tests {
     fn issued_licences_are_signed_strict_payloads_with_rising_sequences() {
         let dir = tempfile::tempdir().unwrap();
         let (public, secret) = generate_keys(&dir.path().join("keys")).unwrap();
-        let db = store::open(&dir.path().join("db.sqlite")).unwrap();
-        store::add_organisation(&db, "ORG-42", "Demo Print Shop", "hash").unwrap();
+        let mut db = Store::open(&store::Location::Sqlite(dir.path().join("db.sqlite"))).unwrap();
+        store::add_organisation(&mut db, "ORG-42", "Demo Print Shop", "hash").unwrap();
         store::add_serial(
-            &db,
+            &mut db,
             &Serial {
                 serial: "RS-1001".into(),
                 organisation_id: "ORG-42".into(),
@@ -249,10 +243,15 @@ mod tests {
             maintenance_through: time::macros::date!(2027 - 12 - 31),
             expires,
         };
-        let first =
-            issue_licence(&db, "RS-1001", &terms("auto-licence-update", None), &secret).unwrap();
+        let first = issue_licence(
+            &mut db,
+            "RS-1001",
+            &terms("auto-licence-update", None),
+            &secret,
+        )
+        .unwrap();
         let second = issue_licence(
-            &db,
+            &mut db,
             "RS-1001",
             &terms(
                 "auto-licence-update,users=25",
@@ -349,10 +348,13 @@ mod tests {
         );
 
         assert_eq!(
-            store::latest_licence(&db, "RS-1001").unwrap().unwrap().text,
+            store::latest_licence(&mut db, "RS-1001")
+                .unwrap()
+                .unwrap()
+                .text,
             second.text
         );
-        let unknown = issue_licence(&db, "RS-404", &terms("users=1", None), &secret)
+        let unknown = issue_licence(&mut db, "RS-404", &terms("users=1", None), &secret)
             .err()
             .unwrap();
         assert_eq!(

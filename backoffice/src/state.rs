@@ -3,7 +3,6 @@
 //! verified codes, and how it is served.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use crate::store;
 /// Everything the handlers share.
 pub struct Backoffice {
     /// The database (one connection; every statement is short).
-    pub db: Mutex<rusqlite::Connection>,
+    pub db: Mutex<store::Store>,
     /// Sessions by token, and which token a serial's session has.
     pub sessions: Mutex<Sessions>,
     /// How often installations send heartbeats.
@@ -238,15 +237,15 @@ pub fn random_token() -> String {
 }
 
 impl Backoffice {
-    /// The shared state over the database at `db_path`; `tls` says whether the server
+    /// The shared state over the database at `location`; `tls` says whether the server
     /// speaks TLS.
     pub fn new(
-        db_path: &Path,
+        location: &store::Location,
         heartbeat_interval: Duration,
         answer_within: Duration,
         tls: bool,
     ) -> anyhow::Result<Backoffice> {
-        let db = store::open(db_path)?;
+        let db = store::Store::open(location)?;
         let mut key = [0u8; 32];
         {
             use ring::rand::SecureRandom;
@@ -282,7 +281,7 @@ impl Backoffice {
     }
 
     /// The database.
-    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+    pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, store::Store> {
         self.db
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -320,7 +319,7 @@ impl Backoffice {
         for (serial, _) in &seen {
             tracing::info!("session of {serial} expired");
         }
-        if let Err(error) = store::record_last_seen(&self.db(), &seen) {
+        if let Err(error) = store::record_last_seen(&mut self.db(), &seen) {
             tracing::warn!("cannot write when installations were last seen: {error:#}");
         }
         let _ = self.changes.send(());
@@ -368,16 +367,16 @@ impl Backoffice {
             })
             .collect();
         for chunk in seen.chunks(500) {
-            if let Err(error) = store::record_last_seen(&self.db(), chunk) {
+            if let Err(error) = store::record_last_seen(&mut self.db(), chunk) {
                 tracing::warn!("cannot write when installations were last seen: {error:#}");
             }
         }
     }
 
-    /// Announces licences stored (by `licence issue`, another process) after row `after`;
-    /// returns the last row seen.
-    pub fn announce_new_licences(&self, after: i64) -> i64 {
-        let licences = match store::licences_after(&self.db(), after) {
+    /// Announces licences stored (by `licence issue`, another process) after row `after`,
+    /// read from `db` (the watcher's own connection); returns the last row seen.
+    pub fn announce_new_licences(&self, db: &mut store::Store, after: i64) -> i64 {
+        let licences = match store::licences_after(db, after) {
             Ok(licences) => licences,
             Err(error) => {
                 tracing::warn!("cannot read new licences: {error:#}");

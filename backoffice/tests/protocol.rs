@@ -1,6 +1,12 @@
 //! The back office as an installation and an administrator use it: the real binary on a
-//! loopback port with a real SQLite file, spoken to with curl (Debian package `curl`); the
-//! licences it signs checked with the real `minisign` (Debian package `minisign`).
+//! loopback port with a real SQLite file or a real PostgreSQL server (Debian package
+//! `postgresql`, one server per test: `support::postgres_server`), spoken to with curl
+//! (Debian package `curl`); the licences it signs checked with the real `minisign` (Debian
+//! package `minisign`). Every test runs on both backends (`on_sqlite::NAME`,
+//! `on_postgres::NAME`; see [`on_each_backend!`] at the end), but for the few about what
+//! only one of them has.
+
+mod support;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -9,14 +15,36 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use support::postgres_server::{self, PostgresServer};
+
 const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
 const CODE: &str = "org-code-5521";
+
+/// Which database a test's back office keeps its data in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A test's database: a SQLite file in the scratch folder, or a database on a PostgreSQL
+/// server of the test's own.
+enum Database {
+    Sqlite,
+    Postgres {
+        server: PostgresServer,
+        /// The URL the back office is given (with the password).
+        url: String,
+    },
+}
 
 /// A back office in a scratch folder: database, keys, and the server while it runs.
 struct Office {
     dir: tempfile::TempDir,
     server: Option<Child>,
     url: String,
+    /// Dropped after the back office was stopped (`Drop for Office`).
+    database: Database,
 }
 
 /// What a command or request gave.
@@ -37,8 +65,8 @@ impl Answer {
 
 impl Office {
     /// [`Office::new`] with the help-desk user `hd` (password `hd-password`) of ORG-1.
-    fn with_helpdesk_user() -> Office {
-        let office = Office::new();
+    fn with_helpdesk_user(backend: Backend) -> Office {
+        let office = Office::new(backend);
         office.admin_ok(
             &["helpdesk", "add", "hd", "--org", "ORG-1"],
             Some("hd-password"),
@@ -46,13 +74,28 @@ impl Office {
         office
     }
 
-    /// A database with organisation ORG-1 (code [`CODE`]), serial SN-1 and a key pair.
-    fn new() -> Office {
-        let office = Office {
+    /// A scratch folder and an empty database (no file yet for SQLite; an empty database
+    /// `office` on a server of its own for PostgreSQL).
+    fn empty(backend: Backend) -> Office {
+        let database = match backend {
+            Backend::Sqlite => Database::Sqlite,
+            Backend::Postgres => {
+                let server = PostgresServer::start();
+                let url = server.create_database("office");
+                Database::Postgres { server, url }
+            }
+        };
+        Office {
             dir: tempfile::tempdir().unwrap(),
             server: None,
             url: String::new(),
-        };
+            database,
+        }
+    }
+
+    /// A database with organisation ORG-1 (code [`CODE`]), serial SN-1 and a key pair.
+    fn new(backend: Backend) -> Office {
+        let office = Office::empty(backend);
         assert_eq!(
             office
                 .admin(&["keys", "generate", "--out", &office.path("keys")], None)
@@ -72,6 +115,35 @@ impl Office {
             0
         );
         office
+    }
+
+    /// The first column (text) of the rows of `sql`, read on a connection of the test's own:
+    /// what the database holds, committed.
+    fn stored(&self, sql: &str) -> Vec<String> {
+        match &self.database {
+            Database::Sqlite => {
+                let connection = rusqlite::Connection::open(self.path("office.sqlite")).unwrap();
+                let mut statement = connection.prepare(sql).unwrap();
+                let rows = statement.query_map([], |row| row.get(0)).unwrap();
+                rows.map(Result::unwrap).collect()
+            }
+            Database::Postgres { server, .. } => server
+                .client("office")
+                .unwrap()
+                .query(sql, &[])
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect(),
+        }
+    }
+
+    /// What `--db` is given: the SQLite file, or the PostgreSQL URL.
+    fn db(&self) -> String {
+        match &self.database {
+            Database::Sqlite => self.path("office.sqlite"),
+            Database::Postgres { url, .. } => url.clone(),
+        }
     }
 
     fn path(&self, name: &str) -> String {
@@ -109,7 +181,7 @@ impl Office {
 
     fn admin_db(&self, args: &[&str], stdin: Option<&str>) -> Answer {
         let mut all = args.to_vec();
-        let db = self.path("office.sqlite");
+        let db = self.db();
         all.extend(["--db", db.as_str()]);
         self.admin(&all, stdin)
     }
@@ -133,7 +205,7 @@ impl Office {
     }
 
     fn serve(&mut self, extra: &[&str]) {
-        let db = self.path("office.sqlite");
+        let db = self.db();
         let log = fs::File::create(self.path("office.log")).unwrap();
         let mut child = Command::new(BINARY)
             .args([
@@ -473,9 +545,8 @@ fn contains(path: &Path, needle: &str) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
-#[test]
-fn admin_commands_refuse_what_is_wrong_and_store_only_hashes() {
-    let office = Office::new();
+fn admin_commands_refuse_what_is_wrong_and_store_only_hashes(backend: Backend) {
+    let office = Office::new(backend);
     let again = office.admin_db(&["org", "add", "ORG-1", "--name", "Again"], Some("x"));
     assert_eq!(again.code, 1);
     assert!(
@@ -556,23 +627,217 @@ fn admin_commands_refuse_what_is_wrong_and_store_only_hashes() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let stored = ["office.sqlite", "office.sqlite-wal"]
-        .iter()
-        .any(|file| contains(&office.dir.path().join(file), "$argon2id$"));
-    assert!(stored, "the Argon2 hashes are in the database");
-    for file in ["office.sqlite", "office.sqlite-wal"] {
-        let path = office.dir.path().join(file);
-        assert!(!contains(&path, CODE), "{file} holds the code in clear");
-        assert!(
-            !contains(&path, "helpdesk-pass-77"),
-            "{file} holds the password in clear"
-        );
+    match &office.database {
+        Database::Sqlite => {
+            let stored = ["office.sqlite", "office.sqlite-wal"]
+                .iter()
+                .any(|file| contains(&office.dir.path().join(file), "$argon2id$"));
+            assert!(stored, "the Argon2 hashes are in the database");
+            for file in ["office.sqlite", "office.sqlite-wal"] {
+                let path = office.dir.path().join(file);
+                assert!(!contains(&path, CODE), "{file} holds the code in clear");
+                assert!(
+                    !contains(&path, "helpdesk-pass-77"),
+                    "{file} holds the password in clear"
+                );
+            }
+        }
+        Database::Postgres { server, .. } => {
+            // Everything stored, as pg_dump reads it.
+            let dump = server.dump("office");
+            assert!(dump.contains("$argon2id$"), "the Argon2 hashes are stored");
+            assert!(!dump.contains(CODE), "the code is stored in clear");
+            assert!(
+                !dump.contains("helpdesk-pass-77"),
+                "the password is stored in clear"
+            );
+        }
     }
 }
 
+/// Makes the database's schema one version newer than the back office knows, as a newer
+/// back office would; (the version it knows, the version it is now).
+fn raise_schema_version(office: &Office) -> (i64, i64) {
+    const NEWEST: &str = "SELECT MAX(version) FROM schema_version";
+    const RAISE: &str = "INSERT INTO schema_version (version, what, applied_at) VALUES ($1, 'from a newer back office', '2030-01-01T00:00:00Z')";
+    match &office.database {
+        Database::Sqlite => {
+            let connection = rusqlite::Connection::open(office.path("office.sqlite")).unwrap();
+            let known: i64 = connection.query_row(NEWEST, [], |row| row.get(0)).unwrap();
+            connection.execute(RAISE, [known + 1]).unwrap();
+            (known, known + 1)
+        }
+        Database::Postgres { server, .. } => {
+            let mut client = server.client("office").unwrap();
+            let known: i64 = client.query_one(NEWEST, &[]).unwrap().get(0);
+            client.execute(RAISE, &[&(known + 1)]).unwrap();
+            (known, known + 1)
+        }
+    }
+}
+
+/// A back office refuses a database a newer one migrated, naming both versions: `serve`
+/// and the administration commands alike, and changes nothing.
+fn a_schema_newer_than_known_is_refused(backend: Backend) {
+    let office = Office::new(backend);
+    let (known, newer) = raise_schema_version(&office);
+    assert!(known >= 1, "the migrations were recorded: {known}");
+    let expected = format!(
+        "the database's schema is version {newer}, this back office knows up to {known}: upgrade the back office"
+    );
+    let mut serve = Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", &office.db()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = serve.kill();
+            let _ = serve.wait();
+            panic!("serve did not refuse the database within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = serve.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("listening"),
+        "it never listened"
+    );
+    let added = office.admin_db(&["serial", "add", "SN-7", "--org", "ORG-1"], None);
+    assert_eq!(added.code, 1);
+    assert!(added.stderr.contains(&expected), "{}", added.stderr);
+    assert!(
+        !added.stderr.contains(postgres_server::PASSWORD),
+        "{}",
+        added.stderr
+    );
+    assert_eq!(
+        recorded_schema_version(&office),
+        newer,
+        "nothing was migrated"
+    );
+}
+
+/// The newest version recorded in the database's `schema_version`.
+fn recorded_schema_version(office: &Office) -> i64 {
+    const NEWEST: &str = "SELECT MAX(version) FROM schema_version";
+    match &office.database {
+        Database::Sqlite => rusqlite::Connection::open(office.path("office.sqlite"))
+            .unwrap()
+            .query_row(NEWEST, [], |row| row.get(0))
+            .unwrap(),
+        Database::Postgres { server, .. } => server
+            .client("office")
+            .unwrap()
+            .query_one(NEWEST, &[])
+            .unwrap()
+            .get(0),
+    }
+}
+
+/// PostgreSQL restarted under a running back office: every connection breaks, and the back
+/// office connects again by itself (a request may fail while it finds out: the
+/// installation's next one gets through), and still announces new licences.
 #[test]
-fn an_issued_licence_verifies_with_the_real_minisign_and_counts_up() {
-    let office = Office::new();
+fn the_back_office_connects_again_when_postgres_restarts() {
+    let mut office = Office::new(Backend::Postgres);
+    office.serve(&[]);
+    let token = office.session();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    let Database::Postgres { server, .. } = &mut office.database else {
+        unreachable!()
+    };
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = office.request(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&session_body("ORG-1", CODE, "SN-1")),
+        );
+        if answer.code == 201 {
+            break;
+        }
+        assert_eq!(answer.code, 500, "{}", answer.stdout);
+        assert!(
+            Instant::now() < deadline,
+            "no session within 30 s of the restart:\n{}",
+            office.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    office.wait_for_log("connected to postgres://");
+    let token = office.session();
+    let stream = office.events(&token);
+    assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    assert_eq!(office.issue("users=3").code, 0);
+    let announced = stream.find(Duration::from_secs(20), |name, _| {
+        name == "licence-available"
+    });
+    assert!(announced.is_some(), "{}", office.log());
+}
+
+/// The PostgreSQL URL holds a password: the back office shows the URL without it, in its
+/// log and in its errors.
+#[test]
+fn the_database_password_is_never_shown() {
+    let mut office = Office::new(Backend::Postgres);
+    office.serve(&[]);
+    let Database::Postgres { server, .. } = &office.database else {
+        unreachable!()
+    };
+    let shown = format!(
+        "serving postgres://{}:***@127.0.0.1:{}/office on",
+        postgres_server::SUPERUSER,
+        server.port()
+    );
+    office.wait_for_log(&shown);
+    let wrong_database = office.admin(
+        &[
+            "licence",
+            "reports",
+            "SN-1",
+            "--db",
+            &server.url("no-such-database"),
+        ],
+        None,
+    );
+    assert_eq!(wrong_database.code, 1);
+    assert!(
+        wrong_database.stderr.contains(&format!(
+            "cannot connect to the database postgres://{}:***@127.0.0.1:{}/no-such-database",
+            postgres_server::SUPERUSER,
+            server.port()
+        )),
+        "{}",
+        wrong_database.stderr
+    );
+    let help = Command::new(BINARY)
+        .args(["serve", "--help"])
+        .env("REMOTE_SERVICE_BACKOFFICE_DB", office.db())
+        .output()
+        .unwrap();
+    for text in [
+        office.log(),
+        wrong_database.stderr,
+        String::from_utf8_lossy(&help.stdout).into_owned(),
+    ] {
+        assert!(!text.contains(postgres_server::PASSWORD), "{text}");
+    }
+}
+
+fn an_issued_licence_verifies_with_the_real_minisign_and_counts_up(backend: Backend) {
+    let office = Office::new(backend);
     let first = office.issue("auto-licence-update,users=10");
     assert_eq!(first.code, 0, "{}", first.stderr);
     let second = office.issue("auto-licence-update,users=25,remote-assistance");
@@ -642,9 +907,8 @@ fn verify_with_minisign(office: &Office, licence: &str) -> (Vec<u8>, String) {
     (payload, said)
 }
 
-#[test]
-fn sessions_answer_401_404_and_400_with_the_field() {
-    let mut office = Office::new();
+fn sessions_answer_401_404_and_400_with_the_field(backend: Backend) {
+    let mut office = Office::new(backend);
     office.admin_ok(&["org", "add", "ORG-2", "--name", "Two"], Some("two-code"));
     office.admin_ok(&["serial", "add", "SN-2", "--org", "ORG-2"], None);
     office.serve(&[]);
@@ -724,9 +988,8 @@ fn sessions_answer_401_404_and_400_with_the_field() {
     assert_eq!(expired.json()["error"], "session-expired");
 }
 
-#[test]
-fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
-    let mut office = Office::new();
+fn the_event_stream_says_hello_then_announces_licences_and_assistance(backend: Backend) {
+    let mut office = Office::new(backend);
     office.admin_ok(
         &["helpdesk", "add", "hd", "--org", "ORG-1"],
         Some("hd-pass"),
@@ -774,6 +1037,9 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
         Some(r#"{"licence_id": "LIC-SN-1-1", "sequence": 1, "targets": [{"folder": "/srv/fls", "ok": true}, {"folder": "/mnt/x", "ok": false, "error": "read-only"}]}"#),
     );
     assert_eq!(report.code, 204, "{}", report.stdout);
+    // Committed before the answer: another process reads both rows at once.
+    let reports = office.admin_db(&["licence", "reports", "SN-1"], None);
+    assert_eq!(reports.stdout.lines().count(), 2, "{}", reports.stdout);
 
     // The installation allows remote assistance; a help desk asks; the installation hears
     // it on its stream and answers.
@@ -793,6 +1059,12 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
         .as_str()
         .expect("a request id")
         .to_string();
+    let stored_answer = || {
+        office.stored(&format!(
+            "SELECT COALESCE(answer, 'none') FROM assistance WHERE request_id = '{request_id}'"
+        ))
+    };
+    assert_eq!(stored_answer(), ["none"], "the request was committed");
     let (name, request) = stream.next(Duration::from_secs(20));
     assert_eq!(name, "assistance-requested");
     assert_eq!(request["request_id"], request_id.as_str());
@@ -819,6 +1091,7 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
         office.request("POST", &path, Some(&token), Some(body)).code,
         204
     );
+    assert_eq!(stored_answer(), ["accepted"], "the answer was committed");
     let twice = office.request("POST", &path, Some(&token), Some(body));
     assert_eq!(twice.code, 409);
     assert_eq!(twice.json()["error"], "already-answered");
@@ -854,9 +1127,8 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance() {
 
 /// The session lapses three intervals after its last heartbeat (1 s here); the test waits
 /// for the server to say it expired, not for the clock.
-#[test]
-fn a_session_without_heartbeats_expires() {
-    let mut office = Office::new();
+fn a_session_without_heartbeats_expires(backend: Backend) {
+    let mut office = Office::new(backend);
     office.serve(&[]);
     let token = office.session();
     assert_eq!(office.heartbeat(&token), 200);
@@ -866,9 +1138,8 @@ fn a_session_without_heartbeats_expires() {
     assert_eq!(late.json()["error"], "session-expired");
 }
 
-#[test]
-fn plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate() {
-    let office = Office::new();
+fn plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate(backend: Backend) {
+    let office = Office::new(backend);
     let refused = office.admin_db(&["serve", "--listen", "0.0.0.0:0"], None);
     assert_eq!(refused.code, 1);
     assert!(
@@ -928,9 +1199,8 @@ fn plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate() {
     );
 }
 
-#[test]
-fn an_open_event_stream_keeps_a_session_alive_until_it_closes() {
-    let mut office = Office::new();
+fn an_open_event_stream_keeps_a_session_alive_until_it_closes(backend: Backend) {
+    let mut office = Office::new(backend);
     office.admin_ok(&["serial", "add", "SN-2", "--org", "ORG-1"], None);
     office.serve(&[]);
     let token = office.session();
@@ -960,9 +1230,8 @@ fn an_open_event_stream_keeps_a_session_alive_until_it_closes() {
     assert_eq!(late.json()["error"], "session-expired");
 }
 
-#[test]
-fn a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream() {
-    let mut office = Office::new();
+fn a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream(backend: Backend) {
+    let mut office = Office::new(backend);
     office.serve(&[]);
     let first = office.session();
     let stream = office.events(&first);
@@ -974,9 +1243,8 @@ fn a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream() {
     assert_eq!(office.heartbeat(&second), 200);
 }
 
-#[test]
-fn the_help_desk_sees_its_installations_come_and_go_on_its_stream() {
-    let mut office = Office::new();
+fn the_help_desk_sees_its_installations_come_and_go_on_its_stream(backend: Backend) {
+    let mut office = Office::new(backend);
     office.admin_ok(&["org", "add", "ORG-2", "--name", "Two"], Some("two-code"));
     office.admin_ok(&["serial", "add", "SN-2", "--org", "ORG-2"], None);
     office.admin_ok(
@@ -1092,9 +1360,8 @@ fn the_help_desk_sees_its_installations_come_and_go_on_its_stream() {
     );
 }
 
-#[test]
-fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen() {
-    let mut office = Office::new();
+fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen(backend: Backend) {
+    let mut office = Office::new(backend);
     office.admin_ok(
         &["helpdesk", "add", "hd", "--org", "ORG-1"],
         Some("hd-pass"),
@@ -1126,9 +1393,8 @@ fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen()
 /// (`429` with `Retry-After`, even for the right code, until it passes), and a flood of
 /// them does not starve the sign-in of another organisation: the lockout answers without
 /// an Argon2 check.
-#[test]
-fn wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others() {
-    let mut office = Office::new();
+fn wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others(backend: Backend) {
+    let mut office = Office::new(backend);
     assert_eq!(
         office
             .admin_db(
@@ -1220,9 +1486,8 @@ fn wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others(
 /// An organisation or a help-desk user that does not exist takes as long to refuse as a
 /// wrong secret for one that does (an Argon2 check of a decoy): timing tells nobody which
 /// exist.
-#[test]
-fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets() {
-    let mut office = Office::with_helpdesk_user();
+fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets(backend: Backend) {
+    let mut office = Office::with_helpdesk_user(backend);
     office.serve(&[]);
     let median = |mut times: Vec<Duration>| {
         times.sort();
@@ -1282,15 +1547,14 @@ fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets() {
 
 /// A connection beyond the limit is closed at once, and a client that never finishes its
 /// headers (slowloris) or sits idle is disconnected after the header time limit.
-#[test]
-fn slow_clients_and_connections_beyond_the_limit_are_closed() {
+fn slow_clients_and_connections_beyond_the_limit_are_closed(backend: Backend) {
     use std::io::Read;
     let closed_within = |stream: &mut std::net::TcpStream, limit: Duration| {
         stream.set_read_timeout(Some(limit)).unwrap();
         let mut buffer = [0u8; 64];
         matches!(stream.read(&mut buffer), Ok(0))
     };
-    let mut office = Office::new();
+    let mut office = Office::new(backend);
     // Two may be open, and nothing times out for ten minutes: the third is closed for
     // being the third.
     office.serve(&["--header-timeout", "600", "--max-connections", "2"]);
@@ -1330,11 +1594,7 @@ fn slow_clients_and_connections_beyond_the_limit_are_closed() {
 fn the_database_and_its_wal_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     // No administration command first: `serve` makes the database.
-    let mut office = Office {
-        dir: tempfile::tempdir().unwrap(),
-        server: None,
-        url: String::new(),
-    };
+    let mut office = Office::empty(Backend::Sqlite);
     office.serve(&[]);
     let db = office.path("office.sqlite");
     let modes: Vec<(String, u32)> = ["", "-wal", "-shm"]
@@ -1357,9 +1617,8 @@ fn the_database_and_its_wal_files_are_private() {
 /// A page of another site can make a browser post a form or `text/plain` to the help desk
 /// without asking (cross-site request forgery), never JSON: a body that is not
 /// `application/json` is refused before anything is done with it.
-#[test]
-fn bodies_that_are_not_json_are_refused() {
-    let mut office = Office::with_helpdesk_user();
+fn bodies_that_are_not_json_are_refused(backend: Backend) {
+    let mut office = Office::with_helpdesk_user(backend);
     office.serve(&[]);
     let body = serde_json::json!({"user": "hd", "password": "hd-password"}).to_string();
     for kind in ["text/plain", "application/x-www-form-urlencoded"] {
@@ -1391,9 +1650,8 @@ fn bodies_that_are_not_json_are_refused() {
 /// The help desk sees what the installation reports in its session: "VPN" while its
 /// session and event stream are up, "RDP" while also allowed with a TeamViewer ID known,
 /// until when, the remote session; an allowance ends with its time, and with the session.
-#[test]
-fn the_help_desk_sees_vpn_rdp_and_the_allowance_as_the_installation_reports_them() {
-    let mut office = Office::with_helpdesk_user();
+fn the_help_desk_sees_vpn_rdp_and_the_allowance_as_the_installation_reports_them(backend: Backend) {
+    let mut office = Office::with_helpdesk_user(backend);
     office.serve(&[]);
     let (_, jar) = office.sign_in("hd", "hd-password");
     let desk = office.follow(&["-b", &jar], "/helpdesk/events", None);
@@ -1528,9 +1786,8 @@ fn the_help_desk_sees_vpn_rdp_and_the_allowance_as_the_installation_reports_them
 
 /// A report that is not what the protocol says is refused with the field named, and the
 /// allowance stays what it was.
-#[test]
-fn an_assistance_report_is_refused_naming_the_field_and_changes_nothing() {
-    let mut office = Office::with_helpdesk_user();
+fn an_assistance_report_is_refused_naming_the_field_and_changes_nothing(backend: Backend) {
+    let mut office = Office::with_helpdesk_user(backend);
     office.serve(&[]);
     let token = office.session();
     let until = in_seconds(3600);
@@ -1608,9 +1865,8 @@ fn an_assistance_report_is_refused_naming_the_field_and_changes_nothing() {
 /// A help desk asks only where assistance is allowed; the installation is told whose
 /// organisation asks and how long it waits for its user; every answer is recorded and
 /// shown, and only the installation asked can answer.
-#[test]
-fn assistance_requests_need_an_allowance_and_every_answer_is_recorded() {
-    let mut office = Office::with_helpdesk_user();
+fn assistance_requests_need_an_allowance_and_every_answer_is_recorded(backend: Backend) {
+    let mut office = Office::with_helpdesk_user(backend);
     office.admin_ok(&["serial", "add", "SN-2", "--org", "ORG-1"], None);
     for wrong in ["0", "301"] {
         let refused = office.admin_db(
@@ -1772,3 +2028,42 @@ fn assistance_requests_need_an_allowance_and_every_answer_is_recorded() {
     assert_eq!(revoked.code, 204);
     assert_eq!(office.ask(&jar, "SN-1").json()["error"], "not-allowed");
 }
+
+/// Each test, once on each backend: `on_sqlite::NAME` and `on_postgres::NAME`.
+macro_rules! on_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test]
+            fn $test() {
+                super::$test(super::Backend::Sqlite)
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            fn $test() {
+                super::$test(super::Backend::Postgres)
+            })*
+        }
+    };
+}
+
+on_each_backend!(
+    a_schema_newer_than_known_is_refused,
+    admin_commands_refuse_what_is_wrong_and_store_only_hashes,
+    an_issued_licence_verifies_with_the_real_minisign_and_counts_up,
+    sessions_answer_401_404_and_400_with_the_field,
+    the_event_stream_says_hello_then_announces_licences_and_assistance,
+    a_session_without_heartbeats_expires,
+    plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate,
+    an_open_event_stream_keeps_a_session_alive_until_it_closes,
+    a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream,
+    the_help_desk_sees_its_installations_come_and_go_on_its_stream,
+    sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen,
+    wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others,
+    unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets,
+    slow_clients_and_connections_beyond_the_limit_are_closed,
+    bodies_that_are_not_json_are_refused,
+    the_help_desk_sees_vpn_rdp_and_the_allowance_as_the_installation_reports_them,
+    an_assistance_report_is_refused_naming_the_field_and_changes_nothing,
+    assistance_requests_need_an_allowance_and_every_answer_is_recorded,
+);

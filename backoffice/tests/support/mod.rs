@@ -1,0 +1,3 @@
+//! What the protocol tests share beside their own helpers.
+
+pub mod postgres_server;
