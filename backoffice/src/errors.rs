@@ -81,7 +81,17 @@ impl IntoResponse for ApiError {
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// `503 unavailable` when the database cannot be reached (the balancer's health check
+    /// and the installation's backoff move on to another node), else `500 internal`.
     fn from(error: anyhow::Error) -> ApiError {
+        if crate::store::is_unreachable(&error) {
+            tracing::warn!("{error:#}");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the back office cannot reach its database; try again later",
+            );
+        }
         ApiError::internal(error)
     }
 }

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,8 +15,11 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{ApiError, Body};
-use crate::state::{now_text, random_token, Backoffice, Peer, RemoteSession};
-use crate::store;
+use crate::state::{
+    allowance_of, can_assist, now_ms, now_text, random_token, Backoffice, Message, Peer,
+    RemoteSession, HELPDESK_IDLE, MAX_HELPDESK_SESSIONS,
+};
+use crate::store::{self, sessions};
 
 const PAGE: &str = include_str!("helpdesk.html");
 const SCRIPT: &str = include_str!("helpdesk.js");
@@ -27,6 +30,7 @@ const COOKIE: &str = "helpdesk";
 pub fn routes() -> Router<Arc<Backoffice>> {
     Router::new()
         .route("/", get(page))
+        .route("/health", get(health))
         .route("/helpdesk.js", get(script))
         .route("/helpdesk.css", get(style))
         .route("/helpdesk/sign-in", post(sign_in))
@@ -41,6 +45,33 @@ pub fn routes() -> Router<Arc<Backoffice>> {
 
 /// Nothing but the page's own files: no inline script or style, nothing from elsewhere.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'";
+
+/// `GET /health`, for the load balancer: `200` while this node reaches its database,
+/// `503` with the reason (never a password) while it does not.
+async fn health(State(state): State<Arc<Backoffice>>) -> Response {
+    let checked = tokio::task::spawn_blocking(move || {
+        let reached = state.db().query_first("SELECT 1", &[]).map(|_| ());
+        (state, reached)
+    })
+    .await;
+    match checked {
+        Ok((state, Ok(()))) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ok", "node": state.node})),
+        )
+            .into_response(),
+        Ok((state, Err(error))) => {
+            tracing::warn!("health check: {error:#}");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("node {} cannot reach its database: {error:#}", state.node),
+            )
+            .into_response()
+        }
+        Err(error) => ApiError::internal(error.into()).into_response(),
+    }
+}
 
 async fn page() -> Response {
     (
@@ -126,11 +157,16 @@ async fn sign_in(
     };
     state.guard.succeeded(&user, peer.ip());
     let token = random_token();
-    state
-        .helpdesk_sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(token.clone(), user, organisation, Instant::now());
+    let now = now_ms();
+    sessions::add_helpdesk_session(
+        &mut state.db(),
+        &sessions::token_hash(&token),
+        &user,
+        &organisation,
+        now,
+        now - HELPDESK_IDLE.as_millis() as i64,
+        MAX_HELPDESK_SESSIONS,
+    )?;
     // Secure when the page came over TLS (the proxy or our listener says so).
     let secure = headers
         .get("x-forwarded-proto")
@@ -150,7 +186,7 @@ async fn sign_in(
         .into_response())
 }
 
-/// The signed-in help desk: (token, user, organisation).
+/// The signed-in help desk: (token hash, user, organisation).
 fn signed_in(
     state: &Backoffice,
     headers: &HeaderMap,
@@ -164,13 +200,16 @@ fn signed_in(
         .next()
         .unwrap_or_default()
         .to_string();
-    let signed_in = state
-        .helpdesk_sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&token, Instant::now());
+    let token_hash = sessions::token_hash(&token);
+    let now = now_ms();
+    let signed_in = sessions::helpdesk_session(
+        &mut state.db(),
+        &token_hash,
+        now,
+        now - HELPDESK_IDLE.as_millis() as i64,
+    )?;
     match signed_in {
-        Some((user, organisation)) => Ok((token, user, organisation)),
+        Some((user, organisation)) => Ok((token_hash, user, organisation)),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication-failed",
@@ -180,12 +219,10 @@ fn signed_in(
 }
 
 async fn sign_out(State(state): State<Arc<Backoffice>>, headers: HeaderMap) -> StatusCode {
-    if let Ok((token, _, _)) = signed_in(&state, &headers) {
-        state
-            .helpdesk_sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&token);
+    if let Ok((token_hash, _, _)) = signed_in(&state, &headers) {
+        if let Err(error) = sessions::remove_helpdesk_session(&mut state.db(), &token_hash) {
+            tracing::warn!("cannot sign a help desk out: {error:#}");
+        }
     }
     StatusCode::NO_CONTENT
 }
@@ -215,29 +252,44 @@ struct Installation {
 }
 
 fn list(state: &Backoffice, organisation: &str) -> Result<Vec<Installation>, ApiError> {
+    let now = now_ms();
     let mut db = state.db();
     let rows = store::serials_of(&mut db, organisation)?;
     let mut assistance = store::latest_assistance_of(&mut db, organisation)?;
+    let mut live: std::collections::HashMap<String, sessions::SessionRow> =
+        sessions::sessions_of(&mut db, organisation, now)?
+            .into_iter()
+            .map(|session| (session.serial.clone(), session))
+            .collect();
     drop(db);
-    let sessions = state.sessions.lock().unwrap_or_else(|p| p.into_inner());
-    let now = time::OffsetDateTime::now_utc();
+    // What this node's heartbeats said and has not written yet.
+    for activity in state.activity().values() {
+        if let Some(session) = live.get_mut(&activity.serial) {
+            session.last_seen.clone_from(&activity.last_seen);
+            if activity.licence_sequence.is_some() {
+                session.licence_sequence = activity.licence_sequence;
+            }
+        }
+    }
     Ok(rows
         .into_iter()
         .map(|row| {
-            let session = sessions.of_serial(&row.serial);
-            let allowance = session.and_then(|session| session.allowance_at(now));
+            let session = live.get(&row.serial);
+            let allowance = session.and_then(|session| allowance_of(session, now));
             Installation {
                 online: session.is_some(),
-                vpn: session.is_some_and(|session| session.has_stream()),
-                rdp: session.is_some_and(|session| session.can_assist(now)),
-                allowed_until: allowance.and_then(|allowance| {
+                vpn: session.is_some_and(|session| session.has_stream),
+                rdp: session.is_some_and(|session| can_assist(session, now)),
+                allowed_until: allowance.as_ref().and_then(|allowance| {
                     allowance
                         .until
                         .format(&time::format_description::well_known::Rfc3339)
                         .ok()
                 }),
-                teamviewer_id: allowance.and_then(|allowance| allowance.teamviewer_id.clone()),
-                remote_session: allowance.and_then(|allowance| allowance.remote_session.clone()),
+                teamviewer_id: allowance
+                    .as_ref()
+                    .and_then(|allowance| allowance.teamviewer_id.clone()),
+                remote_session: allowance.and_then(|allowance| allowance.remote_session),
                 last_seen: session
                     .map(|session| session.last_seen.clone())
                     .or(row.last_seen),
@@ -325,9 +377,6 @@ async fn request_assistance(
             format!("no installation {serial} in your organisation"),
         ));
     }
-    let organisation_name = store::organisation(&mut state.db(), &organisation)?
-        .map(|organisation| organisation.name)
-        .unwrap_or(organisation);
     let assistance = store::Assistance {
         request_id: random_token()[..16].to_string(),
         serial: serial.clone(),
@@ -338,17 +387,6 @@ async fn request_assistance(
         teamviewer_id: None,
         until: None,
     };
-    let event = Event::default().event("assistance-requested").data(
-        serde_json::json!({
-            "request_id": assistance.request_id,
-            "help_desk_user": assistance.help_desk_user,
-            "organisation": organisation_name,
-            "message": assistance.message,
-            "requested_at": assistance.requested_at,
-            "answer_within_s": state.answer_within.as_secs(),
-        })
-        .to_string(),
-    );
     let offline = || {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -356,20 +394,10 @@ async fn request_assistance(
             format!("installation {serial} is offline"),
         )
     };
-    // (event stream open, remote assistance allowed)
-    let standing = state
-        .sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .of_serial(&serial)
-        .map(|session| {
-            (
-                session.has_stream(),
-                session
-                    .allowance_at(time::OffsetDateTime::now_utc())
-                    .is_some(),
-            )
-        });
+    // (event stream open on a live node, remote assistance allowed), as stored.
+    let now = now_ms();
+    let standing = sessions::session_of_serial(&mut state.db(), &serial, now)?
+        .map(|session| (session.has_stream, allowance_of(&session, now).is_some()));
     match standing {
         None | Some((false, _)) => return Err(offline()),
         Some((true, false)) => {
@@ -383,19 +411,15 @@ async fn request_assistance(
         }
         Some((true, true)) => {}
     }
-    // Stored before the installation hears of it: its answer, however fast, finds the
-    // request.
+    // Stored before the installation hears of it and before it is acknowledged: its
+    // answer, however fast and through whichever node, finds the request.
     store::add_assistance(&mut state.db(), &assistance)?;
-    let sent = state
-        .sessions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .send(&serial, event);
-    if !sent {
-        // It went offline in between: the request stays on record, unanswered.
-        return Err(offline());
-    }
-    let _ = state.changes.send(());
+    // The node that holds the stream sends it (this one, or another that hears of it).
+    state.publish(Message::Assistance {
+        serial: serial.clone(),
+        request_id: assistance.request_id.clone(),
+    });
+    state.publish(Message::Changed);
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"request_id": assistance.request_id})),

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,9 +21,10 @@ use tokio::sync::mpsc;
 
 use crate::errors::{parse_body, ApiError, Body};
 use crate::state::{
-    licence_available, now_text, random_token, Allowance, Backoffice, Peer, RemoteSession, Session,
+    licence_available, now_ms, now_text, random_token, to_ms, Allowance, Backoffice, LocalStream,
+    Message, Peer, RemoteSession,
 };
-use crate::store;
+use crate::store::{self, sessions};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +144,7 @@ async fn create_session(
     checked?;
     let token = random_token();
     let now = now_text();
-    let latest_licence = {
+    let previous = {
         let mut db = state.db();
         store::record_seen(
             &mut db,
@@ -152,34 +153,26 @@ async fn create_session(
             request.client.as_deref(),
             &now,
         )?;
-        store::latest_sequence(&mut db, &request.serial_number)?
+        // Stored before it is answered: any node knows the token from now on. A new
+        // session starts not allowed, and ends the serial's session before.
+        sessions::start_session(
+            &mut db,
+            &sessions::token_hash(&token),
+            &request.serial_number,
+            request.licence_sequence,
+            &now,
+            now_ms(),
+        )?
     };
-    {
-        let mut sessions = state.sessions();
-        // A new session for the serial ends the one before (its stream closes).
-        if let Some(previous) = sessions.by_serial.get(&request.serial_number).cloned() {
-            sessions.remove(&previous);
-        }
-        sessions
-            .by_serial
-            .insert(request.serial_number.clone(), token.clone());
-        sessions.by_token.insert(
-            token.clone(),
-            Session {
-                serial: request.serial_number.clone(),
-                last_activity: Instant::now(),
-                licence_sequence: request.licence_sequence,
-                stream: None,
-                last_seen: now,
-                last_seen_unsaved: false,
-                latest_licence,
-                // Not allowed until the installation says otherwise in this session.
-                allowance: None,
-            },
-        );
-    }
     tracing::info!("session started for {}", request.serial_number);
-    let _ = state.changes.send(());
+    match previous {
+        // Its stream closes, on whichever node holds it.
+        Some(token_hash) => state.publish(Message::SessionEnded {
+            serial: request.serial_number.clone(),
+            token_hash,
+        }),
+        None => state.publish(Message::Changed),
+    }
     let interval = state.heartbeat_interval.as_secs().max(1);
     Ok((
         StatusCode::CREATED,
@@ -192,17 +185,26 @@ async fn create_session(
         .into_response())
 }
 
-/// The session of the bearer token: (token, serial).
+/// The session of the bearer token, as any node stored it: (token hash, serial).
 fn session_of(state: &Backoffice, headers: &HeaderMap) -> Result<(String, String), ApiError> {
+    session_and_licence_of(state, headers).map(|(token_hash, serial, _)| (token_hash, serial))
+}
+
+/// The session of the bearer token: (token hash, serial, the sequence of the serial's
+/// latest licence).
+fn session_and_licence_of(
+    state: &Backoffice,
+    headers: &HeaderMap,
+) -> Result<(String, String, Option<u64>), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or_default();
-    let sessions = state.sessions();
-    match sessions.by_token.get(token) {
-        Some(session) => Ok((token.to_string(), session.serial.clone())),
+    let token_hash = sessions::token_hash(token);
+    match sessions::session_serial(&mut state.db(), &token_hash)? {
+        Some((serial, latest)) => Ok((token_hash, serial, latest)),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "session-expired",
@@ -215,11 +217,14 @@ async fn end_session(
     State(state): State<Arc<Backoffice>>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let (token, serial) = session_of(&state, &headers)?;
-    state.sessions().remove(&token);
+    let (token_hash, serial) = session_of(&state, &headers)?;
+    state.activity().remove(&token_hash);
+    let ended = sessions::end_session(&mut state.db(), &token_hash)?;
     store::record_seen(&mut state.db(), &serial, None, None, &now_text())?;
     tracing::info!("session ended by {serial}");
-    let _ = state.changes.send(());
+    if ended.is_some() {
+        state.publish(Message::SessionEnded { serial, token_hash });
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -235,7 +240,7 @@ async fn heartbeat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let (token, _) = session_of(&state, &headers)?;
+    let (token_hash, serial, latest) = session_and_licence_of(&state, &headers)?;
     // An empty body is a heartbeat that reports nothing.
     let request: HeartbeatRequest = if body.is_empty() {
         HeartbeatRequest::default()
@@ -243,21 +248,24 @@ async fn heartbeat(
         parse_body(&body)?
     };
     let now = now_text();
-    let latest = {
-        let mut sessions = state.sessions();
-        let Some(session) = sessions.by_token.get_mut(&token) else {
-            return Err(session_ended());
-        };
-        session.last_activity = Instant::now();
-        session.last_seen = now.clone();
-        // Written to the database every 30 s for all installations at once (see
+    {
+        // Written to the database every tick for all installations at once (see
         // `save_last_seen`): thousands of heartbeats must not become thousands of writes.
-        session.last_seen_unsaved = true;
-        if request.licence_sequence.is_some() {
-            session.licence_sequence = request.licence_sequence;
-        }
-        session.latest_licence
-    };
+        let mut activity = state.activity();
+        let reported = activity
+            .get(&token_hash)
+            .and_then(|activity| activity.licence_sequence);
+        activity.insert(
+            token_hash.clone(),
+            sessions::Activity {
+                token_hash,
+                serial,
+                last_seen: now.clone(),
+                at_ms: now_ms(),
+                licence_sequence: request.licence_sequence.or(reported),
+            },
+        );
+    }
     Ok(Json(serde_json::json!({
         "server_time": now,
         "latest_licence_sequence": latest,
@@ -267,24 +275,45 @@ async fn heartbeat(
 /// Marks the stream closed when the installation goes away.
 struct StreamGuard {
     state: Arc<Backoffice>,
-    token: String,
-    generation: u64,
+    token_hash: String,
+    serial: String,
+    stream_id: String,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let mut sessions = self.state.sessions();
-        if let Some(session) = sessions.by_token.get_mut(&self.token) {
-            if matches!(session.stream, Some((generation, _)) if generation == self.generation) {
-                session.stream = None;
-                // Heard of until now: the three intervals start here.
-                session.last_activity = Instant::now();
-                session.last_seen = now_text();
-                session.last_seen_unsaved = true;
-                drop(sessions);
-                // The help desk's "VPN" (and with it "RDP") goes off.
-                let _ = self.state.changes.send(());
+        {
+            let mut streams = self.state.streams();
+            if streams
+                .get(&self.serial)
+                .is_some_and(|stream| stream.stream_id == self.stream_id)
+            {
+                streams.remove(&self.serial);
             }
+        }
+        let state = self.state.clone();
+        let token_hash = std::mem::take(&mut self.token_hash);
+        let stream_id = std::mem::take(&mut self.stream_id);
+        let close = move || {
+            // Unless another stream replaced it: heard of until now, the three intervals
+            // start here.
+            let closed = sessions::close_stream(
+                &mut state.db(),
+                &token_hash,
+                &stream_id,
+                &now_text(),
+                now_ms(),
+            );
+            match closed {
+                // The help desk's "VPN" (and with it "RDP") goes off.
+                Ok(true) => state.publish(Message::Changed),
+                Ok(false) => {}
+                Err(error) => tracing::warn!("cannot record a closed event stream: {error:#}"),
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(close)),
+            Err(_) => close(),
         }
     }
 }
@@ -293,7 +322,7 @@ async fn events(
     State(state): State<Arc<Backoffice>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (token, serial) = session_of(&state, &headers)?;
+    let (token_hash, serial) = session_of(&state, &headers)?;
     let (sender, receiver) = mpsc::channel::<Event>(16);
     let interval = state.heartbeat_interval.as_secs().max(1);
     let hello = Event::default().event("hello").data(
@@ -305,39 +334,52 @@ async fn events(
     );
     let _ = sender.try_send(hello);
     let latest = store::latest_licence(&mut state.db(), &serial)?;
-    let generation = {
-        let mut sessions = state.sessions();
-        let Some(session) = sessions.by_token.get_mut(&token) else {
-            return Err(session_ended());
-        };
-        if let Some(latest) = &latest {
-            if session
-                .licence_sequence
-                .is_none_or(|reported| latest.sequence > reported)
-            {
-                let _ = sender.try_send(licence_available(
-                    &serial,
-                    &latest.licence_id,
-                    latest.sequence,
-                ));
-            }
-        }
-        let generation = session
-            .stream
-            .as_ref()
-            .map_or(0, |(generation, _)| generation + 1);
-        // A second stream for the session replaces the first (whose sender is dropped).
-        session.stream = Some((generation, sender));
-        session.last_activity = Instant::now();
-        generation
+    let stored = sessions::session(&mut state.db(), &token_hash, now_ms())?;
+    let Some(stored) = stored else {
+        return Err(session_ended());
     };
-    // The help desk's "VPN" comes on.
-    let _ = state.changes.send(());
+    let reported = state
+        .activity()
+        .get(&token_hash)
+        .and_then(|activity| activity.licence_sequence)
+        .or(stored.licence_sequence);
+    if let Some(latest) = &latest {
+        if reported.is_none_or(|reported| latest.sequence > reported) {
+            let _ = sender.try_send(licence_available(
+                &serial,
+                &latest.licence_id,
+                latest.sequence,
+            ));
+        }
+    }
+    let stream_id = random_token()[..16].to_string();
+    // A second stream for the session replaces the first (whose sender is dropped), on
+    // this node at once, on another when it hears of `StreamOpened`.
+    state.streams().insert(
+        serial.clone(),
+        LocalStream {
+            token_hash: token_hash.clone(),
+            stream_id: stream_id.clone(),
+            sender,
+        },
+    );
     let guard = StreamGuard {
         state: state.clone(),
-        token,
-        generation,
+        token_hash: token_hash.clone(),
+        serial: serial.clone(),
+        stream_id: stream_id.clone(),
     };
+    if !sessions::open_stream(
+        &mut state.db(),
+        &token_hash,
+        &stream_id,
+        &state.node,
+        now_ms(),
+    )? {
+        return Err(session_ended());
+    }
+    // The help desk's "VPN" comes on.
+    state.publish(Message::StreamOpened { serial, stream_id });
     let stream = futures_util::stream::unfold((receiver, guard), |(mut receiver, guard)| async {
         let event = receiver.recv().await?;
         Some((Ok::<_, Infallible>(event), (receiver, guard)))
@@ -556,7 +598,7 @@ async fn report_assistance(
     headers: HeaderMap,
     Body(report): Body<AssistanceReport>,
 ) -> Result<StatusCode, ApiError> {
-    let (token, serial) = session_of(&state, &headers)?;
+    let (token_hash, serial) = session_of(&state, &headers)?;
     let mut allowance = report.allowance()?;
     if allowance
         .as_ref()
@@ -567,17 +609,28 @@ async fn report_assistance(
         allowance = None;
     }
     let changed = {
-        let mut sessions = state.sessions();
-        let Some(session) = sessions.by_token.get_mut(&token) else {
+        let mut db = state.db();
+        let before =
+            sessions::session(&mut db, &token_hash, now_ms())?.ok_or_else(session_ended)?;
+        let changed = crate::state::allowance_of(&before, now_ms()) != allowance;
+        // Stored before it is acknowledged: the help desk on any node sees it.
+        let stored = sessions::set_allowance(
+            &mut db,
+            &token_hash,
+            allowance.as_ref().map(|allowance| to_ms(allowance.until)),
+            allowance
+                .as_ref()
+                .and_then(|allowance| allowance.teamviewer_id.as_deref()),
+            allowance
+                .as_ref()
+                .and_then(|allowance| allowance.remote_session.as_ref())
+                .map(|session| (session.help_desk_user.as_str(), session.started_at.as_str())),
+        )?;
+        if !stored {
             return Err(session_ended());
-        };
-        let changed = session.allowance != allowance;
-        session.allowance = allowance.clone();
+        }
         changed
     };
-    if changed {
-        state.allowance_reported.notify_one();
-    }
     if changed {
         match &allowance {
             None => tracing::info!("remote assistance is not allowed on {serial}"),
@@ -598,7 +651,7 @@ async fn report_assistance(
                 }
             ),
         }
-        let _ = state.changes.send(());
+        state.publish(Message::Changed);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -701,7 +754,8 @@ async fn assistance_answer(
         "{serial} answered assistance request {request_id}: {}",
         answer.answer
     );
-    let _ = state.changes.send(());
+    // The help desk sees the answer on whichever node serves its page.
+    state.publish(Message::Changed);
     Ok(StatusCode::NO_CONTENT)
 }
 

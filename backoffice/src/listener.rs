@@ -147,6 +147,14 @@ pub fn serve(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr()?;
+        if let Ok(mut recorded) = state.address.lock() {
+            *recorded = address.to_string();
+        }
+        // Its lease first: the streams it takes count as open from the start.
+        {
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || state.renew_lease()).await?;
+        }
         let app = helpdesk::routes()
             .merge(installations::routes())
             .with_state(state.clone());
@@ -156,7 +164,7 @@ pub fn serve(
             if tls.is_some() { "https" } else { "http" }
         );
         std::io::stdout().flush()?;
-        tracing::info!("serving {db} on {address}");
+        tracing::info!("serving {db} on {address} as node {}", state.node);
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let stop = stop_signal();
@@ -221,7 +229,10 @@ pub fn serve(
             });
         }
         tracing::info!("stopping");
-        state.save_last_seen();
+        {
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || state.leave()).await?;
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     // Held event streams would keep the runtime's shutdown waiting: leave at once.
@@ -229,10 +240,9 @@ pub fn serve(
     Ok(())
 }
 
-/// Expires silent sessions and allowances whose time ran out, and announces licences that
-/// `licence issue` (another process, or on PostgreSQL another machine) stored: every
-/// 200 ms it looks for licence rows after the last it saw, on SQLite only when
-/// `data_version` says another connection wrote.
+/// Ends allowances whose time ran out, writes the heartbeats' batch, renews this node's
+/// lease, expires silent sessions, and watches for new licences and the other nodes'
+/// messages ([`watch`]).
 fn spawn_housekeeping(state: Arc<Backoffice>, db: Location) {
     let lapse = state.clone();
     tokio::spawn(async move {
@@ -252,51 +262,133 @@ fn spawn_housekeeping(state: Arc<Backoffice>, db: Location) {
             }
         }
     });
-    let expiry = state.clone();
+    // Every tick: the heartbeats' batch is written, this node's lease renewed, and the
+    // sessions idle for three intervals end (on whichever node finds them first).
+    let ticking = state.clone();
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(expiry.heartbeat_interval / 2);
+        let mut ticker = tokio::time::interval(ticking.tick());
         loop {
             ticker.tick().await;
-            let expiry = expiry.clone();
-            let _ = tokio::task::spawn_blocking(move || expiry.expire_sessions()).await;
+            let ticking = ticking.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                ticking.renew_lease();
+                ticking.expire_sessions();
+            })
+            .await;
         }
     });
-    let saver = state.clone();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(30));
-        loop {
-            ticker.tick().await;
-            let saver = saver.clone();
-            let _ = tokio::task::spawn_blocking(move || saver.save_last_seen()).await;
+    std::thread::spawn(move || watch(state, db));
+}
+
+/// Says a failure to read the database once, then at most every minute while it lasts,
+/// and once when it is over: a database that is down must not flood the log.
+struct Complaint {
+    what: &'static str,
+    since: Option<std::time::Instant>,
+    said: Option<std::time::Instant>,
+}
+
+impl Complaint {
+    fn new(what: &'static str) -> Complaint {
+        Complaint {
+            what,
+            since: None,
+            said: None,
         }
-    });
-    tokio::task::spawn_blocking(move || {
-        // Until it opens (a PostgreSQL server restarting, say), which is said once.
-        let mut said = false;
-        let mut watcher = loop {
-            match Store::open(&db) {
-                Ok(watcher) => break watcher,
-                Err(error) => {
-                    if !said {
-                        tracing::error!(
-                            "cannot watch the database for new licences, trying again: {error:#}"
-                        );
-                        said = true;
+    }
+
+    fn failed(&mut self, error: &anyhow::Error) {
+        let now = std::time::Instant::now();
+        self.since.get_or_insert(now);
+        if self
+            .said
+            .is_none_or(|said| now.duration_since(said) >= Duration::from_secs(60))
+        {
+            tracing::warn!("cannot {}, trying again: {error:#}", self.what);
+            self.said = Some(now);
+        }
+    }
+
+    fn succeeded(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                "can {} again, after {:.1} s",
+                self.what,
+                since.elapsed().as_secs_f64()
+            );
+            self.said = None;
+        }
+    }
+}
+
+/// Announces new licences on the streams this node holds, and on PostgreSQL delivers what
+/// the other nodes tell (`LISTEN`). On SQLite (one node, `licence issue` another process)
+/// it looks every 200 ms whether another connection wrote (`PRAGMA data_version`), as
+/// cheap as it gets; on PostgreSQL it waits for notifications, and reads the licence rows
+/// it has not seen when one says licences were stored, or when its connection was made
+/// again (what was sent meanwhile was missed).
+fn watch(state: Arc<Backoffice>, db: Location) {
+    let mut complaint = Complaint::new("read new licences");
+    let mut watcher = loop {
+        match Store::open(&db).and_then(|mut watcher| {
+            watcher.listen(crate::state::CHANNEL)?;
+            Ok(watcher)
+        }) {
+            Ok(watcher) => break watcher,
+            Err(error) => {
+                complaint.failed(&error);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    complaint.succeeded();
+    let mut seen_version = 0;
+    watcher.others_may_have_written(&mut seen_version);
+    let mut last_row = store::last_licence_row(&mut watcher).unwrap_or(0);
+    let postgres = watcher.kind() == store::Kind::Postgres;
+    let mut missed = false;
+    loop {
+        let mut look = false;
+        if postgres {
+            match watcher.notifications(Duration::from_secs(5)) {
+                Ok(payloads) => {
+                    for payload in payloads {
+                        if state.received(&payload) == Some(crate::state::Message::Licence) {
+                            look = true;
+                        }
                     }
+                }
+                Err(error) => {
+                    complaint.failed(&error);
+                    missed = true;
                     std::thread::sleep(Duration::from_millis(200));
+                    continue;
                 }
             }
-        };
-        let mut seen_version = 0;
-        watcher.others_may_have_written(&mut seen_version);
-        let mut last_row = store::last_licence_row(&mut watcher).unwrap_or(0);
-        loop {
+            if watcher.take_reconnected() || missed {
+                // Notifications sent while it was not connected were lost: whatever they
+                // said, the pages list again, and the licences are read.
+                missed = false;
+                look = true;
+                let _ = state.changes.send(());
+            }
+        } else {
             std::thread::sleep(Duration::from_millis(200));
-            if watcher.others_may_have_written(&mut seen_version) {
-                last_row = state.announce_new_licences(&mut watcher, last_row);
+            look = watcher.others_may_have_written(&mut seen_version);
+        }
+        if look {
+            match state.announce_new_licences(&mut watcher, last_row) {
+                Ok(last) => {
+                    last_row = last;
+                    complaint.succeeded();
+                }
+                Err(error) => {
+                    complaint.failed(&error);
+                    missed = true;
+                }
             }
         }
-    });
+    }
 }
 
 async fn stop_signal() {

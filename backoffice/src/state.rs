@@ -1,25 +1,40 @@
-//! What the back office's handlers share: the database, the installations' sessions and
-//! event streams with what each allows of remote assistance, the help-desk sessions, the
-//! verified codes, and how it is served.
+//! What the back office's handlers share: the database (which holds the sessions, which
+//! node holds each event stream, what each allows of remote assistance, and the help-desk
+//! sign-ins, so that any node serves any request), the event streams this node holds, the
+//! heartbeats not yet written, the verified codes, and how it is served.
+//!
+//! Nodes tell each other what happened through [`Message`]s: on PostgreSQL with
+//! `NOTIFY remote_service_backoffice` (every node `LISTEN`s), on SQLite (one node) within
+//! the process only.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::response::sse::Event;
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::guard::Guard;
-use crate::store;
+use crate::store::{self, sessions::Activity, sessions::SessionRow};
+
+/// The PostgreSQL channel the nodes tell each other on.
+pub const CHANNEL: &str = "remote_service_backoffice";
 
 /// Everything the handlers share.
 pub struct Backoffice {
     /// The database (one connection; every statement is short).
     pub db: Mutex<store::Store>,
-    /// Sessions by token, and which token a serial's session has.
-    pub sessions: Mutex<Sessions>,
+    /// This node's name in the database (random, new at each start).
+    pub node: String,
+    /// Where this node listens, recorded with its lease (for an operator reading `nodes`).
+    pub address: Mutex<String>,
+    /// The event streams this node holds, by serial.
+    streams: Mutex<HashMap<String, LocalStream>>,
+    /// What heartbeats said since the last batch was written, by session token hash.
+    activity: Mutex<HashMap<String, Activity>>,
     /// How often installations send heartbeats.
     pub heartbeat_interval: Duration,
     /// How long an installation waits for its user's answer to an assistance request
@@ -27,12 +42,10 @@ pub struct Backoffice {
     pub answer_within: Duration,
     /// Whether the server speaks TLS (the help desk's cookie is `Secure` then).
     pub tls: bool,
-    /// Tells the help-desk pages that something they show changed.
+    /// Tells the help-desk pages this node serves that something they show changed.
     pub changes: broadcast::Sender<()>,
     /// Wakes the housekeeping that ends allowances at their time: one was reported.
     pub allowance_reported: tokio::sync::Notify,
-    /// Help-desk cookie sessions.
-    pub helpdesk_sessions: Mutex<HelpdeskSessions>,
     /// Verification codes already checked against their Argon2 hash, keyed by an HMAC
     /// (with a key made at start) of organisation and code: a reconnecting installation
     /// does not cost an Argon2 verification again. In memory only.
@@ -45,39 +58,42 @@ pub struct Backoffice {
     pub guard: Guard,
 }
 
+/// An event stream this node holds.
+pub(crate) struct LocalStream {
+    /// The session's token hash.
+    pub(crate) token_hash: String,
+    /// The stream's own random id (recorded with the session).
+    pub(crate) stream_id: String,
+    pub(crate) sender: mpsc::Sender<Event>,
+}
+
+/// What one node tells the others (and itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Message {
+    /// Something the help-desk pages show changed.
+    Changed,
+    /// Licences were stored (sent by the database's trigger).
+    Licence,
+    /// A help desk asked `serial` for assistance: the node holding its stream sends it.
+    Assistance { serial: String, request_id: String },
+    /// The session `token_hash` of `serial` ended: its stream closes.
+    SessionEnded { serial: String, token_hash: String },
+    /// A stream for `serial` opened: any other stream of the serial closes.
+    StreamOpened { serial: String, stream_id: String },
+}
+
+/// A [`Message`] with the node that sent it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    origin: String,
+    #[serde(flatten)]
+    message: Message,
+}
+
 /// The address a request came from (put into each request by the listener).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::SocketAddr);
-
-/// The installations' sessions.
-#[derive(Default)]
-pub struct Sessions {
-    pub(crate) by_token: HashMap<String, Session>,
-    pub(crate) by_serial: HashMap<String, String>,
-}
-
-/// One installation's session.
-pub struct Session {
-    /// The serial number.
-    pub serial: String,
-    /// The last heartbeat, or when the event stream opened or closed: the session ends
-    /// three heartbeat intervals after it while no event stream is open.
-    pub last_activity: Instant,
-    /// The licence sequence the installation reported.
-    pub licence_sequence: Option<u64>,
-    /// The open event stream, if any, with its generation.
-    pub(crate) stream: Option<(u64, mpsc::Sender<Event>)>,
-    /// When it was last seen (RFC 3339).
-    pub last_seen: String,
-    /// Whether `last_seen` changed since it was last written to the database.
-    pub(crate) last_seen_unsaved: bool,
-    /// The sequence of the serial's latest licence, kept here so that a heartbeat does not
-    /// touch the database.
-    pub(crate) latest_licence: Option<u64>,
-    /// Remote assistance as the installation last reported it in this session
-    /// (`PUT /v1/assistance`); `None`: not allowed. A new session starts without one.
-    pub(crate) allowance: Option<Allowance>,
-}
 
 /// Remote assistance allowed on an installation, as it reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,122 +115,48 @@ pub struct RemoteSession {
     pub started_at: String,
 }
 
-impl Session {
-    /// Whether its event stream is open (it hears of what the back office sends): the
-    /// help desk's "VPN".
-    pub fn has_stream(&self) -> bool {
-        self.stream.is_some()
-    }
-
-    /// The allowance in force at `now`: one whose `until` passed counts as none, even
-    /// before the installation says so.
-    pub fn allowance_at(&self, now: OffsetDateTime) -> Option<&Allowance> {
-        self.allowance
-            .as_ref()
-            .filter(|allowance| allowance.until > now)
-    }
-
-    /// The help desk's "RDP": the event stream is open, remote assistance is allowed and
-    /// the TeamViewer ID is known, so a request can be sent and accepted.
-    pub fn can_assist(&self, now: OffsetDateTime) -> bool {
-        self.has_stream()
-            && self
-                .allowance_at(now)
-                .is_some_and(|allowance| allowance.teamviewer_id.is_some())
-    }
+/// The allowance of a stored session in force at `now_ms`: one whose `until` passed
+/// counts as none, even before the installation says so.
+pub fn allowance_of(session: &SessionRow, now_ms: i64) -> Option<Allowance> {
+    let until_ms = session.allowed_until_ms.filter(|until| *until > now_ms)?;
+    Some(Allowance {
+        until: from_ms(until_ms),
+        teamviewer_id: session.teamviewer_id.clone(),
+        remote_session: session
+            .remote_session
+            .clone()
+            .map(|(help_desk_user, started_at)| RemoteSession {
+                help_desk_user,
+                started_at,
+            }),
+    })
 }
 
-impl Sessions {
-    /// The serial's live session.
-    pub fn of_serial(&self, serial: &str) -> Option<&Session> {
-        self.by_token.get(self.by_serial.get(serial)?)
-    }
-
-    /// Sends an event on the serial's stream; false when it has none.
-    pub fn send(&self, serial: &str, event: Event) -> bool {
-        let Some(session) = self
-            .by_serial
-            .get(serial)
-            .and_then(|token| self.by_token.get(token))
-        else {
-            return false;
-        };
-        match &session.stream {
-            Some((_, sender)) => sender.try_send(event).is_ok(),
-            None => false,
-        }
-    }
-
-    /// Ends the session of `token`; its stream closes.
-    pub(crate) fn remove(&mut self, token: &str) -> Option<Session> {
-        let session = self.by_token.remove(token)?;
-        if self.by_serial.get(&session.serial).map(String::as_str) == Some(token) {
-            self.by_serial.remove(&session.serial);
-        }
-        Some(session)
-    }
+/// The help desk's "RDP": the event stream is open, remote assistance is allowed and the
+/// TeamViewer ID is known, so a request can be sent and accepted.
+pub fn can_assist(session: &SessionRow, now_ms: i64) -> bool {
+    session.has_stream
+        && allowance_of(session, now_ms).is_some_and(|allowance| allowance.teamviewer_id.is_some())
 }
 
 /// How long a help-desk sign-in lasts without being used.
-const HELPDESK_IDLE: Duration = Duration::from_secs(8 * 60 * 60);
+pub const HELPDESK_IDLE: Duration = Duration::from_secs(8 * 60 * 60);
 /// The most help-desk sign-ins kept at once; the least recently used go first.
-const MAX_HELPDESK_SESSIONS: usize = 10_000;
+pub const MAX_HELPDESK_SESSIONS: i64 = 10_000;
 
-/// The help desk's signed-in browsers, by cookie token: each ends after eight hours unused,
-/// and there are never more than [`MAX_HELPDESK_SESSIONS`].
-#[derive(Default)]
-pub struct HelpdeskSessions {
-    by_token: HashMap<String, HelpdeskSession>,
+/// Now, in milliseconds since 1970.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-struct HelpdeskSession {
-    user: String,
-    organisation: String,
-    used: Instant,
+/// A time in milliseconds since 1970.
+pub fn to_ms(time: OffsetDateTime) -> i64 {
+    (time.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-impl HelpdeskSessions {
-    /// Signs `user` of `organisation` in under `token` at `now`.
-    pub fn insert(&mut self, token: String, user: String, organisation: String, now: Instant) {
-        self.by_token
-            .retain(|_, session| now.duration_since(session.used) < HELPDESK_IDLE);
-        while self.by_token.len() >= MAX_HELPDESK_SESSIONS {
-            let Some(oldest) = self
-                .by_token
-                .iter()
-                .min_by_key(|(_, session)| session.used)
-                .map(|(token, _)| token.clone())
-            else {
-                break;
-            };
-            self.by_token.remove(&oldest);
-        }
-        self.by_token.insert(
-            token,
-            HelpdeskSession {
-                user,
-                organisation,
-                used: now,
-            },
-        );
-    }
-
-    /// The (user, organisation) signed in under `token`, used at `now`; `None` when there
-    /// is none or it lapsed (it is then forgotten).
-    pub fn get(&mut self, token: &str, now: Instant) -> Option<(String, String)> {
-        let session = self.by_token.get_mut(token)?;
-        if now.duration_since(session.used) >= HELPDESK_IDLE {
-            self.by_token.remove(token);
-            return None;
-        }
-        session.used = now;
-        Some((session.user.clone(), session.organisation.clone()))
-    }
-
-    /// Signs `token` out.
-    pub fn remove(&mut self, token: &str) {
-        self.by_token.remove(token);
-    }
+fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// Now, as the protocol writes times.
@@ -238,14 +180,17 @@ pub fn random_token() -> String {
 
 impl Backoffice {
     /// The shared state over the database at `location`; `tls` says whether the server
-    /// speaks TLS.
+    /// speaks TLS. On SQLite (one node) the sessions and sign-ins of the last run end.
     pub fn new(
         location: &store::Location,
         heartbeat_interval: Duration,
         answer_within: Duration,
         tls: bool,
     ) -> anyhow::Result<Backoffice> {
-        let db = store::Store::open(location)?;
+        let mut db = store::Store::open(location)?;
+        if db.kind() == store::Kind::Sqlite {
+            store::sessions::forget_all(&mut db)?;
+        }
         let mut key = [0u8; 32];
         {
             use ring::rand::SecureRandom;
@@ -255,13 +200,15 @@ impl Backoffice {
         }
         Ok(Backoffice {
             db: Mutex::new(db),
-            sessions: Mutex::new(Sessions::default()),
+            node: random_token()[..12].to_string(),
+            address: Mutex::new(String::new()),
+            streams: Mutex::new(HashMap::new()),
+            activity: Mutex::new(HashMap::new()),
             heartbeat_interval,
             answer_within,
             tls,
             changes: broadcast::channel(16).0,
             allowance_reported: tokio::sync::Notify::new(),
-            helpdesk_sessions: Mutex::new(HelpdeskSessions::default()),
             verified: Mutex::new(Default::default()),
             verified_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
             guard: Guard::new()?,
@@ -280,6 +227,18 @@ impl Backoffice {
         self.heartbeat_interval * 3
     }
 
+    /// How often this node writes its heartbeats' batch, renews its lease and ends idle
+    /// sessions: half a heartbeat interval, between a quarter of a second and 5 s.
+    pub fn tick(&self) -> Duration {
+        (self.heartbeat_interval / 2).clamp(Duration::from_millis(250), Duration::from_secs(5))
+    }
+
+    /// How long this node's lease lasts after each renewal: three ticks, so that one late
+    /// renewal does not count its streams as closed.
+    pub fn lease(&self) -> Duration {
+        self.tick() * 3
+    }
+
     /// The database.
     pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, store::Store> {
         self.db
@@ -287,116 +246,230 @@ impl Backoffice {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The installations' sessions.
-    pub(crate) fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
-        self.sessions
+    /// The event streams this node holds.
+    pub(crate) fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<String, LocalStream>> {
+        self.streams
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Ends the sessions that had neither a heartbeat nor an open event stream for three
-    /// heartbeat intervals, and writes down when each was last seen.
-    pub fn expire_sessions(&self) {
-        let timeout = self.session_timeout();
-        let mut sessions = self.sessions();
-        let expired: Vec<String> = sessions
-            .by_token
-            .iter()
-            .filter(|(_, session)| {
-                session.stream.is_none() && session.last_activity.elapsed() > timeout
-            })
-            .map(|(token, _)| token.clone())
-            .collect();
-        let seen: Vec<(String, String)> = expired
-            .iter()
-            .filter_map(|token| sessions.remove(token))
-            .map(|session| (session.serial, session.last_seen))
-            .collect();
-        drop(sessions);
-        if seen.is_empty() {
+    /// What heartbeats said since the last batch.
+    pub(crate) fn activity(&self) -> std::sync::MutexGuard<'_, HashMap<String, Activity>> {
+        self.activity
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends an event on the serial's stream if this node holds it; false when it does not.
+    pub fn send_local(&self, serial: &str, event: Event) -> bool {
+        match self.streams().get(serial) {
+            Some(stream) => stream.sender.try_send(event).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Tells every node (this one at once, the others through PostgreSQL) that `message`
+    /// happened; called after what it says is committed.
+    pub fn publish(&self, message: Message) {
+        self.deliver(&message);
+        let mut db = self.db();
+        if db.kind() != store::Kind::Postgres {
             return;
         }
-        for (serial, _) in &seen {
-            tracing::info!("session of {serial} expired");
+        let payload = serde_json::to_string(&Envelope {
+            origin: self.node.clone(),
+            message,
+        })
+        .unwrap_or_default();
+        if let Err(error) = db.execute("SELECT pg_notify(?1, ?2)", &[&CHANNEL, &payload]) {
+            tracing::warn!("cannot tell the other nodes: {error:#}");
         }
-        if let Err(error) = store::record_last_seen(&mut self.db(), &seen) {
-            tracing::warn!("cannot write when installations were last seen: {error:#}");
+    }
+
+    /// A notification's payload from the channel: delivered unless this node sent it
+    /// (it was delivered when it was published). Returns the message.
+    pub fn received(&self, payload: &str) -> Option<Message> {
+        let envelope: Envelope = match serde_json::from_str(payload) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::warn!("a notification that is not ours: {error}");
+                return None;
+            }
+        };
+        if envelope.origin != self.node {
+            self.deliver(&envelope.message);
+        }
+        Some(envelope.message)
+    }
+
+    /// Acts on a message on this node.
+    fn deliver(&self, message: &Message) {
+        match message {
+            Message::Changed => {
+                self.allowance_reported.notify_one();
+            }
+            // The watcher reads the new licence rows itself.
+            Message::Licence => return,
+            Message::Assistance { serial, request_id } => {
+                if self.streams().contains_key(serial) {
+                    match self.assistance_event(request_id) {
+                        Ok(Some(event)) => {
+                            if self.send_local(serial, event) {
+                                tracing::info!("sent assistance request {request_id} to {serial}");
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!("cannot read assistance request {request_id}: {error:#}")
+                        }
+                    }
+                }
+                return;
+            }
+            Message::SessionEnded { serial, token_hash } => {
+                let mut streams = self.streams();
+                if streams
+                    .get(serial)
+                    .is_some_and(|stream| &stream.token_hash == token_hash)
+                {
+                    // Its sender goes: the stream closes.
+                    streams.remove(serial);
+                }
+            }
+            Message::StreamOpened { serial, stream_id } => {
+                let mut streams = self.streams();
+                if streams
+                    .get(serial)
+                    .is_some_and(|stream| &stream.stream_id != stream_id)
+                {
+                    streams.remove(serial);
+                }
+            }
         }
         let _ = self.changes.send(());
+    }
+
+    /// The `assistance-requested` event of a stored request.
+    pub(crate) fn assistance_event(&self, request_id: &str) -> anyhow::Result<Option<Event>> {
+        let mut db = self.db();
+        let Some(request) = store::assistance(&mut db, request_id)? else {
+            return Ok(None);
+        };
+        let organisation = store::serial(&mut db, &request.serial)?
+            .map(|serial| serial.organisation_id)
+            .unwrap_or_default();
+        let organisation_name = store::organisation(&mut db, &organisation)?
+            .map(|organisation| organisation.name)
+            .unwrap_or(organisation);
+        drop(db);
+        Ok(Some(
+            Event::default().event("assistance-requested").data(
+                serde_json::json!({
+                    "request_id": request.request_id,
+                    "help_desk_user": request.help_desk_user,
+                    "organisation": organisation_name,
+                    "message": request.message,
+                    "requested_at": request.requested_at,
+                    "answer_within_s": self.answer_within.as_secs(),
+                })
+                .to_string(),
+            ),
+        ))
+    }
+
+    /// Renews this node's lease: the streams it holds count as open until it runs out.
+    pub fn renew_lease(&self) {
+        let address = self.address.lock().map(|a| a.clone()).unwrap_or_default();
+        let until = now_ms() + self.lease().as_millis() as i64;
+        if let Err(error) = store::sessions::renew_node(&mut self.db(), &self.node, &address, until)
+        {
+            tracing::warn!("cannot renew this node's lease: {error:#}");
+        }
+    }
+
+    /// Ends the sessions that had neither a heartbeat nor an open event stream (held by a
+    /// live node) for three heartbeat intervals, and writes down when each was last seen.
+    pub fn expire_sessions(&self) {
+        self.save_last_seen();
+        let now = now_ms();
+        let idle_before = now - self.session_timeout().as_millis() as i64;
+        let expired = match store::sessions::expire_sessions(&mut self.db(), idle_before, now) {
+            Ok(expired) => expired,
+            Err(error) => {
+                tracing::warn!("cannot end idle sessions: {error:#}");
+                return;
+            }
+        };
+        if expired.is_empty() {
+            return;
+        }
+        for (serial, _) in &expired {
+            tracing::info!("session of {serial} expired");
+        }
+        self.publish(Message::Changed);
     }
 
     /// Forgets the allowances whose `until` passed (the installation says so itself when
     /// it ends one; this is for one that cannot), and tells the help-desk pages. Returns
     /// when the next one that remains ends, to wake then.
     pub fn lapse_allowances(&self) -> Option<OffsetDateTime> {
-        let now = OffsetDateTime::now_utc();
-        let mut lapsed = Vec::new();
-        let mut next: Option<OffsetDateTime> = None;
-        for session in self.sessions().by_token.values_mut() {
-            match session.allowance.as_ref().map(|allowance| allowance.until) {
-                Some(until) if until <= now => {
-                    session.allowance = None;
-                    lapsed.push(session.serial.clone());
-                }
-                Some(until) => next = Some(next.map_or(until, |next| next.min(until))),
-                None => {}
-            }
-        }
-        if lapsed.is_empty() {
-            return next;
-        }
+        let now = now_ms();
+        let lapsed =
+            store::sessions::lapse_allowances(&mut self.db(), now).unwrap_or_else(|error| {
+                tracing::warn!("cannot end lapsed allowances: {error:#}");
+                Vec::new()
+            });
         for serial in &lapsed {
             tracing::info!("remote assistance on {serial} lapsed: its time ran out");
         }
-        let _ = self.changes.send(());
-        next
+        if !lapsed.is_empty() {
+            self.publish(Message::Changed);
+        }
+        store::sessions::next_allowance_end(&mut self.db(), now)
+            .ok()
+            .flatten()
+            .map(from_ms)
     }
 
-    /// Writes down when the online installations were last seen, those that changed since
-    /// the last time: every 30 s, and when the server stops. Heartbeats only touch memory;
-    /// this writes a few hundred rows per transaction and lets go of the database between.
+    /// Writes down what the heartbeats said since the last time (last seen, the licence
+    /// sequence reported): every tick, and when the server stops. Heartbeats only touch
+    /// memory; this writes 500 rows per transaction and lets go of the database between.
     pub fn save_last_seen(&self) {
-        let seen: Vec<(String, String)> = self
-            .sessions()
-            .by_token
-            .values_mut()
-            .filter(|session| session.last_seen_unsaved)
-            .map(|session| {
-                session.last_seen_unsaved = false;
-                (session.serial.clone(), session.last_seen.clone())
-            })
+        let batch: Vec<Activity> = self
+            .activity()
+            .drain()
+            .map(|(_, activity)| activity)
             .collect();
-        for chunk in seen.chunks(500) {
-            if let Err(error) = store::record_last_seen(&mut self.db(), chunk) {
+        for chunk in batch.chunks(500) {
+            if let Err(error) = store::sessions::record_activity(&mut self.db(), chunk) {
                 tracing::warn!("cannot write when installations were last seen: {error:#}");
             }
         }
     }
 
+    /// This node stops: what its heartbeats said is written, the streams it held are
+    /// recorded closed, and its lease goes.
+    pub fn leave(&self) {
+        self.save_last_seen();
+        if let Err(error) =
+            store::sessions::leave(&mut self.db(), &self.node, &now_text(), now_ms())
+        {
+            tracing::warn!("cannot record this node's streams closed: {error:#}");
+        }
+        self.streams().clear();
+        self.publish(Message::Changed);
+    }
+
     /// Announces licences stored (by `licence issue`, another process) after row `after`,
-    /// read from `db` (the watcher's own connection); returns the last row seen.
-    pub fn announce_new_licences(&self, db: &mut store::Store, after: i64) -> i64 {
-        let licences = match store::licences_after(db, after) {
-            Ok(licences) => licences,
-            Err(error) => {
-                tracing::warn!("cannot read new licences: {error:#}");
-                return after;
-            }
-        };
+    /// read from `db` (the watcher's own connection), on the streams this node holds;
+    /// returns the last row seen, or the error (the caller says it, rate-limited).
+    pub fn announce_new_licences(&self, db: &mut store::Store, after: i64) -> anyhow::Result<i64> {
+        let licences = store::licences_after(db, after)?;
         let mut last = after;
-        let mut sessions = self.sessions();
         for licence in licences {
             last = last.max(licence.row);
-            if let Some(session) = sessions
-                .by_serial
-                .get(&licence.serial)
-                .cloned()
-                .and_then(|token| sessions.by_token.get_mut(&token))
-            {
-                session.latest_licence = session.latest_licence.max(Some(licence.sequence));
-            }
             let event = licence_available(&licence.serial, &licence.licence_id, licence.sequence);
-            if sessions.send(&licence.serial, event) {
+            if self.send_local(&licence.serial, event) {
                 tracing::info!(
                     "announced licence {} to {}",
                     licence.licence_id,
@@ -404,7 +477,7 @@ impl Backoffice {
                 );
             }
         }
-        last
+        Ok(last)
     }
 
     /// Whether `code` is the organisation's verification code: checked against its Argon2
@@ -459,35 +532,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn help_desk_sign_ins_lapse_unused_and_are_bounded() {
-        let mut sessions = HelpdeskSessions::default();
-        let start = Instant::now();
-        sessions.insert("a".into(), "anna".into(), "ORG-1".into(), start);
-        let later = start + HELPDESK_IDLE / 2;
-        assert_eq!(
-            sessions.get("a", later),
-            Some(("anna".to_string(), "ORG-1".to_string()))
-        );
-        // Used half way: it lasts from then on.
-        assert!(sessions.get("a", later + HELPDESK_IDLE / 2).is_some());
-        assert!(sessions.get("a", later + HELPDESK_IDLE * 2).is_none());
-        assert!(
-            sessions.by_token.is_empty(),
-            "a lapsed sign-in is forgotten"
-        );
-        for index in 0..MAX_HELPDESK_SESSIONS + 5 {
-            sessions.insert(
-                format!("t{index}"),
-                "u".into(),
-                "o".into(),
-                start + Duration::from_millis(index as u64),
+    fn messages_between_nodes_read_back_as_sent_and_the_trigger_payload_is_one() {
+        for message in [
+            Message::Changed,
+            Message::Licence,
+            Message::Assistance {
+                serial: "SN-1".into(),
+                request_id: "9f2c".into(),
+            },
+            Message::SessionEnded {
+                serial: "SN-1".into(),
+                token_hash: "ab".into(),
+            },
+            Message::StreamOpened {
+                serial: "SN-1".into(),
+                stream_id: "cd".into(),
+            },
+        ] {
+            let text = serde_json::to_string(&Envelope {
+                origin: "n1".into(),
+                message: message.clone(),
+            })
+            .unwrap();
+            let read: Envelope = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                (read.origin.as_str(), read.message),
+                ("n1", message),
+                "{text}"
             );
         }
-        assert_eq!(sessions.by_token.len(), MAX_HELPDESK_SESSIONS);
-        assert!(
-            sessions.get("t0", start + Duration::from_secs(1)).is_none(),
-            "the oldest went"
-        );
+        // What the licences table's trigger sends (migration 2).
+        let read: Envelope =
+            serde_json::from_str(r#"{"origin":"database","kind":"licence"}"#).unwrap();
+        assert_eq!(read.message, Message::Licence);
     }
 
     #[test]

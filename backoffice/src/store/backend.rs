@@ -207,6 +207,11 @@ struct Postgres {
     in_transaction: bool,
     /// Statements prepared on `client`, by their SQL.
     statements: HashMap<&'static str, postgres::Statement>,
+    /// The channel this connection listens on (`LISTEN`), again after each reconnection.
+    listening: Option<&'static str>,
+    /// Whether it connected again since [`Store::take_reconnected`] was last asked:
+    /// notifications sent meanwhile were missed.
+    reconnected: bool,
 }
 
 /// Runs blocking database work. The PostgreSQL driver blocks on a runtime of its own,
@@ -249,7 +254,13 @@ impl Postgres {
                 );
             }
             self.statements.clear();
-            self.client = Some(Postgres::connect(&self.config, &self.shown)?);
+            let mut client = Postgres::connect(&self.config, &self.shown)?;
+            if let Some(channel) = self.listening {
+                blocking(|| client.batch_execute(&format!("LISTEN {channel}")))
+                    .with_context(|| format!("cannot listen on {}", self.shown))?;
+            }
+            self.client = Some(client);
+            self.reconnected = true;
             tracing::info!("connected to {} again", self.shown);
         }
         Ok(self.client.as_mut().expect("connected above"))
@@ -378,6 +389,30 @@ fn sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row(values))
 }
 
+/// Whether `error` says the database cannot be reached now (the connection broke or could
+/// not be made), rather than that a statement failed: the node answers `503` then.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<postgres::Error>()
+            .is_some_and(|error| {
+                // SQLSTATE classes 08 (connection exception) and 57 (operator
+                // intervention: the server shuts down or is starting).
+                error.is_closed()
+                    || error.code().is_some_and(|state| {
+                        state.code().starts_with("08") || state.code().starts_with("57")
+                    })
+                    || error.as_db_error().is_none()
+                        && std::error::Error::source(error)
+                            .is_some_and(|source| source.is::<std::io::Error>())
+                    || error.to_string().starts_with("error connecting")
+                    || error.to_string().starts_with("timeout waiting")
+            })
+    }) || error
+        .chain()
+        .any(|cause| cause.to_string().starts_with("the connection to "))
+}
+
 /// Which kind of database a [`Store`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -402,12 +437,68 @@ impl Store {
                     shown: shown.clone(),
                     in_transaction: false,
                     statements: HashMap::new(),
+                    listening: None,
+                    reconnected: false,
                 })),
             },
         };
         super::migrations::migrate(&mut store)
             .with_context(|| format!("the database {location}"))?;
         Ok(store)
+    }
+
+    /// Listens on the PostgreSQL `channel` (again after each reconnection), for
+    /// [`Store::notifications`]; nothing on SQLite.
+    pub fn listen(&mut self, channel: &'static str) -> Result<()> {
+        if let Backend::Postgres(postgres) = &mut self.backend {
+            postgres.listening = Some(channel);
+            postgres.batch(&format!("LISTEN {channel}"))?;
+        }
+        Ok(())
+    }
+
+    /// The payloads of the notifications on the channel this store listens on: waits up
+    /// to `timeout` for the first, then takes those that came with it. An error when the
+    /// connection broke (the next call connects again: see [`Store::take_reconnected`]).
+    pub fn notifications(&mut self, timeout: Duration) -> Result<Vec<String>> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let Backend::Postgres(postgres) = &mut self.backend else {
+            std::thread::sleep(timeout);
+            return Ok(Vec::new());
+        };
+        let client = postgres.client()?;
+        let waited = blocking(|| {
+            let mut payloads = Vec::new();
+            let mut notifications = client.notifications();
+            let first = notifications.timeout_iter(timeout).next()?;
+            if let Some(first) = first {
+                payloads.push(first.payload().to_string());
+                let mut pending = notifications.iter();
+                while let Some(next) = pending.next()? {
+                    payloads.push(next.payload().to_string());
+                }
+            }
+            Ok::<_, postgres::Error>(payloads)
+        });
+        let payloads = postgres.checked(waited)?;
+        if postgres
+            .client
+            .as_ref()
+            .is_some_and(postgres::Client::is_closed)
+        {
+            postgres.client = None;
+            bail!("the connection to {} broke", postgres.shown);
+        }
+        Ok(payloads)
+    }
+
+    /// Whether the connection was made again since the last call (notifications sent
+    /// meanwhile were missed); false on SQLite.
+    pub fn take_reconnected(&mut self) -> bool {
+        match &mut self.backend {
+            Backend::Postgres(postgres) => std::mem::take(&mut postgres.reconnected),
+            Backend::Sqlite(_) => false,
+        }
     }
 
     /// Which kind of database this is.

@@ -134,7 +134,84 @@ CREATE TABLE assistance (
 CREATE INDEX assistance_by_serial ON assistance (serial, requested_at);
 CREATE INDEX serials_by_organisation ON serials (organisation_id, serial);
 "#,
+}, Migration {
+    version: 2,
+    what: "installation sessions, help-desk sign-ins, which node holds each event stream (several nodes)",
+    sqlite: SESSIONS_SQLITE,
+    postgres: SESSIONS_POSTGRES,
 }];
+
+/// Version 2: what every node must see of the installations' sessions and the help desk's
+/// sign-ins, so that any node serves any request. Tokens are kept as their SHA-256 hash
+/// only; times are milliseconds since 1970 (`_ms`), compared by the nodes' clocks.
+/// `stream_node` holds the session's event stream while the node's lease in `nodes` runs:
+/// each node renews its own row a few times per heartbeat interval; one that dies stops,
+/// and the streams it held count as closed when its lease runs out.
+const SESSIONS_SQLITE: &str = r#"
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    serial TEXT NOT NULL UNIQUE,
+    licence_sequence INTEGER,
+    last_seen TEXT NOT NULL,
+    last_activity_ms INTEGER NOT NULL,
+    stream_id TEXT,
+    stream_node TEXT,
+    allowed_until_ms INTEGER,
+    teamviewer_id TEXT,
+    remote_user TEXT,
+    remote_started TEXT
+);
+CREATE TABLE helpdesk_sessions (
+    token_hash TEXT PRIMARY KEY,
+    "user" TEXT NOT NULL,
+    organisation_id TEXT NOT NULL,
+    used_ms INTEGER NOT NULL
+);
+CREATE INDEX helpdesk_sessions_by_use ON helpdesk_sessions (used_ms);
+CREATE TABLE nodes (
+    node TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    lease_ms INTEGER NOT NULL
+);
+"#;
+
+/// The same tables, and a trigger that tells every listening node (`LISTEN
+/// remote_service_backoffice`) that licences were stored, whichever process stored them.
+const SESSIONS_POSTGRES: &str = r#"
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    serial TEXT NOT NULL UNIQUE,
+    licence_sequence BIGINT,
+    last_seen TEXT NOT NULL,
+    last_activity_ms BIGINT NOT NULL,
+    stream_id TEXT,
+    stream_node TEXT,
+    allowed_until_ms BIGINT,
+    teamviewer_id TEXT,
+    remote_user TEXT,
+    remote_started TEXT
+);
+CREATE TABLE helpdesk_sessions (
+    token_hash TEXT PRIMARY KEY,
+    "user" TEXT NOT NULL,
+    organisation_id TEXT NOT NULL,
+    used_ms BIGINT NOT NULL
+);
+CREATE INDEX helpdesk_sessions_by_use ON helpdesk_sessions (used_ms);
+CREATE TABLE nodes (
+    node TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    lease_ms BIGINT NOT NULL
+);
+CREATE FUNCTION remote_service_backoffice_licence_stored() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('remote_service_backoffice', '{"origin":"database","kind":"licence"}');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER licences_announced AFTER INSERT ON licences
+    FOR EACH STATEMENT EXECUTE FUNCTION remote_service_backoffice_licence_stored();
+"#;
 
 /// The newest schema this back office knows.
 pub const KNOWN_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

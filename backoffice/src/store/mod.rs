@@ -8,10 +8,11 @@
 
 mod backend;
 mod migrations;
+pub mod sessions;
 
 use anyhow::{bail, Result};
 
-pub use backend::{Kind, Location, Store};
+pub use backend::{is_unreachable, Kind, Location, Store};
 
 /// An organisation.
 #[derive(Debug, Clone)]
@@ -144,19 +145,6 @@ pub fn record_seen(
         &[&serial, &hostname, &client, &at],
     )?;
     Ok(())
-}
-
-/// Records when installations were last seen, `(serial, time)` pairs, in one transaction.
-pub fn record_last_seen(db: &mut Store, seen: &[(String, String)]) -> Result<()> {
-    db.transaction(|db| {
-        for (serial, at) in seen {
-            db.execute(
-                "UPDATE serials SET last_seen = ?2 WHERE serial = ?1",
-                &[serial, at],
-            )?;
-        }
-        Ok(())
-    })
 }
 
 /// A stored licence.
