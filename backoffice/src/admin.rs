@@ -102,6 +102,25 @@ pub fn issue_licence(
     Ok(())
 }
 
+/// `migrate --from FILE --to URL`: the SQLite back office's data copied into an empty
+/// PostgreSQL database whose schema is brought up to date first; the counts on standard
+/// output. The source is only read.
+pub fn migrate(from: &Location, to: &Location) -> Result<()> {
+    let Location::Sqlite(path) = from else {
+        bail!("--from {from} is not a SQLite file: the migration reads a SQLite back office (PATH or sqlite:PATH)");
+    };
+    if !matches!(to, Location::Postgres { .. }) {
+        bail!("--to {to} is not a PostgreSQL URL: the migration writes into PostgreSQL (postgres://USER@HOST/DATABASE)");
+    }
+    let (mut source, version) = Store::open_read_only(path)?;
+    let mut target = Store::open(to)?;
+    let counts = store::copy_all(&mut source, &mut target, &to.to_string())
+        .with_context(|| format!("cannot migrate {from} to {to}"))?;
+    println!("migrated {from} (schema version {version}) to {to}");
+    println!("{counts}");
+    Ok(())
+}
+
 pub fn check_identifier(what: &str, value: &str) -> Result<()> {
     if value.is_empty()
         || value.len() > 128

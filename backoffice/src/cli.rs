@@ -86,6 +86,23 @@ enum Command {
     /// Licences.
     #[command(subcommand)]
     Licence(LicenceCommand),
+    /// Move a SQLite back office's data whole into an empty PostgreSQL database: its
+    /// schema is brought up to date, then everything is copied in one transaction (a
+    /// failure leaves it empty), and the counts are printed. The SQLite file is only read.
+    Migrate {
+        /// The SQLite back office (PATH or sqlite:PATH); opened read-only.
+        #[arg(long, value_name = "FILE")]
+        from: Location,
+        /// The empty PostgreSQL database (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE).
+        // The environment's value is never shown in the help: it may hold a password.
+        #[arg(
+            long,
+            env = "REMOTE_SERVICE_BACKOFFICE_DB",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        to: Location,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,6 +279,7 @@ fn run(cli: Cli) -> Result<()> {
             admin::add_helpdesk_user(&db.db, &user, &org)
         }
         Command::Keys(KeysCommand::Generate { out }) => admin::generate_keys(&out),
+        Command::Migrate { from, to } => admin::migrate(&from, &to),
         Command::Licence(LicenceCommand::Reports { serial, db }) => {
             admin::licence_reports(&db.db, &serial)
         }

@@ -447,6 +447,27 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing SQLite file read-only, as it is (nothing is made, migrated or
+    /// written: the source of `migrate`); refuses a schema newer than this back office
+    /// knows. The schema's version is returned with it.
+    pub fn open_read_only(path: &Path) -> Result<(Store, i64)> {
+        use rusqlite::OpenFlags;
+        let connection = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open the database {} read-only", path.display()))?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .context("cannot set the database's busy timeout")?;
+        let mut store = Store {
+            backend: Backend::Sqlite(connection),
+        };
+        let version = super::migrations::check_read_only(&mut store)
+            .with_context(|| format!("the database {}", path.display()))?;
+        Ok((store, version))
+    }
+
     /// Listens on the PostgreSQL `channel` (again after each reconnection), for
     /// [`Store::notifications`]; nothing on SQLite.
     pub fn listen(&mut self, channel: &'static str) -> Result<()> {

@@ -6,7 +6,7 @@
 //! A migration is never changed once released; a change of schema is a new migration, for
 //! both backends.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use super::backend::{Kind, Store};
 
@@ -243,11 +243,12 @@ pub fn migrate(store: &mut Store) -> Result<()> {
             .transpose()?
             .unwrap_or(0);
         if current > KNOWN_VERSION {
-            bail!(
-                "the database's schema is version {current}, this back office knows up to {KNOWN_VERSION}: upgrade the back office"
-            );
+            return Err(newer_than_known(current));
         }
-        for migration in MIGRATIONS.iter().filter(|migration| migration.version > current) {
+        for migration in MIGRATIONS
+            .iter()
+            .filter(|migration| migration.version > current)
+        {
             store
                 .batch(store.dialect(migration.sqlite, migration.postgres))
                 .with_context(|| {
@@ -269,6 +270,45 @@ pub fn migrate(store: &mut Store) -> Result<()> {
         }
         Ok(())
     })
+}
+
+fn newer_than_known(current: i64) -> anyhow::Error {
+    anyhow!(
+        "the database's schema is version {current}, this back office knows up to {KNOWN_VERSION}: upgrade the back office"
+    )
+}
+
+/// The schema version of a SQLite database opened read-only, which is never migrated (the
+/// source of `migrate`): 0 for a file from before schema versions were recorded; refuses
+/// a schema newer than [`KNOWN_VERSION`] as [`migrate`] does, and a file that is no back
+/// office database.
+pub fn check_read_only(store: &mut Store) -> Result<i64> {
+    let has_table = |store: &mut Store, name: &str| -> Result<bool> {
+        Ok(store
+            .query_first(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                &[&name],
+            )?
+            .map(|row| row.integer(0))
+            .transpose()?
+            .unwrap_or(0)
+            > 0)
+    };
+    if !has_table(store, "organisations")? {
+        bail!("it is not a back office database (it has no organisations table)");
+    }
+    if !has_table(store, "schema_version")? {
+        return Ok(0);
+    }
+    let current = store
+        .query_first("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
+        .map(|row| row.integer(0))
+        .transpose()?
+        .unwrap_or(0);
+    if current > KNOWN_VERSION {
+        return Err(newer_than_known(current));
+    }
+    Ok(current)
 }
 
 #[cfg(test)]

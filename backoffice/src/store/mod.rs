@@ -4,15 +4,17 @@
 //!
 //! In a SQLite file (the default: nothing to install, one machine) or in PostgreSQL (several
 //! back office nodes on one database): [`Store`] hides which (`backend`); the schema is in
-//! `migrations`.
+//! `migrations`; `copy` moves a SQLite back office's data into PostgreSQL (`migrate`).
 
 mod backend;
+mod copy;
 mod migrations;
 pub mod sessions;
 
 use anyhow::{bail, Result};
 
 pub use backend::{is_unreachable, Kind, Location, Store};
+pub use copy::copy_all;
 
 /// An organisation.
 #[derive(Debug, Clone)]
