@@ -325,8 +325,8 @@ impl Complaint {
 /// the other nodes tell (`LISTEN`). On SQLite (one node, `licence issue` another process)
 /// it looks every 200 ms whether another connection wrote (`PRAGMA data_version`), as
 /// cheap as it gets; on PostgreSQL it waits for notifications, and reads the licence rows
-/// it has not seen when one says licences were stored, or when its connection was made
-/// again (what was sent meanwhile was missed).
+/// it has not seen when one says licences were stored, when its connection was made
+/// again (what was sent meanwhile was missed), and after 5 s without any.
 fn watch(state: Arc<Backoffice>, db: Location) {
     let mut complaint = Complaint::new("read new licences");
     let mut watcher = loop {
@@ -352,6 +352,12 @@ fn watch(state: Arc<Backoffice>, db: Location) {
         if postgres {
             match watcher.notifications(Duration::from_secs(5)) {
                 Ok(payloads) => {
+                    // Five quiet seconds: the rows are read anyway, so that a notification
+                    // lost in a reconnection (one sent between the server's restart and
+                    // this connection's LISTEN) delays a licence by 5 s, never for good.
+                    if payloads.is_empty() {
+                        look = true;
+                    }
                     for payload in payloads {
                         if state.received(&payload) == Some(crate::state::Message::Licence) {
                             look = true;
