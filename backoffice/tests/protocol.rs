@@ -1503,10 +1503,10 @@ fn wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others(
 fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets(backend: Backend) {
     let mut office = Office::with_helpdesk_user(backend);
     office.serve(&[]);
-    let median = |mut times: Vec<Duration>| {
-        times.sort();
-        times[times.len() / 2]
-    };
+    // The fastest of the tries: what the work costs at the least. A loaded machine only
+    // ever adds to a try, and may add a lot to any one of them (a median of four still
+    // caught such a stall).
+    let fastest = |times: Vec<Duration>| times.into_iter().min().expect("four tries");
     let timed = |path: &str, body: String| {
         let started = Instant::now();
         let answer = office.request("POST", path, None, Some(&body));
@@ -1514,12 +1514,12 @@ fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets(backen
         started.elapsed()
     };
     // Four tries each: below the lockout.
-    let wrong_code = median(
+    let wrong_code = fastest(
         (0..4)
             .map(|_| timed("/v1/sessions", session_body("ORG-1", "wrong", "SN-1")))
             .collect(),
     );
-    let unknown_org = median(
+    let unknown_org = fastest(
         (0..4)
             .map(|index| {
                 timed(
@@ -1532,7 +1532,7 @@ fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets(backen
     let sign_in = |user: &str, index: usize| {
         serde_json::json!({"user": format!("{user}{index}"), "password": "wrong"}).to_string()
     };
-    let wrong_password = median(
+    let wrong_password = fastest(
         (0..4)
             .map(|_| {
                 timed(
@@ -1542,7 +1542,7 @@ fn unknown_organisations_and_users_are_refused_as_slowly_as_wrong_secrets(backen
             })
             .collect(),
     );
-    let unknown_user = median(
+    let unknown_user = fastest(
         (0..4)
             .map(|index| timed("/helpdesk/sign-in", sign_in("nobody-", index)))
             .collect(),
