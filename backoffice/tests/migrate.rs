@@ -4,20 +4,18 @@
 //! test's own (`support::postgres_server`, Debian package `postgresql`), then served from
 //! there: installations sign in with their old codes, the help desk with its old password.
 
-// The harness serves several test files; this one does not restart its server.
+// Each test file uses a part of the shared support.
 #[allow(dead_code)]
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use support::postgres_server::{self, PostgresServer};
+use support::cli::{self, Answer, Process};
+use support::http::{self, in_seconds, Stream};
+use support::postgres_server::PostgresServer;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
 const CODE: &str = "org-code-5521";
 const OTHER_CODE: &str = "org-code-7780";
 const HELPDESK_PASSWORD: &str = "hd-password-31";
@@ -34,30 +32,6 @@ const DATA_TABLES: &[&str] = &[
     "helpdesk_sessions",
     "nodes",
 ];
-
-/// What a command or request gave.
-struct Answer {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.stdout))
-    }
-
-    /// Neither output shows the PostgreSQL password.
-    fn assert_no_password(&self) {
-        for output in [&self.stdout, &self.stderr] {
-            assert!(
-                !output.contains(postgres_server::PASSWORD),
-                "the password was shown: {output}"
-            );
-        }
-    }
-}
 
 /// A scratch folder with a SQLite back office (`office.sqlite`), a key pair, and a
 /// PostgreSQL server with an empty database `office`.
@@ -90,26 +64,9 @@ impl Setup {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Answer {
-        let mut child = Command::new(BINARY)
-            .args(args)
-            .env_remove("REMOTE_SERVICE_BACKOFFICE_DB")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            let mut input = child.stdin.take().unwrap();
-            if let Some(text) = stdin {
-                writeln!(input, "{text}").unwrap();
-            }
-        }
-        let output = child.wait_with_output().unwrap();
-        Answer {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        let mut command = cli::command(args);
+        command.env_remove("REMOTE_SERVICE_BACKOFFICE_DB");
+        cli::run(command, stdin)
     }
 
     /// A command that must succeed.
@@ -129,18 +86,16 @@ impl Setup {
     /// `licence issue SERIAL` on `db`; the licence file.
     fn issue(&self, db: &str, serial: &str, features: &str) -> String {
         let key = self.path("keys/licence.key");
-        let args = [
-            "licence",
-            "issue",
-            serial,
-            "--features",
-            features,
-            "--maintenance-through",
-            "2027-12-31",
-            "--key",
-            &key,
-        ];
-        self.ok_on(db, &args, None).stdout
+        self.ok_on(db, &cli::licence_issue(serial, features, &key), None)
+            .stdout
+    }
+
+    /// The target's URL as `migrate` shows it: without the password.
+    fn shown_url(&self) -> String {
+        format!(
+            "postgres://postgres:***@127.0.0.1:{}/office",
+            self.postgres.port()
+        )
     }
 
     fn migrate(&self, from: &str) -> Answer {
@@ -181,99 +136,43 @@ impl Setup {
 
     /// Starts `serve` on `db`.
     fn serve(&self, db: &str, log_name: &str) -> Server {
-        let log = fs::File::create(self.path(log_name)).unwrap();
-        let mut child = Command::new(BINARY)
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
-            .args(["--heartbeat-interval", "5"])
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut server = Server {
-            child: Some(child),
-            url: String::new(),
+        let command = cli::command(&[
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            "127.0.0.1:0",
+            "--heartbeat-interval",
+            "5",
+        ]);
+        let (process, url) = cli::serve(command, Path::new(&self.path(log_name)));
+        Server {
+            url,
+            process,
             dir: self.dir.path().to_path_buf(),
-        };
-        let (first, line) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            if let Some(line) = lines.next() {
-                let _ = first.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = line
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the listening line within 30 s");
-        server.url = line
-            .strip_prefix("remote-service-backoffice listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        server
+        }
     }
 }
 
 /// A running `serve`.
 struct Server {
-    child: Option<Child>,
+    process: Process,
     url: String,
-    dir: std::path::PathBuf,
+    dir: PathBuf,
 }
 
 impl Server {
-    /// A request with curl (extra options: a cookie jar); headers and body through files.
-    fn curl(
-        &self,
-        options: &[&str],
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-    ) -> Answer {
-        let headers = self.dir.join("headers");
-        let mut header_text = "Content-Type: application/json\n".to_string();
-        if let Some(token) = token {
-            header_text.push_str(&format!("Authorization: Bearer {token}\n"));
-        }
-        fs::write(&headers, header_text).unwrap();
-        let mut command = Command::new("curl");
-        command
-            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
-            .arg("-H")
-            .arg(format!("@{}", headers.display()))
-            .args(options);
-        if let Some(body) = body {
-            let file = self.dir.join("body");
-            fs::write(&file, body).unwrap();
-            command
-                .arg("--data-binary")
-                .arg(format!("@{}", file.display()));
-        }
-        let output = command
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .expect("curl (Debian package curl)");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        Answer {
-            code: status.trim().parse().unwrap_or(0),
-            stdout: body.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
+    /// A request with curl; headers and body through files.
     fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Answer {
-        self.curl(&[], method, path, token, body)
+        let url = format!("{}{path}", self.url);
+        http::request(&self.dir, &url, &[], method, token, body)
     }
 
     /// A new session of `serial` with `code`: the answer.
     fn session(&self, organisation: &str, code: &str, serial: &str) -> Answer {
-        let body = serde_json::json!({
-            "organisation_id": organisation, "verification_code": code, "serial_number": serial,
-            "licence_sequence": 0, "client": "test", "hostname": format!("host-of-{serial}"),
-        });
-        self.request("POST", "/v1/sessions", None, Some(&body.to_string()))
+        let hostname = format!("host-of-{serial}");
+        let body = http::session_body_from(organisation, code, serial, &hostname);
+        self.request("POST", "/v1/sessions", None, Some(&body))
     }
 
     /// A session that must be made: its token.
@@ -285,86 +184,35 @@ impl Server {
 
     /// Signs a help desk in; the cookie goes to the jar file it returns.
     fn sign_in(&self, user: &str, password: &str) -> (Answer, String) {
-        let jar = self.dir.join(format!("jar-{user}"));
-        let jar = jar.to_string_lossy().into_owned();
-        let body = serde_json::json!({"user": user, "password": password}).to_string();
-        let answer = self.curl(
-            &["-c", &jar],
-            "POST",
-            "/helpdesk/sign-in",
-            None,
-            Some(&body),
-        );
-        (answer, jar)
+        http::sign_in(&self.dir, &self.url, user, password)
     }
 
     /// Follows the session's event stream with curl: (event, data) pairs.
-    fn events(&self, token: &str) -> mpsc::Receiver<(String, serde_json::Value)> {
-        let headers = self.dir.join("stream-headers");
-        fs::write(&headers, format!("Authorization: Bearer {token}\n")).unwrap();
-        let mut child = Command::new("curl")
-            .args(["-sN", "-H"])
-            .arg(format!("@{}", headers.display()))
-            .arg(format!("{}/v1/events", self.url))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut name = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(event) = line.strip_prefix("event: ") {
-                    name = event.to_string();
-                } else if let Some(data) = line.strip_prefix("data: ") {
-                    let data = serde_json::from_str(data).unwrap();
-                    if sender.send((name.clone(), data)).is_err() {
-                        break;
-                    }
-                }
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        });
-        receiver
+    fn events(&self, token: &str) -> Stream {
+        let header = http::bearer(&self.dir, "stream-headers", token);
+        http::follow(&format!("{}/v1/events", self.url), &["-H", &header])
     }
 
     /// Stops the server with SIGTERM and waits for it (it writes last-seen times first).
     fn stop(mut self) {
-        let mut child = self.child.take().unwrap();
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = child.wait().unwrap();
+        self.process.terminate();
+        let status = self.process.0.wait().unwrap();
         assert!(status.success(), "serve stopped with {status}");
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// The first event named `name` within 20 s (others are skipped).
+fn next_event(events: &Stream, name: &str) -> serde_json::Value {
+    events
+        .named(Duration::from_secs(20), name)
+        .unwrap_or_else(|| panic!("no {name} event within 20 s"))
 }
 
-/// The first event named `name` within 20 s (others are skipped).
-fn next_event(
-    events: &mpsc::Receiver<(String, serde_json::Value)>,
-    name: &str,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match events.recv_timeout(left) {
-            Ok((event, data)) if event == name => return data,
-            Ok(_) => continue,
-            Err(_) => break,
-        }
-    }
-    panic!("no {name} event within 20 s");
+/// A `migrate` that failed: exit code 1, nothing on standard output, no password shown.
+fn assert_refused(answer: &Answer) {
+    assert_eq!(answer.code, 1, "{}", answer.stdout);
+    answer.assert_no_password();
+    assert_eq!(answer.stdout, "");
 }
 
 /// The SQLite file and the data SQLite keeps beside it (`-wal`, `-journal`): each name with
@@ -395,33 +243,39 @@ fn sqlite_files(dir: &Path) -> Vec<String> {
     files
 }
 
+/// Organisation ORG-1 (code [`CODE`]) on the SQLite file `db`, its serial numbers SN-1 and
+/// SN-2 and its help-desk account `hd` (password [`HELPDESK_PASSWORD`]).
+fn add_shop_one(setup: &Setup, db: &str) {
+    setup.ok_on(
+        db,
+        &["org", "add", "ORG-1", "--name", "Shop One"],
+        Some(CODE),
+    );
+    setup.ok_on(
+        db,
+        &["serial", "add", "SN-1", "SN-2", "--org", "ORG-1"],
+        None,
+    );
+    setup.ok_on(
+        db,
+        &["helpdesk", "add", "hd", "--org", "ORG-1"],
+        Some(HELPDESK_PASSWORD),
+    );
+}
+
 /// A SQLite back office made with the real commands: two organisations, three serial
 /// numbers, a help-desk account, three licences (two for SN-1), and through the protocol an
 /// install report of SN-1 (two folders) and an assistance request to it. The licence files
 /// of SN-1, in order.
 fn populate_sqlite(setup: &Setup) -> Vec<String> {
     let db = setup.sqlite();
-    setup.ok_on(
-        &db,
-        &["org", "add", "ORG-1", "--name", "Shop One"],
-        Some(CODE),
-    );
+    add_shop_one(setup, &db);
     setup.ok_on(
         &db,
         &["org", "add", "ORG-2", "--name", "Shop Two"],
         Some(OTHER_CODE),
     );
-    setup.ok_on(
-        &db,
-        &["serial", "add", "SN-1", "SN-2", "--org", "ORG-1"],
-        None,
-    );
     setup.ok_on(&db, &["serial", "add", "SN-3", "--org", "ORG-2"], None);
-    setup.ok_on(
-        &db,
-        &["helpdesk", "add", "hd", "--org", "ORG-1"],
-        Some(HELPDESK_PASSWORD),
-    );
     let first = setup.issue(&db, "SN-1", "users=10");
     let second = setup.issue(&db, "SN-1", "auto-licence-update,users=25");
     setup.issue(&db, "SN-3", "users=5");
@@ -433,11 +287,7 @@ fn populate_sqlite(setup: &Setup) -> Vec<String> {
         Some(r#"{"licence_id": "LIC-SN-1-2", "sequence": 2, "targets": [{"folder": "/srv/fls", "ok": true}, {"folder": "/mnt/x", "ok": false, "error": "read-only"}]}"#),
     );
     assert_eq!(report.code, 204, "{}", report.stdout);
-    let until = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
-        .replace_nanosecond(0)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
+    let until = in_seconds(3600);
     let allowed = server.request(
         "PUT",
         "/v1/assistance",
@@ -455,13 +305,7 @@ fn populate_sqlite(setup: &Setup) -> Vec<String> {
     next_event(&events, "hello");
     let (signed_in, jar) = server.sign_in("hd", HELPDESK_PASSWORD);
     assert_eq!(signed_in.code, 204, "{}", signed_in.stdout);
-    let asked = server.curl(
-        &["-b", &jar],
-        "POST",
-        "/helpdesk/installations/SN-1/assistance",
-        None,
-        Some(r#"{"message": "may we?"}"#),
-    );
+    let asked = http::ask(&server.dir, &server.url, &jar, "SN-1");
     assert_eq!(asked.code, 202, "{}", asked.stdout);
     let request_id = asked.json()["request_id"].as_str().unwrap().to_string();
     next_event(&events, "assistance-requested");
@@ -487,10 +331,7 @@ fn a_sqlite_back_office_moves_whole_to_postgres_and_serves_from_there() {
     let migrated = setup.migrate(&setup.sqlite());
     assert_eq!(migrated.code, 0, "{}", migrated.stderr);
     migrated.assert_no_password();
-    let shown_url = format!(
-        "postgres://postgres:***@127.0.0.1:{}/office",
-        setup.postgres.port()
-    );
+    let shown_url = setup.shown_url();
     assert_eq!(
         migrated.stdout,
         format!(
@@ -540,7 +381,8 @@ fn a_sqlite_back_office_moves_whole_to_postgres_and_serves_from_there() {
     assert_eq!(wrong.code, 401);
     let (signed_in, jar) = server.sign_in("hd", HELPDESK_PASSWORD);
     assert_eq!(signed_in.code, 204, "{}", signed_in.stdout);
-    let listed = server.curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None);
+    let url = format!("{}/helpdesk/installations", server.url);
+    let listed = http::request(&server.dir, &url, &["-b", &jar], "GET", None, None);
     assert_eq!(listed.code, 200, "{}", listed.stdout);
     let listed = listed.json();
     let serials: Vec<_> = listed
@@ -586,9 +428,7 @@ fn a_sqlite_back_office_moves_whole_to_postgres_and_serves_from_there() {
     // A second migration into the database, now not empty, is refused and changes nothing.
     let dumped = setup.dump();
     let again = setup.migrate(&setup.sqlite());
-    assert_eq!(again.code, 1, "{}", again.stdout);
-    again.assert_no_password();
-    assert_eq!(again.stdout, "");
+    assert_refused(&again);
     assert!(
         again.stderr.contains(&format!(
             "the database {shown_url} is not empty (organisations: 2, serial numbers: 3, help-desk accounts: 1, licences: 4, install reports: 2, assistance requests: 1"
@@ -605,21 +445,7 @@ fn a_sqlite_back_office_moves_whole_to_postgres_and_serves_from_there() {
 fn a_copy_that_fails_half_way_leaves_the_target_empty() {
     let setup = setup();
     let db = setup.sqlite();
-    setup.ok_on(
-        &db,
-        &["org", "add", "ORG-1", "--name", "Shop One"],
-        Some(CODE),
-    );
-    setup.ok_on(
-        &db,
-        &["serial", "add", "SN-1", "SN-2", "--org", "ORG-1"],
-        None,
-    );
-    setup.ok_on(
-        &db,
-        &["helpdesk", "add", "hd", "--org", "ORG-1"],
-        Some(HELPDESK_PASSWORD),
-    );
+    add_shop_one(&setup, &db);
     setup.issue(&db, "SN-1", "users=10");
     setup.issue(&db, "SN-2", "users=10");
     let damaged = rusqlite::Connection::open(&db).unwrap();
@@ -632,13 +458,8 @@ fn a_copy_that_fails_half_way_leaves_the_target_empty() {
         .unwrap();
 
     let failed = setup.migrate(&db);
-    assert_eq!(failed.code, 1, "{}", failed.stdout);
-    failed.assert_no_password();
-    assert_eq!(failed.stdout, "");
-    let shown_url = format!(
-        "postgres://postgres:***@127.0.0.1:{}/office",
-        setup.postgres.port()
-    );
+    assert_refused(&failed);
+    let shown_url = setup.shown_url();
     assert!(
         failed.stderr.contains(&format!(
             "cannot migrate {db} to {shown_url}: cannot copy row 7 of the table licences into {shown_url}: "

@@ -4,31 +4,19 @@
 //! PostgreSQL (`support::postgres_server`), spoken to with curl as an installation and a
 //! help desk would. Every process a test starts ends with the test, pass or fail.
 
-// The protocol tests use all of it; this file only the server.
+// Each test file uses a part of the shared support.
 #[allow(dead_code)]
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cli::{self, Answer, Process};
+use support::http::{self, in_seconds, Stream};
 use support::postgres_server::PostgresServer;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
 const CODE: &str = "org-code-5521";
-
-/// A process the test started: killed and reaped when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A back office node: its process, URL and name in the database.
 struct Node {
@@ -47,57 +35,6 @@ struct Cluster {
     nodes: Vec<Node>,
     database_url: String,
     postgres: PostgresServer,
-}
-
-/// What a request gave: status and body.
-struct Answer {
-    code: u16,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.body))
-    }
-}
-
-/// A server-sent event stream followed with curl: (event, data) pairs; closed when curl
-/// ends.
-struct Stream {
-    _curl: Process,
-    events: mpsc::Receiver<(String, String)>,
-}
-
-impl Stream {
-    /// The next event called `name` within `limit` (others are skipped); `None` when the
-    /// stream closed or none came.
-    fn find(&self, limit: Duration, name: &str) -> Option<serde_json::Value> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match self.events.recv_timeout(left) {
-                Ok((event, data)) if event == name => {
-                    return Some(serde_json::from_str(&data).unwrap())
-                }
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// Whether the stream closed within `limit`.
-    fn closed_within(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.events.recv_timeout(left) {
-                Ok(_) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return true,
-                Err(mpsc::RecvTimeoutError::Timeout) => return false,
-            }
-        }
-        false
-    }
 }
 
 /// A free loopback port (bound and let go: HAProxy binds it a moment later).
@@ -162,68 +99,36 @@ impl Cluster {
 
     /// An administration command that must succeed (with `--db` when `with_db`).
     fn admin(&self, args: &[&str], stdin: Option<&str>, with_db: bool) -> String {
-        let mut command = Command::new(BINARY);
-        command.args(args);
+        let mut command = cli::command(args);
         if with_db {
             command.env("REMOTE_SERVICE_BACKOFFICE_DB", &self.database_url);
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            let mut input = child.stdin.take().unwrap();
-            if let Some(text) = stdin {
-                writeln!(input, "{text}").unwrap();
-            }
-        }
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        let answer = cli::run(command, stdin);
+        assert_eq!(answer.code, 0, "{args:?}: {}", answer.stderr);
+        answer.stdout
+    }
+
+    /// `licence issue SN-1` with `features`, signed with the key pair.
+    fn issue(&self, features: &str) {
+        let key = self.path("keys/licence.key");
+        self.admin(&cli::licence_issue("SN-1", features, &key), None, true);
     }
 
     fn start_node(&self, index: usize) -> Node {
         let log = self.dir.path().join(format!("node-{index}.log"));
-        let mut child = Command::new(BINARY)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--heartbeat-interval",
-                "1",
-                "--assistance-answer-within",
-                "5",
-            ])
-            .env("REMOTE_SERVICE_BACKOFFICE_DB", &self.database_url)
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let process = Process(child);
-        let (first, line) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            if let Some(line) = lines.next() {
-                let _ = first.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = line
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the listening line within 30 s");
-        let url = line
-            .strip_prefix("remote-service-backoffice listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let mut command = cli::command(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--heartbeat-interval",
+            "1",
+            "--assistance-answer-within",
+            "5",
+        ]);
+        command.env("REMOTE_SERVICE_BACKOFFICE_DB", &self.database_url);
+        let (process, url) = cli::serve(command, &log);
         let health = request(&url, "GET", "/health", &[], None);
-        assert_eq!(health.code, 200, "{}", health.body);
+        assert_eq!(health.code, 200, "{}", health.stdout);
         Node {
             process: Some(process),
             name: health.json()["node"].as_str().unwrap().to_string(),
@@ -289,14 +194,7 @@ backend nodes
 
     /// The first column (text) of the rows of `sql`, on a connection of the test's own.
     fn stored(&self, sql: &str) -> Vec<String> {
-        self.postgres
-            .client("office")
-            .unwrap()
-            .query(sql, &[])
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect()
+        self.postgres.stored("office", sql)
     }
 
     /// The index of the node that holds the stream of SN-1, as the database records it.
@@ -333,76 +231,17 @@ impl Drop for Cluster {
     }
 }
 
-/// A request with curl to `base`; headers and body through files, never the command line
-/// (they hold the token and the cookie jar).
+/// A request with curl to `base`, its files in a scratch folder of its own (requests run
+/// from several threads); the token goes in `options` ([`http::bearer`]).
 fn request(base: &str, method: &str, path: &str, options: &[&str], body: Option<&str>) -> Answer {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new("curl");
-    command
-        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
-        .args(["-H", "Content-Type: application/json"])
-        .args(options);
-    if let Some(body) = body {
-        let file = dir.path().join("body");
-        fs::write(&file, body).unwrap();
-        command
-            .arg("--data-binary")
-            .arg(format!("@{}", file.display()));
-    }
-    let output = command
-        .arg(format!("{base}{path}"))
-        .output()
-        .expect("curl (Debian package curl)");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    Answer {
-        code: status.trim().parse().unwrap_or(0),
-        body: body.to_string(),
-    }
-}
-
-/// The `-H @file` option for the bearer token, written to a file in `dir`.
-fn bearer(dir: &Path, token: &str) -> String {
-    let file = dir.join("bearer");
-    fs::write(&file, format!("Authorization: Bearer {token}\n")).unwrap();
-    format!("@{}", file.display())
+    let url = format!("{base}{path}");
+    http::request(dir.path(), &url, options, method, None, body)
 }
 
 /// Follows `path` on `base` with curl.
 fn follow(base: &str, path: &str, options: &[&str]) -> Stream {
-    let mut child = Command::new("curl")
-        .args(["-sN"])
-        .args(options)
-        .arg(format!("{base}{path}"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, events) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut name = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(event) = line.strip_prefix("event: ") {
-                name = event.to_string();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                if sender.send((name.clone(), data.to_string())).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    Stream {
-        _curl: Process(child),
-        events,
-    }
-}
-
-fn in_seconds(seconds: i64) -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
-        .replace_nanosecond(0)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
+    http::follow(&format!("{base}{path}"), options)
 }
 
 /// An installation through the balancer; a licence and a help-desk request reach its
@@ -421,12 +260,12 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
     })
     .to_string();
     let started = request(&balancer, "POST", "/v1/sessions", &[], Some(&body));
-    assert_eq!(started.code, 201, "{}\n{}", started.body, cluster.logs());
+    assert_eq!(started.code, 201, "{}\n{}", started.stdout, cluster.logs());
     let token = started.json()["session"].as_str().unwrap().to_string();
-    let auth = bearer(scratch.path(), &token);
+    let auth = http::bearer(scratch.path(), "bearer", &token);
     let as_installation = ["-H", auth.as_str()];
     let stream = follow(&balancer, "/v1/events", &as_installation);
-    assert!(stream.find(Duration::from_secs(10), "hello").is_some());
+    assert!(stream.named(Duration::from_secs(10), "hello").is_some());
     let holder = wait_for(
         Duration::from_secs(10),
         "the stream's node recorded",
@@ -435,30 +274,15 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
     // Any node serves the session's other requests: each one directly.
     for node in &cluster.nodes {
         let heartbeat = request(&node.url, "POST", "/v1/heartbeat", &as_installation, None);
-        assert_eq!(heartbeat.code, 200, "{}", heartbeat.body);
+        assert_eq!(heartbeat.code, 200, "{}", heartbeat.stdout);
     }
 
     // A licence issued while node `holder` holds the stream reaches it (the database's
     // trigger tells every node).
-    let key = cluster.path("keys/licence.key");
     let issued_at = Instant::now();
-    cluster.admin(
-        &[
-            "licence",
-            "issue",
-            "SN-1",
-            "--features",
-            "users=3",
-            "--maintenance-through",
-            "2027-12-31",
-            "--key",
-            &key,
-        ],
-        None,
-        true,
-    );
+    cluster.issue("users=3");
     let issued = Instant::now();
-    let announced = stream.find(Duration::from_secs(5), "licence-available");
+    let announced = stream.named(Duration::from_secs(5), "licence-available");
     let reached = issued.elapsed();
     assert!(
         announced.is_some(),
@@ -485,7 +309,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         &as_installation,
         Some(&allow),
     );
-    assert_eq!(allowed.code, 204, "{}", allowed.body);
+    assert_eq!(allowed.code, 204, "{}", allowed.stdout);
     let desk = (holder + 1) % 3;
     let desk_url = cluster.nodes[desk].url.clone();
     let jar = cluster.path("jar");
@@ -496,7 +320,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         &["-c", &jar],
         Some(r#"{"user": "hd", "password": "hd-password"}"#),
     );
-    assert_eq!(signed_in.code, 204, "{}", signed_in.body);
+    assert_eq!(signed_in.code, 204, "{}", signed_in.stdout);
     let row = |url: &str| -> serde_json::Value {
         request(url, "GET", "/helpdesk/installations", &["-b", &jar], None).json()[0].clone()
     };
@@ -509,7 +333,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
             &["-b", &jar],
             None,
         );
-        assert_eq!(listed.code, 200, "{}", listed.body);
+        assert_eq!(listed.code, 200, "{}", listed.stdout);
     }
     wait_for(Duration::from_secs(5), "RDP on the desk's node", || {
         (row(&desk_url)["rdp"] == true).then_some(())
@@ -522,9 +346,9 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         &["-b", &jar],
         Some(r#"{"message": "may we?"}"#),
     );
-    assert_eq!(asked.code, 202, "{}", asked.body);
+    assert_eq!(asked.code, 202, "{}", asked.stdout);
     let request_id = asked.json()["request_id"].as_str().unwrap().to_string();
-    let requested = stream.find(Duration::from_secs(5), "assistance-requested");
+    let requested = stream.named(Duration::from_secs(5), "assistance-requested");
     assert!(requested.is_some(), "no request\n{}", cluster.logs());
     eprintln!(
         "assistance-requested from node {desk} reached the stream on node {holder} {:.1} ms after the 202",
@@ -542,7 +366,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         &as_installation,
         Some(&answer),
     );
-    assert_eq!(answered.code, 204, "{}", answered.body);
+    assert_eq!(answered.code, 204, "{}", answered.stdout);
     wait_for(
         Duration::from_secs(5),
         "the answer on the desk's node",
@@ -560,7 +384,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         &as_installation,
         Some(&report),
     );
-    assert_eq!(reported.code, 204, "{}", reported.body);
+    assert_eq!(reported.code, 204, "{}", reported.stdout);
 
     // The node holding the stream is killed: the stream breaks, the installation opens it
     // again through the balancer (as its backoff would), another node takes it, and the
@@ -573,7 +397,9 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
     );
     let again = wait_for(Duration::from_secs(15), "the stream again", || {
         let stream = follow(&balancer, "/v1/events", &as_installation);
-        stream.find(Duration::from_secs(2), "hello").map(|_| stream)
+        stream
+            .named(Duration::from_secs(2), "hello")
+            .map(|_| stream)
     });
     let new_holder = wait_for(Duration::from_secs(10), "another node holding it", || {
         cluster.stream_holder().filter(|index| *index != holder)
@@ -592,7 +418,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
     );
     // The session lives on: a heartbeat through the balancer.
     let heartbeat = request(&balancer, "POST", "/v1/heartbeat", &as_installation, None);
-    assert_eq!(heartbeat.code, 200, "{}", heartbeat.body);
+    assert_eq!(heartbeat.code, 200, "{}", heartbeat.stdout);
     assert_eq!(heartbeat.json()["latest_licence_sequence"], 1);
 
     // Nothing acknowledged was lost.
@@ -609,27 +435,13 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         ["/srv/fls"]
     );
     // A second licence reaches the stream on its new node.
-    cluster.admin(
-        &[
-            "licence",
-            "issue",
-            "SN-1",
-            "--features",
-            "users=4",
-            "--maintenance-through",
-            "2027-12-31",
-            "--key",
-            &key,
-        ],
-        None,
-        true,
-    );
+    cluster.issue("users=4");
     // (The stream opened again announced the first one, which the installation did not
     // report having; the second follows.)
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let announced = again.find(left, "licence-available");
+        let announced = again.named(left, "licence-available");
         let announced = announced.expect("the second licence within 5 s");
         if announced["sequence"] == 2 {
             break;

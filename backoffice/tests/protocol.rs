@@ -6,18 +6,20 @@
 //! `on_postgres::NAME`; see [`on_each_backend!`] at the end), but for the few about what
 //! only one of them has.
 
+// Each test file uses a part of the shared support.
+#[allow(dead_code)]
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cli::{self, Answer, Process, BINARY};
+use support::http::{self, in_seconds, session_body, Stream};
 use support::postgres_server::{self, PostgresServer};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
 const CODE: &str = "org-code-5521";
 
 /// Which database a test's back office keeps its data in.
@@ -41,26 +43,10 @@ enum Database {
 /// A back office in a scratch folder: database, keys, and the server while it runs.
 struct Office {
     dir: tempfile::TempDir,
-    server: Option<Child>,
+    server: Option<Process>,
     url: String,
     /// Dropped after the back office was stopped (`Drop for Office`).
     database: Database,
-}
-
-/// What a command or request gave.
-struct Answer {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    /// The response headers (requests only), lowercase names.
-    headers: String,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.stdout))
-    }
 }
 
 impl Office {
@@ -127,14 +113,7 @@ impl Office {
                 let rows = statement.query_map([], |row| row.get(0)).unwrap();
                 rows.map(Result::unwrap).collect()
             }
-            Database::Postgres { server, .. } => server
-                .client("office")
-                .unwrap()
-                .query(sql, &[])
-                .unwrap()
-                .iter()
-                .map(|row| row.get(0))
-                .collect(),
+            Database::Postgres { server, .. } => server.stored("office", sql),
         }
     }
 
@@ -151,26 +130,7 @@ impl Office {
     }
 
     fn admin(&self, args: &[&str], stdin: Option<&str>) -> Answer {
-        let mut child = Command::new(BINARY)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            let mut input = child.stdin.take().unwrap();
-            if let Some(text) = stdin {
-                writeln!(input, "{text}").unwrap();
-            }
-        }
-        let output = child.wait_with_output().unwrap();
-        Answer {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            headers: String::new(),
-        }
+        cli::run(cli::command(args), stdin)
     }
 
     /// A setup command that must succeed.
@@ -188,58 +148,24 @@ impl Office {
 
     fn issue(&self, features: &str) -> Answer {
         let key = self.path("keys/licence.key");
-        self.admin_db(
-            &[
-                "licence",
-                "issue",
-                "SN-1",
-                "--features",
-                features,
-                "--maintenance-through",
-                "2027-12-31",
-                "--key",
-                &key,
-            ],
-            None,
-        )
+        self.admin_db(&cli::licence_issue("SN-1", features, &key), None)
     }
 
     fn serve(&mut self, extra: &[&str]) {
         let db = self.db();
-        let log = fs::File::create(self.path("office.log")).unwrap();
-        let mut child = Command::new(BINARY)
-            .args([
-                "serve",
-                "--db",
-                &db,
-                "--listen",
-                "127.0.0.1:0",
-                "--heartbeat-interval",
-                "1",
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Kept before the wait, so that a server that never listens is killed on the panic.
-        self.server = Some(child);
-        let (first, line) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            if let Some(line) = lines.next() {
-                let _ = first.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = line
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the listening line within 30 s");
-        self.url = line
-            .strip_prefix("remote-service-backoffice listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let mut command = cli::command(&[
+            "serve",
+            "--db",
+            &db,
+            "--listen",
+            "127.0.0.1:0",
+            "--heartbeat-interval",
+            "1",
+        ]);
+        command.args(extra);
+        let (server, url) = cli::serve(command, Path::new(&self.path("office.log")));
+        self.server = Some(server);
+        self.url = url;
     }
 
     /// What the server logged so far (its standard error).
@@ -274,93 +200,26 @@ impl Office {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Answer {
-        let headers = self.dir.path().join("headers");
-        let mut header_text = "Content-Type: application/json\n".to_string();
-        if let Some(token) = token {
-            header_text.push_str(&format!("Authorization: Bearer {token}\n"));
-        }
-        fs::write(&headers, header_text).unwrap();
-        let dumped = self.dir.path().join("response-headers");
-        let _ = fs::remove_file(&dumped);
-        let mut command = Command::new("curl");
-        command
-            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
-            .arg("-D")
-            .arg(&dumped)
-            .arg("-H")
-            .arg(format!("@{}", headers.display()))
-            .args(options);
-        if let Some(body) = body {
-            let file = self.dir.path().join("body");
-            fs::write(&file, body).unwrap();
-            command
-                .arg("--data-binary")
-                .arg(format!("@{}", file.display()));
-        }
-        let output = command
-            .arg(format!("{}{path}", self.url))
-            .output()
-            .expect("curl (Debian package curl)");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        Answer {
-            code: status.trim().parse().unwrap_or(0),
-            stdout: body.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            headers: fs::read_to_string(&dumped)
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
-        }
+        let url = format!("{}{path}", self.url);
+        http::request(self.dir.path(), &url, options, method, token, body)
     }
 
     /// Signs a help desk in; the cookie goes to the jar file it returns.
     fn sign_in(&self, user: &str, password: &str) -> (Answer, String) {
-        let jar = self.path(&format!("jar-{user}"));
-        let body = serde_json::json!({"user": user, "password": password}).to_string();
-        let answer = self.curl(
-            &["-c", &jar],
-            "POST",
-            "/helpdesk/sign-in",
-            None,
-            Some(&body),
-        );
-        (answer, jar)
+        http::sign_in(self.dir.path(), &self.url, user, password)
     }
 
     /// Follows a server-sent event stream with curl (extra options: a cookie jar).
     fn follow(&self, options: &[&str], path: &str, token: Option<&str>) -> Stream {
-        let headers = self.dir.path().join(format!(
-            "stream-headers-{}",
-            token.map_or("none", |token| &token[..8])
-        ));
-        let mut header_text = String::new();
-        if let Some(token) = token {
-            header_text.push_str(&format!("Authorization: Bearer {token}\n"));
-        }
-        fs::write(&headers, header_text).unwrap();
-        let mut child = Command::new("curl")
-            .args(["-sN", "-H"])
-            .arg(format!("@{}", headers.display()))
-            .args(options)
-            .arg(format!("{}{path}", self.url))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut name = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(event) = line.strip_prefix("event: ") {
-                    name = event.to_string();
-                } else if let Some(data) = line.strip_prefix("data: ") {
-                    if sender.send((name.clone(), data.to_string())).is_err() {
-                        return;
-                    }
-                }
-            }
+        let header = token.map(|token| {
+            let name = format!("stream-headers-{}", &token[..8]);
+            http::bearer(self.dir.path(), &name, token)
         });
-        Stream { child, receiver }
+        let mut all = options.to_vec();
+        if let Some(header) = &header {
+            all.extend(["-H", header]);
+        }
+        http::follow(&format!("{}{path}", self.url), &all)
     }
 
     /// `POST /v1/heartbeat` without a body; the HTTP status.
@@ -391,13 +250,7 @@ impl Office {
 
     /// A help desk's request for assistance on `serial`, with the cookie jar `jar`.
     fn ask(&self, jar: &str, serial: &str) -> Answer {
-        self.curl(
-            &["-b", jar],
-            "POST",
-            &format!("/helpdesk/installations/{serial}/assistance"),
-            None,
-            Some(r#"{"message": "may we?"}"#),
-        )
+        http::ask(self.dir.path(), &self.url, jar, serial)
     }
 
     fn session(&self) -> String {
@@ -419,118 +272,24 @@ impl Office {
     /// Stops the server with SIGTERM; its exit code, if it stopped within `limit`.
     fn terminate(&mut self, limit: Duration) -> Option<i32> {
         let mut server = self.server.take()?;
-        let killed = Command::new("kill")
-            .args(["-TERM", &server.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        server.terminate();
         let started = Instant::now();
         while started.elapsed() < limit {
-            if let Some(status) = server.try_wait().unwrap() {
+            if let Some(status) = server.0.try_wait().unwrap() {
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = server.kill();
-        let _ = server.wait();
+        // Killed when dropped.
         None
     }
 }
 
 impl Drop for Office {
+    // Before the scratch folder and the database go.
     fn drop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
+        self.server.take();
     }
-}
-
-struct Stream {
-    child: Child,
-    receiver: mpsc::Receiver<(String, String)>,
-}
-
-impl Stream {
-    fn next(&self, limit: Duration) -> (String, serde_json::Value) {
-        let (name, data) = self
-            .receiver
-            .recv_timeout(limit)
-            .unwrap_or_else(|_| panic!("no event within {limit:?}"));
-        (name, serde_json::from_str(&data).unwrap())
-    }
-
-    /// The first event within `limit` for which `wanted` holds (others are skipped).
-    fn find(
-        &self,
-        limit: Duration,
-        wanted: impl Fn(&str, &serde_json::Value) -> bool,
-    ) -> Option<serde_json::Value> {
-        let started = Instant::now();
-        while let Some(left) = limit.checked_sub(started.elapsed()) {
-            let Ok((name, data)) = self.receiver.recv_timeout(left) else {
-                return None;
-            };
-            let data: serde_json::Value = serde_json::from_str(&data).unwrap();
-            if wanted(&name, &data) {
-                return Some(data);
-            }
-        }
-        None
-    }
-
-    /// The help desk's row of SN-1 in the first `installations` event within 20 s for which
-    /// `wanted` holds; a panic saying `what` did not come after that.
-    fn row(&self, what: &str, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let row_of = |list: &serde_json::Value| {
-            list.as_array()
-                .and_then(|rows| rows.iter().find(|row| row["serial_number"] == "SN-1"))
-                .cloned()
-                .unwrap_or_default()
-        };
-        self.find(Duration::from_secs(20), |name, list| {
-            name == "installations" && wanted(&row_of(list))
-        })
-        .map(|list| row_of(&list))
-        .unwrap_or_else(|| panic!("the help desk's stream never showed SN-1 {what}"))
-    }
-
-    /// Whether the back office closed the stream within `limit`.
-    fn closed_within(&self, limit: Duration) -> bool {
-        let started = Instant::now();
-        while let Some(left) = limit.checked_sub(started.elapsed()) {
-            match self.receiver.recv_timeout(left) {
-                Ok(_) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return true,
-                Err(mpsc::RecvTimeoutError::Timeout) => return false,
-            }
-        }
-        false
-    }
-}
-
-impl Drop for Stream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The time `seconds` from now (negative: ago), RFC 3339 in UTC.
-fn in_seconds(seconds: i64) -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
-        .replace_nanosecond(0)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
-fn session_body(organisation: &str, code: &str, serial: &str) -> String {
-    serde_json::json!({
-        "organisation_id": organisation, "verification_code": code, "serial_number": serial,
-        "licence_sequence": 0, "client": "test", "hostname": "test-host",
-    })
-    .to_string()
 }
 
 /// Whether the file holds `needle`; a file that does not exist holds nothing.

@@ -212,6 +212,18 @@ impl PostgresServer {
             .connect(postgres::NoTls)
     }
 
+    /// The first column (text) of the rows of `sql` on `database`, read on a connection
+    /// of the test's own: what the database holds, committed.
+    pub fn stored(&self, database: &str, sql: &str) -> Vec<String> {
+        self.client(database)
+            .unwrap()
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
     /// Makes the database `name`; the URL the back office connects to it with (over TCP,
     /// with the superuser's password).
     pub fn create_database(&self, name: &str) -> String {
