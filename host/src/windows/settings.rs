@@ -842,14 +842,11 @@ fn follow(client: Arc<Client>, latest: Arc<Mutex<Option<Status>>>, ctx: egui::Co
 }
 
 /// Shows the window until it is closed; when it is open already, brings it to the front.
-pub fn run(socket: &Path) -> Result<ExitCode> {
-    let Some(instance) = Instance::claim("settings")? else {
-        return Ok(ExitCode::SUCCESS);
-    };
-    let client = Arc::new(Client::new(socket)?);
-    // No engine: the window still opens and says so with the light ("the Remote Service
-    // service is not running: start it with …"), as the documents' "When the service is
-    // not running, the application cannot connect"; nothing can be saved until it runs.
+/// What the window opens with: the engine's settings and status. With no engine the window
+/// still opens and says so with the light and a message ("the Remote Service service is
+/// not running: start it with …"), as the documents' "When the service is not running, the
+/// application cannot connect"; nothing can be saved until it runs.
+fn opening_state(client: &Client) -> Result<SettingsState> {
     let (config, not_running) = match client.config() {
         Ok(config) => (config, false),
         Err(ClientError::NotRunning { .. }) => (
@@ -865,11 +862,19 @@ pub fn run(socket: &Path) -> Result<ExitCode> {
         ),
         Err(error) => return Err(anyhow!("cannot show the settings: {error}")),
     };
-    let status = client.status().ok();
-    let mut state = SettingsState::new(config, status);
+    let mut state = SettingsState::new(config, client.status().ok());
     if not_running {
         state.message = Some((false, capitalised(remote_service_api::NOT_RUNNING)));
     }
+    Ok(state)
+}
+
+pub fn run(socket: &Path) -> Result<ExitCode> {
+    let Some(instance) = Instance::claim("settings")? else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let client = Arc::new(Client::new(socket)?);
+    let mut state = opening_state(&client)?;
     if state.form.proxy == ProxyChoice::Auto || state.detector_installed() {
         let url = setting(&state.config, "backoffice_url");
         state.detected = client.resolve_proxy(&url).ok().map(|resolution| {

@@ -85,6 +85,37 @@ fn setting(client: &Client, key: &str) -> Option<String> {
         .flatten()
 }
 
+/// No engine answers: the window opens all the same, grey, and says the service is not
+/// running and how to start it.
+#[test]
+fn without_an_engine_the_window_says_the_service_is_not_running() {
+    let folder = tempfile::tempdir().unwrap();
+    let client = Client::new(&folder.path().join("api.sock")).unwrap();
+    let state = opening_state(&client).expect("the window opens");
+    let harness = Harness::new_ui_state(
+        |ui, state: &mut SettingsState| settings_ui(ui, state),
+        state,
+    );
+    // The light's sentence, and the message under the buttons.
+    assert!(
+        harness
+            .query_all_by_label(&remote_service_api::Connection::not_running().sentence())
+            .count()
+            >= 1,
+        "the light says the service is not running"
+    );
+    assert_eq!(
+        harness.state().message,
+        Some((false, capitalised(remote_service_api::NOT_RUNNING)))
+    );
+    assert!(
+        harness
+            .query_all_by_label_contains("start it with `systemctl start remote-service`")
+            .count()
+            >= 1
+    );
+}
+
 #[test]
 fn what_is_typed_by_label_is_saved_by_the_engine_and_applied() {
     let (_one, _engine, client) = engine();
