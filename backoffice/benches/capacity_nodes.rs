@@ -93,8 +93,8 @@ fn from_micros(value: u64) -> SystemTime {
 
 /// `--generator FROM TO N MODE CONNECTING ADDRESS,…`: installations FROM..TO of N.
 /// Prints `ramped OPENED FAILED` once all are connected, then answers
-/// `report FROM_US TO_US` with `report FAILURES BROKEN LATENCY_US…` (heartbeats sent in
-/// that window) and `status` with `status BROKEN REOPENED LAST_REOPENED_US FAILURES`;
+/// `report FROM_US TO_US` with `report FAILURES BROKEN SENT_MS:LATENCY_US…` (the
+/// heartbeats sent in that window, when after its start and how long they took) and `status` with `status BROKEN REOPENED LAST_REOPENED_US FAILURES`;
 /// ends when its standard input closes.
 fn generator(arguments: &[String]) {
     let from: usize = arguments[0].parse().unwrap();
@@ -175,7 +175,10 @@ fn generator(arguments: &[String]) {
                         .unwrap()
                         .iter()
                         .filter(|(at, _)| *at >= window_start && *at < window_end)
-                        .map(|(_, latency)| latency.as_micros().to_string())
+                        .map(|(at, latency)| {
+                            let offset = at.duration_since(window_start).unwrap_or_default();
+                            format!("{}:{}", offset.as_millis(), latency.as_micros())
+                        })
                         .collect();
                     for (_, failure) in shared.failures.lock().unwrap().iter().take(3) {
                         eprintln!("  generator: {failure}");
@@ -506,7 +509,8 @@ fn run(n: usize, mode: &str) -> bool {
         .collect();
     let held = streams_per_node(&mut client);
 
-    let mut latencies = Vec::new();
+    // (sent, milliseconds after the window's start; latency)
+    let mut heartbeats: Vec<(u64, Duration)> = Vec::new();
     let (mut failures, mut broken) = (0, 0);
     for generator in &mut generators {
         let words = generator.ask(
@@ -515,13 +519,25 @@ fn run(n: usize, mode: &str) -> bool {
         );
         failures += words[0].parse::<usize>().unwrap();
         broken += words[1].parse::<usize>().unwrap();
-        latencies.extend(
-            words[2..]
-                .iter()
-                .map(|value| Duration::from_micros(value.parse().unwrap())),
-        );
+        heartbeats.extend(words[2..].iter().map(|value| {
+            let (sent, latency) = value.split_once(':').unwrap();
+            (
+                sent.parse().unwrap(),
+                Duration::from_micros(latency.parse().unwrap()),
+            )
+        }));
     }
+    let mut latencies: Vec<Duration> = heartbeats.iter().map(|(_, latency)| *latency).collect();
     latencies.sort();
+    // When the slow heartbeats were sent: spread out (the machine) or bunched (something
+    // the nodes do at times, such as writing their batch).
+    let slow = Duration::from_millis(50);
+    let mut slow_per_second = std::collections::BTreeMap::<u64, usize>::new();
+    for (sent, latency) in &heartbeats {
+        if *latency > slow {
+            *slow_per_second.entry(sent / 1000).or_default() += 1;
+        }
+    }
     let millis = |duration: Duration| duration.as_secs_f64() * 1000.0;
     println!(
         "heartbeats measured over {seconds:.1} s: {}, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; \
@@ -531,6 +547,20 @@ fn run(n: usize, mode: &str) -> bool {
         millis(load::percentile(&latencies, 0.99)),
         millis(latencies.last().copied().unwrap_or_default()),
         failures + failed_at_ramp,
+    );
+    let mut bunched: Vec<(u64, usize)> = slow_per_second.into_iter().collect();
+    let n_slow: usize = bunched.iter().map(|(_, count)| count).sum();
+    bunched.sort_by_key(|(second, count)| (std::cmp::Reverse(*count), *second));
+    let worst: Vec<String> = bunched
+        .iter()
+        .take(8)
+        .map(|(second, count)| format!("{count} in second {second}"))
+        .collect();
+    println!(
+        "heartbeats over {} ms: {n_slow}, sent in {} distinct seconds of the window; most: {}",
+        slow.as_millis(),
+        bunched.len(),
+        worst.join(", ")
     );
     let mut total_held = 0;
     for (index, node) in nodes.iter().enumerate() {
