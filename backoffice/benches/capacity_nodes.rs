@@ -10,10 +10,11 @@
 //!     cargo bench -p remote-service-backoffice --bench capacity_nodes [-- N… [--keep-alive]]
 //!
 //! N defaults to 30000. The heartbeats go on a new connection each (`connection: close`),
-//! so a node holds one socket per installation, its stream; `--keep-alive` sends them on a
-//! kept-alive connection of each installation's own instead, as the one-node bench does
-//! (two sockets per installation on the node: the open-files hard limit, 20000 here, then
-//! caps a node at about 9,990).
+//! so a node holds one socket per installation, its stream. `--keep-alive` sends them on
+//! a kept-alive connection of each installation's own instead, as the one-node bench first
+//! did (two sockets per installation on the node, so the open-files hard limit, 20000
+//! here, caps a node at about 9,990); the nodes close a connection idle for
+//! `--header-timeout` (10 s), so with 30 s heartbeats most of them fail, and are counted.
 //!
 //! After the ramp-up it measures for one full interval: every heartbeat's latency, the
 //! failures and broken streams, each node's memory (RSS and PSS from
