@@ -1,15 +1,17 @@
 //! Back office capacity on this machine: N simulated installations, each holding its event
-//! stream and sending a heartbeat every 30 s (spread evenly over the interval, on a
-//! keep-alive connection of its own), against the real server binary (release) on
+//! stream and sending a heartbeat every 30 s (spread evenly over the interval, each on a
+//! new connection: the server closes a connection idle for `--header-timeout`, 10 s, so
+//! a kept-alive one would be gone by the next heartbeat), against the real server binary (release) on
 //! loopback with a temporary database. Reports the heartbeat latency (p50, p99, max) over
 //! one full interval after the ramp-up, the streams that broke, and the server's memory
 //! (RSS and PSS from /proc/PID/smaps_rollup) and CPU then.
 //!
 //!     cargo bench -p remote-service-backoffice --bench capacity [-- N…]
 //!
-//! N defaults to 1000 5000 9900. Each installation takes two sockets in this process and
-//! two in the server, so the open-files limit bounds N (a hard limit of 20000 here, which
-//! is why 9900 rather than 10000): the benchmark raises its own limit as far as it may
+//! N defaults to 1000 5000 9900. Each installation holds its stream's socket in this
+//! process and in the server, and a heartbeat's for a moment; the open-files limit bounds
+//! N (a hard limit of 20000 here; 9900 is the figure of the first measurement, when the
+//! heartbeats' connections were kept, two sockets each): the benchmark raises its own limit as far as it may
 //! (the server inherits it and raises its soft limit to the hard one) and leaves out an N
 //! that does not fit, saying so. The simulated installations run in this process on the
 //! same cores as the server, so the figures are what the server sustains while sharing
@@ -18,129 +20,23 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+// The nodes bench uses all of it; this one a single node.
+#[allow(dead_code)]
+#[path = "support/load.rs"]
+mod load;
+
+use load::{
+    cpu_ticks, memory_kib, percentile, raise_open_files_limit, serial, Failure,
+    HeartbeatConnection, Plan, Shared, CODE, INTERVAL, ORGANISATION,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
-const INTERVAL: Duration = Duration::from_secs(30);
-const CODE: &str = "capacity-code";
 /// Installations connecting at the same time during the ramp-up.
 const CONNECTING_AT_ONCE: usize = 200;
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-type Failure = String;
-
-async fn connect(address: SocketAddr) -> Result<Sender, Failure> {
-    let stream = TcpStream::connect(address)
-        .await
-        .map_err(|error| format!("connect: {error}"))?;
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|error| format!("handshake: {error}"))?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
-async fn exchange(
-    sender: &mut Sender,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: String,
-) -> Result<(u16, Bytes), Failure> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "127.0.0.1")
-        .header("content-type", "application/json");
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let response = sender
-        .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
-        .await
-        .map_err(|error| format!("{method} {path}: {error}"))?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|error| format!("{method} {path}: {error}"))?
-        .to_bytes();
-    Ok((status, bytes))
-}
-
-/// (RSS, PSS) in KiB.
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("Rss:"), field("Pss:"))
-}
-
-/// The process's CPU time (user + system) in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name (which may hold spaces) start after ") ".
-    let fields: Vec<&str> = text
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |index: usize| -> u64 {
-        fields
-            .get(index)
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name and state.
-    field(11) + field(12)
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * fraction).round() as usize]
-}
-
-/// Raises this process's open-files limit as far as it goes (the hard limit too, where
-/// allowed); returns the soft limit now.
-fn raise_open_files_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        let wanted = limit.rlim_max.max(65_536);
-        let raised = libc::rlimit {
-            rlim_cur: wanted,
-            rlim_max: wanted,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur
-    }
-}
 
 struct Figures {
     n: usize,
@@ -151,112 +47,6 @@ struct Figures {
     rss_kib: u64,
     pss_kib: u64,
     cpu_percent: f64,
-}
-
-/// What the simulated installations share.
-#[derive(Default)]
-struct Shared {
-    /// When each heartbeat was sent and how long its answer took.
-    latencies: Mutex<Vec<(Instant, Duration)>>,
-    failures: Mutex<Vec<Failure>>,
-    streams_broken: AtomicUsize,
-}
-
-/// One installation: a session, its event stream held open, a heartbeat every interval.
-async fn installation(
-    address: SocketAddr,
-    index: usize,
-    n: usize,
-    connecting: Arc<tokio::sync::Semaphore>,
-    ready: tokio::sync::mpsc::Sender<Result<(), Failure>>,
-    shared: Arc<Shared>,
-) {
-    let serial = format!("CAP-{index:05}");
-    let permit = connecting.acquire().await.unwrap();
-    let opened = async {
-        let mut control = connect(address).await?;
-        let body = format!(
-            r#"{{"organisation_id":"ORG-CAP","verification_code":"{CODE}","serial_number":"{serial}","client":"capacity","hostname":"host-{index}"}}"#
-        );
-        let (status, answer) = exchange(&mut control, "POST", "/v1/sessions", None, body).await?;
-        if status != 201 {
-            return Err(format!(
-                "session: {status} {}",
-                String::from_utf8_lossy(&answer)
-            ));
-        }
-        let answer: serde_json::Value =
-            serde_json::from_slice(&answer).map_err(|error| format!("session: {error}"))?;
-        let token = answer["session"].as_str().unwrap_or_default().to_string();
-        let mut stream_sender = connect(address).await?;
-        let request = Request::builder()
-            .uri("/v1/events")
-            .header("host", "127.0.0.1")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = stream_sender
-            .send_request(request)
-            .await
-            .map_err(|error| format!("events: {error}"))?;
-        if response.status() != 200 {
-            return Err(format!("events: {}", response.status()));
-        }
-        let mut events = response.into_body();
-        match events.frame().await {
-            Some(Ok(_)) => {}
-            _ => return Err("events: no hello".to_string()),
-        }
-        Ok((control, token, events, stream_sender))
-    }
-    .await;
-    drop(permit);
-    let (mut control, token, mut events, stream_sender) = match opened {
-        Ok(opened) => opened,
-        Err(failure) => {
-            let _ = ready.send(Err(failure)).await;
-            return;
-        }
-    };
-    // Keep reading the stream (keep-alive comments); count it if the server ends it.
-    let reader_shared = shared.clone();
-    tokio::spawn(async move {
-        let _keep = stream_sender;
-        while let Some(Ok(_)) = events.frame().await {}
-        reader_shared.streams_broken.fetch_add(1, Ordering::Relaxed);
-    });
-    let _ = ready.send(Ok(())).await;
-    drop(ready);
-    // Heartbeats spread evenly over the interval.
-    tokio::time::sleep(INTERVAL.mul_f64(index as f64 / n as f64)).await;
-    let mut ticker = tokio::time::interval(INTERVAL);
-    loop {
-        ticker.tick().await;
-        let started = Instant::now();
-        match exchange(
-            &mut control,
-            "POST",
-            "/v1/heartbeat",
-            Some(&token),
-            r#"{"licence_sequence":null}"#.to_string(),
-        )
-        .await
-        {
-            Ok((200, _)) => shared
-                .latencies
-                .lock()
-                .unwrap()
-                .push((started, started.elapsed())),
-            Ok((status, body)) => shared.failures.lock().unwrap().push(format!(
-                "heartbeat: {status} {}",
-                String::from_utf8_lossy(&body)
-            )),
-            Err(failure) => {
-                shared.failures.lock().unwrap().push(failure);
-                return;
-            }
-        }
-    }
 }
 
 fn run(n: usize) -> Figures {
@@ -277,11 +67,14 @@ fn run(n: usize) -> Figures {
         drop(child.stdin.take());
         assert!(child.wait().unwrap().success(), "{args:?}");
     };
-    admin(&["org", "add", "ORG-CAP", "--name", "Capacity"], Some(CODE));
-    let serials: Vec<String> = (0..n).map(|index| format!("CAP-{index:05}")).collect();
+    admin(
+        &["org", "add", ORGANISATION, "--name", "Capacity"],
+        Some(CODE),
+    );
+    let serials: Vec<String> = (0..n).map(serial).collect();
     let mut arguments = vec!["serial", "add"];
     arguments.extend(serials.iter().map(String::as_str));
-    arguments.extend(["--org", "ORG-CAP"]);
+    arguments.extend(["--org", ORGANISATION]);
     admin(&arguments, None);
     let mut server = Command::new(BINARY)
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
@@ -308,13 +101,20 @@ fn run(n: usize) -> Figures {
     let shared = Arc::new(Shared::default());
     let connecting = Arc::new(tokio::sync::Semaphore::new(CONNECTING_AT_ONCE));
     let ramp_started = Instant::now();
-    let (ramped, cpu_before) = runtime.block_on(async {
+    let (ramped, ramped_at, cpu_before) = runtime.block_on(async {
         let (ready_sender, mut ready) = tokio::sync::mpsc::channel(n);
+        let nodes = Arc::new(vec![address]);
         for index in 0..n {
-            tokio::spawn(installation(
-                address,
+            let plan = Plan {
+                nodes: nodes.clone(),
+                home: 0,
                 index,
                 n,
+                heartbeats: HeartbeatConnection::PerHeartbeat,
+                reopen: false,
+            };
+            tokio::spawn(load::installation(
+                plan,
                 connecting.clone(),
                 ready_sender.clone(),
                 shared.clone(),
@@ -323,30 +123,40 @@ fn run(n: usize) -> Figures {
         drop(ready_sender);
         while let Some(opened) = ready.recv().await {
             if let Err(failure) = opened {
-                shared.failures.lock().unwrap().push(failure);
+                shared
+                    .failures
+                    .lock()
+                    .unwrap()
+                    .push((SystemTime::now(), failure));
             }
         }
         let ramped = Instant::now();
+        let ramped_at = SystemTime::now();
         let cpu_before = cpu_ticks(server.id());
         // One full interval after everyone is connected.
         tokio::time::sleep(INTERVAL + Duration::from_secs(1)).await;
-        (ramped, cpu_before)
+        (ramped, ramped_at, cpu_before)
     });
     let measured_for = ramped.elapsed();
     let cpu_used = cpu_ticks(server.id()).saturating_sub(cpu_before);
-    // SAFETY: sysconf only reads a configuration value.
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks_per_second = load::ticks_per_second();
     let (rss_kib, pss_kib) = memory_kib(server.id());
     let mut measured: Vec<Duration> = shared
         .latencies
         .lock()
         .unwrap()
         .iter()
-        .filter(|(at, _)| *at >= ramped)
+        .filter(|(at, _)| *at >= ramped_at)
         .map(|(_, latency)| *latency)
         .collect();
     measured.sort();
-    let failures = shared.failures.lock().unwrap().clone();
+    let failures = shared
+        .failures
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, failure)| failure.clone())
+        .collect();
     let broken = shared.streams_broken.load(Ordering::Relaxed);
     runtime.shutdown_timeout(Duration::from_millis(200));
     let _ = server.kill();
@@ -385,11 +195,11 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
-        // Two sockets per installation here, plus some room.
-        if (2 * n + 100) as u64 > open_files {
+        // One socket per installation here, plus the heartbeats' and some room.
+        if (n + n / 10 + 100) as u64 > open_files {
             println!(
                 "| {n} | left out: needs {} open files, the limit is {open_files} |",
-                2 * n + 100
+                n + n / 10 + 100
             );
             continue;
         }

@@ -187,6 +187,13 @@ impl PostgresServer {
         self.dir.path().join("socket")
     }
 
+    /// The process ID of the server (the postmaster; its backends are its children).
+    // Read by the nodes capacity bench (its CPU time), not by the tests.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.port
