@@ -114,6 +114,20 @@ impl Guard {
     /// Checks `secret` against the Argon2 `hash` (`None`: the principal does not exist, and
     /// a decoy hash is checked instead, for the same time), in `principal`'s queue.
     pub fn verify(&self, principal: &str, hash: Option<&str>, secret: &str) -> bool {
+        self.verify_unless(principal, hash, secret, || false)
+    }
+
+    /// As [`Guard::verify`], but `known` is asked again once it is this principal's turn:
+    /// when it says the secret was verified meanwhile (by the check it queued behind), no
+    /// check of its own is made. A burst of sessions with one code then costs one Argon2
+    /// check (19 MiB and tens of milliseconds), not one each.
+    pub fn verify_unless(
+        &self,
+        principal: &str,
+        hash: Option<&str>,
+        secret: &str,
+        known: impl Fn() -> bool,
+    ) -> bool {
         let queue = self
             .queues
             .lock()
@@ -122,6 +136,9 @@ impl Guard {
             .or_default()
             .clone();
         let _in_queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+        if hash.is_some() && known() {
+            return true;
+        }
         let _one_at_a_time = self.argon2.lock().unwrap_or_else(|p| p.into_inner());
         let checked = hash.unwrap_or(&self.decoy);
         let good = PasswordHash::new(checked)
@@ -138,6 +155,22 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A secret verified while this check waited its turn is not checked again: the
+    /// answer is the cache's (here a wrong secret, which Argon2 would refuse, is taken as
+    /// known), and a principal that does not exist never is.
+    #[test]
+    fn a_check_that_waited_takes_what_the_one_before_it_verified() {
+        let guard = Guard::new().unwrap();
+        let hash = Argon2::default()
+            .hash_password(b"right", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(guard.verify_unless("ORG-1", Some(&hash), "wrong", || true));
+        assert!(!guard.verify_unless("ORG-1", Some(&hash), "wrong", || false));
+        assert!(guard.verify_unless("ORG-1", Some(&hash), "right", || false));
+        assert!(!guard.verify_unless("ORG-NONE", None, "right", || true));
+    }
 
     #[test]
     fn wrong_attempts_lock_out_for_a_time_that_doubles_and_a_success_forgets_them() {
