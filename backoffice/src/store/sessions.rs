@@ -76,6 +76,21 @@ pub fn start_session(
     })
 }
 
+/// A query of the sessions' columns that [`session_row`] reads, with a stream counted as
+/// open only while its node's lease runs (`?2`: now, in ms), for the sessions `$which`
+/// selects (`?1`).
+macro_rules! session_query {
+    ($which:literal) => {
+        concat!(
+            "SELECT s.serial, s.licence_sequence, s.last_seen, ",
+            "s.stream_node IS NOT NULL AND EXISTS (SELECT 1 FROM nodes AS n WHERE n.node = s.stream_node AND n.lease_ms > ?2), ",
+            "s.allowed_until_ms, s.teamviewer_id, s.remote_user, s.remote_started ",
+            "FROM sessions AS s WHERE ",
+            $which
+        )
+    };
+}
+
 /// The session of `token_hash`: its serial and the sequence of the serial's latest
 /// licence; `None` when there is no such session.
 pub fn session_serial(db: &mut Store, token_hash: &str) -> Result<Option<(String, Option<u64>)>> {
@@ -95,39 +110,24 @@ pub fn session_serial(db: &mut Store, token_hash: &str) -> Result<Option<(String
 /// The session of `token_hash` with all it holds, at `now_ms` (for its stream's node
 /// lease).
 pub fn session(db: &mut Store, token_hash: &str, now_ms: i64) -> Result<Option<SessionRow>> {
-    db.query_first(
-        "SELECT s.serial, s.licence_sequence, s.last_seen,
-                s.stream_node IS NOT NULL AND EXISTS (SELECT 1 FROM nodes AS n WHERE n.node = s.stream_node AND n.lease_ms > ?2),
-                s.allowed_until_ms, s.teamviewer_id, s.remote_user, s.remote_started
-         FROM sessions AS s WHERE s.token_hash = ?1",
-        &[&token_hash, &now_ms],
-    )?
-    .as_ref()
-    .map(session_row)
-    .transpose()
+    db.query_first(session_query!("s.token_hash = ?1"), &[&token_hash, &now_ms])?
+        .as_ref()
+        .map(session_row)
+        .transpose()
 }
 
 /// The live session of `serial`, at `now_ms`.
 pub fn session_of_serial(db: &mut Store, serial: &str, now_ms: i64) -> Result<Option<SessionRow>> {
-    db.query_first(
-        "SELECT s.serial, s.licence_sequence, s.last_seen,
-                s.stream_node IS NOT NULL AND EXISTS (SELECT 1 FROM nodes AS n WHERE n.node = s.stream_node AND n.lease_ms > ?2),
-                s.allowed_until_ms, s.teamviewer_id, s.remote_user, s.remote_started
-         FROM sessions AS s WHERE s.serial = ?1",
-        &[&serial, &now_ms],
-    )?
-    .as_ref()
-    .map(session_row)
-    .transpose()
+    db.query_first(session_query!("s.serial = ?1"), &[&serial, &now_ms])?
+        .as_ref()
+        .map(session_row)
+        .transpose()
 }
 
 /// The live sessions of an organisation's installations, at `now_ms`.
 pub fn sessions_of(db: &mut Store, organisation_id: &str, now_ms: i64) -> Result<Vec<SessionRow>> {
     db.query(
-        "SELECT s.serial, s.licence_sequence, s.last_seen,
-                s.stream_node IS NOT NULL AND EXISTS (SELECT 1 FROM nodes AS n WHERE n.node = s.stream_node AND n.lease_ms > ?2),
-                s.allowed_until_ms, s.teamviewer_id, s.remote_user, s.remote_started
-         FROM sessions AS s WHERE s.serial IN (SELECT serial FROM serials WHERE organisation_id = ?1)",
+        session_query!("s.serial IN (SELECT serial FROM serials WHERE organisation_id = ?1)"),
         &[&organisation_id, &now_ms],
     )?
     .iter()
