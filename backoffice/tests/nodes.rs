@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use support::cli::{self, Answer, Process};
 use support::http::{self, in_seconds, Stream};
 use support::postgres_server::PostgresServer;
+use support::wait_for;
 
 const CODE: &str = "org-code-5521";
 
@@ -44,18 +45,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Waits until `check` gives a value, at most `limit`; panics with `what` otherwise.
-fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 impl Cluster {
@@ -187,9 +176,11 @@ backend nodes
         self.balancer = Some(Process(child));
         self.balancer_url = format!("http://127.0.0.1:{port}");
         let url = self.balancer_url.clone();
-        wait_for(Duration::from_secs(10), "HAProxy answering", || {
-            (request(&url, "GET", "/health", &[], None).code == 200).then_some(())
-        });
+        wait_for(
+            Duration::from_secs(10),
+            || "HAProxy answering".to_string(),
+            || (request(&url, "GET", "/health", &[], None).code == 200).then_some(()),
+        );
     }
 
     /// The first column (text) of the rows of `sql`, on a connection of the test's own.
@@ -268,7 +259,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
     assert!(stream.named(Duration::from_secs(10), "hello").is_some());
     let holder = wait_for(
         Duration::from_secs(10),
-        "the stream's node recorded",
+        || "the stream's node recorded".to_string(),
         || cluster.stream_holder(),
     );
     // Any node serves the session's other requests: each one directly.
@@ -335,9 +326,11 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         );
         assert_eq!(listed.code, 200, "{}", listed.stdout);
     }
-    wait_for(Duration::from_secs(5), "RDP on the desk's node", || {
-        (row(&desk_url)["rdp"] == true).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(5),
+        || "RDP on the desk's node".to_string(),
+        || (row(&desk_url)["rdp"] == true).then_some(()),
+    );
     let asked_at = Instant::now();
     let asked = request(
         &desk_url,
@@ -369,7 +362,7 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
     assert_eq!(answered.code, 204, "{}", answered.stdout);
     wait_for(
         Duration::from_secs(5),
-        "the answer on the desk's node",
+        || "the answer on the desk's node".to_string(),
         || (row(&desk_url)["assistance"]["answer"] == "accepted").then_some(()),
     );
     // An install report, acknowledged through the balancer.
@@ -395,18 +388,24 @@ fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node()
         stream.closed_within(Duration::from_secs(10)),
         "the stream did not break"
     );
-    let again = wait_for(Duration::from_secs(15), "the stream again", || {
-        let stream = follow(&balancer, "/v1/events", &as_installation);
-        stream
-            .named(Duration::from_secs(2), "hello")
-            .map(|_| stream)
-    });
-    let new_holder = wait_for(Duration::from_secs(10), "another node holding it", || {
-        cluster.stream_holder().filter(|index| *index != holder)
-    });
+    let again = wait_for(
+        Duration::from_secs(15),
+        || "the stream again".to_string(),
+        || {
+            let stream = follow(&balancer, "/v1/events", &as_installation);
+            stream
+                .named(Duration::from_secs(2), "hello")
+                .map(|_| stream)
+        },
+    );
+    let new_holder = wait_for(
+        Duration::from_secs(10),
+        || "another node holding it".to_string(),
+        || cluster.stream_holder().filter(|index| *index != holder),
+    );
     wait_for(
         Duration::from_secs(10),
-        "online with VPN on the desk",
+        || "online with VPN on the desk".to_string(),
         || {
             let row = row(&desk_url);
             (row["online"] == true && row["vpn"] == true).then_some(())

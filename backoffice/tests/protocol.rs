@@ -175,15 +175,11 @@ impl Office {
 
     /// Waits (at most 30 s) until the server logged `line`.
     fn wait_for_log(&self, line: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.log().contains(line) {
-            assert!(
-                Instant::now() < deadline,
-                "the log never said {line:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        support::wait_for(
+            Duration::from_secs(30),
+            || format!("the log never said {line:?}:\n{}", self.log()),
+            || self.log().contains(line).then_some(()),
+        );
     }
 
     /// A request with curl; headers and body go through files, never the command line.
@@ -273,15 +269,8 @@ impl Office {
     fn terminate(&mut self, limit: Duration) -> Option<i32> {
         let mut server = self.server.take()?;
         server.terminate();
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Some(status) = server.0.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Killed when dropped.
-        None
+        // Killed when dropped, if it did not stop.
+        support::exit_within(&mut server.0, limit).and_then(|status| status.code())
     }
 }
 
@@ -450,17 +439,10 @@ fn a_schema_newer_than_known_is_refused(backend: Backend) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = serve.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = serve.kill();
-            let _ = serve.wait();
-            panic!("serve did not refuse the database within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = support::exit_within(&mut serve, Duration::from_secs(30)) else {
+        let _ = serve.kill();
+        let _ = serve.wait();
+        panic!("serve did not refuse the database within 30 s");
     };
     let output = serve.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -516,27 +498,25 @@ fn the_back_office_connects_again_when_postgres_restarts() {
         unreachable!()
     };
     server.restart();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = office.request(
-            "POST",
-            "/v1/sessions",
-            None,
-            Some(&session_body("ORG-1", CODE, "SN-1")),
-        );
-        if answer.code == 201 {
-            break;
-        }
-        // The database is unreachable: the node says so, and takes no new session.
-        assert_eq!(answer.code, 503, "{}", answer.stdout);
-        assert_eq!(answer.json()["error"], "unavailable");
-        assert!(
-            Instant::now() < deadline,
-            "no session within 30 s of the restart:\n{}",
-            office.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_for(
+        Duration::from_secs(30),
+        || format!("no session after the restart:\n{}", office.log()),
+        || {
+            let answer = office.request(
+                "POST",
+                "/v1/sessions",
+                None,
+                Some(&session_body("ORG-1", CODE, "SN-1")),
+            );
+            if answer.code == 201 {
+                return Some(());
+            }
+            // The database is unreachable: the node says so, and takes no new session.
+            assert_eq!(answer.code, 503, "{}", answer.stdout);
+            assert_eq!(answer.json()["error"], "unavailable");
+            None
+        },
+    );
     office.wait_for_log("connected to postgres://");
     let token = office.session();
     let stream = office.events(&token);
