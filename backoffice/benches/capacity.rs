@@ -102,25 +102,20 @@ fn run(n: usize) -> Figures {
     let connecting = Arc::new(tokio::sync::Semaphore::new(CONNECTING_AT_ONCE));
     let ramp_started = Instant::now();
     let (ramped, ramped_at, cpu_before) = runtime.block_on(async {
-        let (ready_sender, mut ready) = tokio::sync::mpsc::channel(n);
         let nodes = Arc::new(vec![address]);
-        for index in 0..n {
-            let plan = Plan {
+        let mut ready = load::spawn_installations(
+            0..n,
+            |index| Plan {
                 nodes: nodes.clone(),
                 home: 0,
                 index,
                 n,
                 heartbeats: HeartbeatConnection::PerHeartbeat,
                 reopen: false,
-            };
-            tokio::spawn(load::installation(
-                plan,
-                connecting.clone(),
-                ready_sender.clone(),
-                shared.clone(),
-            ));
-        }
-        drop(ready_sender);
+            },
+            &connecting,
+            &shared,
+        );
         while let Some(opened) = ready.recv().await {
             if let Err(failure) = opened {
                 shared

@@ -128,24 +128,19 @@ fn generator(arguments: &[String]) {
     let shared = Arc::new(Shared::default());
     let connecting = Arc::new(tokio::sync::Semaphore::new(connecting.max(1)));
     runtime.block_on(async {
-        let (ready_sender, mut ready) = tokio::sync::mpsc::channel(to - from + 1);
-        for index in from..to {
-            let plan = Plan {
+        let mut ready = load::spawn_installations(
+            from..to,
+            |index| Plan {
                 nodes: nodes.clone(),
                 home: index % nodes.len(),
                 index,
                 n,
                 heartbeats,
                 reopen: true,
-            };
-            tokio::spawn(load::installation(
-                plan,
-                connecting.clone(),
-                ready_sender.clone(),
-                shared.clone(),
-            ));
-        }
-        drop(ready_sender);
+            },
+            &connecting,
+            &shared,
+        );
         let (mut opened, mut failed) = (0, 0);
         while let Some(result) = ready.recv().await {
             match result {

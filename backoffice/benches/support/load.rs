@@ -291,6 +291,26 @@ async fn heartbeat(sender: &mut Sender, token: &str, close: bool) -> Result<(u16
 
 /// One installation: a session, its event stream held open, a heartbeat every interval.
 /// Sends on `ready` once its stream is open (or why it could not be).
+/// Starts installations `from..to` (each on its `plan`) on the current runtime; each says on
+/// the returned channel when its session and stream are open, or why not.
+pub fn spawn_installations(
+    range: std::ops::Range<usize>,
+    plan: impl Fn(usize) -> Plan,
+    connecting: &Arc<Semaphore>,
+    shared: &Arc<Shared>,
+) -> mpsc::Receiver<Result<(), Failure>> {
+    let (ready_sender, ready) = mpsc::channel(range.len().max(1));
+    for index in range {
+        tokio::spawn(installation(
+            plan(index),
+            connecting.clone(),
+            ready_sender.clone(),
+            shared.clone(),
+        ));
+    }
+    ready
+}
+
 pub async fn installation(
     plan: Plan,
     connecting: Arc<Semaphore>,
