@@ -138,7 +138,20 @@ pub const SYSTEM_USER: &str = "remote-service";
 pub(crate) fn trusted_peer(uid: u32, socket: &Path) -> bool {
     uid == effective_user_id()
         || uid == 0
-        || (socket == Path::new(SYSTEM_SOCKET) && user_id(SYSTEM_USER) == Some(uid))
+        || (socket == Path::new(SYSTEM_SOCKET) && system_user_id() == Some(uid))
+}
+
+/// [`SYSTEM_USER`]'s user id, looked up in the user database once it exists (every request
+/// to the system service asks; a tray started before the package made the user finds it
+/// later).
+#[cfg(unix)]
+fn system_user_id() -> Option<u32> {
+    static FOUND: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    if let Some(uid) = FOUND.get() {
+        return Some(*uid);
+    }
+    let uid = user_id(SYSTEM_USER)?;
+    Some(*FOUND.get_or_init(|| uid))
 }
 
 /// The user id of the user called `name`, if there is one.
