@@ -25,8 +25,11 @@ pub const CHANNEL: &str = "remote_service_backoffice";
 
 /// Everything the handlers share.
 pub struct Backoffice {
-    /// The database (one connection; every statement is short).
+    /// The database, for the requests (every statement is short).
     pub db: Mutex<store::Store>,
+    /// A second connection for the tick's work (the heartbeats' batch, the lease, idle
+    /// sessions), so that requests never queue behind it.
+    housekeeping: Mutex<store::Store>,
     /// This node's name in the database (random, new at each start).
     pub node: String,
     /// Where this node listens, recorded with its lease (for an operator reading `nodes`).
@@ -191,6 +194,7 @@ impl Backoffice {
         if db.kind() == store::Kind::Sqlite {
             store::sessions::forget_all(&mut db)?;
         }
+        let housekeeping = store::Store::open(location)?;
         let mut key = [0u8; 32];
         {
             use ring::rand::SecureRandom;
@@ -200,6 +204,7 @@ impl Backoffice {
         }
         Ok(Backoffice {
             db: Mutex::new(db),
+            housekeeping: Mutex::new(housekeeping),
             node: random_token()[..12].to_string(),
             address: Mutex::new(String::new()),
             streams: Mutex::new(HashMap::new()),
@@ -242,6 +247,13 @@ impl Backoffice {
     /// The database.
     pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, store::Store> {
         self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The tick's own connection to the database.
+    fn housekeeping(&self) -> std::sync::MutexGuard<'_, store::Store> {
+        self.housekeeping
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -381,7 +393,8 @@ impl Backoffice {
     pub fn renew_lease(&self) {
         let address = self.address.lock().map(|a| a.clone()).unwrap_or_default();
         let until = now_ms() + self.lease().as_millis() as i64;
-        if let Err(error) = store::sessions::renew_node(&mut self.db(), &self.node, &address, until)
+        if let Err(error) =
+            store::sessions::renew_node(&mut self.housekeeping(), &self.node, &address, until)
         {
             tracing::warn!("cannot renew this node's lease: {error:#}");
         }
@@ -393,13 +406,14 @@ impl Backoffice {
         self.save_last_seen();
         let now = now_ms();
         let idle_before = now - self.session_timeout().as_millis() as i64;
-        let expired = match store::sessions::expire_sessions(&mut self.db(), idle_before, now) {
-            Ok(expired) => expired,
-            Err(error) => {
-                tracing::warn!("cannot end idle sessions: {error:#}");
-                return;
-            }
-        };
+        let expired =
+            match store::sessions::expire_sessions(&mut self.housekeeping(), idle_before, now) {
+                Ok(expired) => expired,
+                Err(error) => {
+                    tracing::warn!("cannot end idle sessions: {error:#}");
+                    return;
+                }
+            };
         if expired.is_empty() {
             return;
         }
@@ -433,15 +447,16 @@ impl Backoffice {
 
     /// Writes down what the heartbeats said since the last time (last seen, the licence
     /// sequence reported): every tick, and when the server stops. Heartbeats only touch
-    /// memory; this writes 500 rows per transaction and lets go of the database between.
+    /// memory; this writes 1,000 at a time (two statements, one transaction) on the tick's
+    /// own connection.
     pub fn save_last_seen(&self) {
         let batch: Vec<Activity> = self
             .activity()
             .drain()
             .map(|(_, activity)| activity)
             .collect();
-        for chunk in batch.chunks(500) {
-            if let Err(error) = store::sessions::record_activity(&mut self.db(), chunk) {
+        for chunk in batch.chunks(1000) {
+            if let Err(error) = store::sessions::record_activity(&mut self.housekeeping(), chunk) {
                 tracing::warn!("cannot write when installations were last seen: {error:#}");
             }
         }
@@ -452,7 +467,7 @@ impl Backoffice {
     pub fn leave(&self) {
         self.save_last_seen();
         if let Err(error) =
-            store::sessions::leave(&mut self.db(), &self.node, &now_text(), now_ms())
+            store::sessions::leave(&mut self.housekeeping(), &self.node, &now_text(), now_ms())
         {
             tracing::warn!("cannot record this node's streams closed: {error:#}");
         }

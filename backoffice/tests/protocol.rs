@@ -1111,6 +1111,14 @@ fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen(b
     let token = office.session();
     let stream = office.events(&token);
     assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    // Kept in memory until the node's next batch, which stopping writes.
+    let reported = office.request(
+        "POST",
+        "/v1/heartbeat",
+        Some(&token),
+        Some(r#"{"licence_sequence": 7}"#),
+    );
+    assert_eq!(reported.code, 200, "{}", reported.stdout);
     assert_eq!(
         office.terminate(Duration::from_secs(30)),
         Some(0),
@@ -1119,6 +1127,19 @@ fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen(b
     assert!(stream.closed_within(Duration::from_secs(20)));
 
     office.serve(&[]);
+    let (_, jar) = office.sign_in("hd", "hd-pass");
+    let list = || {
+        office
+            .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
+            .json()
+    };
+    if backend == Backend::Postgres {
+        assert_eq!(
+            list()[0]["licence_sequence"],
+            7,
+            "the stopping node's last batch is in the database"
+        );
+    }
     let old = office.request("POST", "/v1/heartbeat", Some(&token), None);
     if backend == Backend::Postgres {
         // The session is in the database that all nodes share: a node's restart leaves it
@@ -1134,10 +1155,7 @@ fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen(b
         assert_eq!(old.code, 401, "sessions end with the one back office");
         assert_eq!(old.json()["error"], "session-expired");
     }
-    let (_, jar) = office.sign_in("hd", "hd-pass");
-    let listed = office
-        .curl(&["-b", &jar], "GET", "/helpdesk/installations", None, None)
-        .json();
+    let listed = list();
     assert_eq!(listed[0]["online"], false);
     assert!(listed[0]["last_seen"].as_str().unwrap().ends_with('Z'));
 }

@@ -163,18 +163,48 @@ pub struct Activity {
 /// Writes a batch of heartbeats' activity in one transaction: the sessions' last activity
 /// and the serials' last seen.
 pub fn record_activity(db: &mut Store, batch: &[Activity]) -> Result<()> {
+    // One statement per table for the whole chunk, the rows as one JSON parameter (text
+    // cast to json on PostgreSQL, which binds a Rust string as text only): at a
+    // tick a node has thousands, and a statement (a round trip) per row kept the
+    // connection busy for up to a second.
+    let rows: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|activity| {
+            serde_json::json!({
+                "token_hash": activity.token_hash,
+                "serial": activity.serial,
+                "last_seen": activity.last_seen,
+                "at_ms": activity.at_ms,
+                "sequence": activity.licence_sequence.map(|sequence| sequence as i64),
+            })
+        })
+        .collect();
+    let rows = serde_json::Value::Array(rows).to_string();
+    let sessions = db.dialect(
+        "UPDATE sessions SET last_seen = v.last_seen, last_activity_ms = v.at_ms,
+                licence_sequence = COALESCE(v.sequence, sessions.licence_sequence)
+         FROM (SELECT value ->> '$.token_hash' AS token_hash, value ->> '$.last_seen' AS last_seen,
+                      value ->> '$.at_ms' AS at_ms, value ->> '$.sequence' AS sequence
+               FROM json_each(?1)) AS v
+         WHERE sessions.token_hash = v.token_hash",
+        "UPDATE sessions AS s SET last_seen = v.last_seen, last_activity_ms = v.at_ms,
+                licence_sequence = COALESCE(v.sequence, s.licence_sequence)
+         FROM json_to_recordset(?1::text::json)
+              AS v(token_hash text, last_seen text, at_ms bigint, sequence bigint)
+         WHERE s.token_hash = v.token_hash",
+    );
+    let serials = db.dialect(
+        "UPDATE serials SET last_seen = v.last_seen
+         FROM (SELECT value ->> '$.serial' AS serial, value ->> '$.last_seen' AS last_seen
+               FROM json_each(?1)) AS v
+         WHERE serials.serial = v.serial",
+        "UPDATE serials AS s SET last_seen = v.last_seen
+         FROM json_to_recordset(?1::text::json) AS v(serial text, last_seen text)
+         WHERE s.serial = v.serial",
+    );
     db.transaction(|db| {
-        for activity in batch {
-            let sequence = activity.licence_sequence.map(|sequence| sequence as i64);
-            db.execute(
-                "UPDATE sessions SET last_seen = ?2, last_activity_ms = ?3, licence_sequence = COALESCE(?4, licence_sequence) WHERE token_hash = ?1",
-                &[&activity.token_hash, &activity.last_seen, &activity.at_ms, &sequence],
-            )?;
-            db.execute(
-                "UPDATE serials SET last_seen = ?2 WHERE serial = ?1",
-                &[&activity.serial, &activity.last_seen],
-            )?;
-        }
+        db.execute(sessions, &[&rows])?;
+        db.execute(serials, &[&rows])?;
         Ok(())
     })
 }
@@ -375,4 +405,92 @@ pub fn remove_helpdesk_session(db: &mut Store, token_hash: &str) -> Result<()> {
         &[&token_hash],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{self, Location, Serial};
+
+    fn activity(serial: &str, at: &str, at_ms: i64, sequence: Option<u64>) -> Activity {
+        Activity {
+            token_hash: token_hash(serial),
+            serial: serial.into(),
+            last_seen: at.into(),
+            at_ms,
+            licence_sequence: sequence,
+        }
+    }
+
+    /// One statement per table writes the whole batch: every session and serial in it,
+    /// a sequence kept where a heartbeat reported none, and nothing else touched.
+    #[test]
+    fn a_batch_writes_each_session_and_serial_it_names() {
+        let folder = tempfile::tempdir().unwrap();
+        let mut db = Store::open(&Location::Sqlite(folder.path().join("office.sqlite"))).unwrap();
+        store::add_organisation(&mut db, "ORG-1", "Org", "hash").unwrap();
+        for serial in ["SN-1", "SN-2", "SN-3"] {
+            store::add_serial(
+                &mut db,
+                &Serial {
+                    serial: serial.into(),
+                    organisation_id: "ORG-1".into(),
+                    product_id: "p".into(),
+                    product_name: "P".into(),
+                },
+            )
+            .unwrap();
+            let start = "2026-12-01T10:00:00Z";
+            start_session(&mut db, &token_hash(serial), serial, Some(4), start, 1_000).unwrap();
+        }
+        record_activity(
+            &mut db,
+            &[
+                activity("SN-1", "2026-12-01T10:00:30Z", 31_000, Some(5)),
+                activity("SN-2", "2026-12-01T10:00:31Z", 32_000, None),
+            ],
+        )
+        .unwrap();
+
+        let session = |db: &mut Store, serial: &str| {
+            let row = session(db, &token_hash(serial), 0).unwrap().unwrap();
+            (row.last_seen, row.licence_sequence)
+        };
+        assert_eq!(
+            session(&mut db, "SN-1"),
+            ("2026-12-01T10:00:30Z".into(), Some(5))
+        );
+        assert_eq!(
+            session(&mut db, "SN-2"),
+            ("2026-12-01T10:00:31Z".into(), Some(4))
+        );
+        assert_eq!(
+            session(&mut db, "SN-3"),
+            ("2026-12-01T10:00:00Z".into(), Some(4))
+        );
+        let seen: Vec<_> = store::serials_of(&mut db, "ORG-1")
+            .unwrap()
+            .into_iter()
+            .map(|row| row.last_seen)
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                Some("2026-12-01T10:00:30Z".to_string()),
+                Some("2026-12-01T10:00:31Z".to_string()),
+                None,
+            ]
+        );
+        let mut idle: Vec<_> = expire_sessions(&mut db, 31_500, 0)
+            .unwrap()
+            .into_iter()
+            .map(|(serial, _)| serial)
+            .collect();
+        idle.sort();
+        assert_eq!(
+            idle,
+            ["SN-1", "SN-3"],
+            "SN-2's activity was written as 32,000 ms"
+        );
+    }
 }
