@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 
 use crate::state::{Backoffice, Peer};
 use crate::store::{self, Location, Store};
@@ -192,7 +191,14 @@ pub fn serve(
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(app.clone().layer(axum::Extension(Peer(peer))));
+            // The peer goes into each request's extensions (what `Extension<Peer>` reads),
+            // not as a layer: `Router::layer` rebuilds the whole route table, tens of KiB
+            // that a held event stream kept for as long as it was open.
+            let app = app.clone();
+            let service = hyper::service::service_fn(move |mut request| {
+                request.extensions_mut().insert(Peer(peer));
+                tower_service::Service::call(&mut app.clone(), request)
+            });
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let _permit = permit;
