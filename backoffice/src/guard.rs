@@ -1,6 +1,6 @@
 //! What stands between a guesser and the secrets: wrong verification codes and help-desk
 //! passwords lock their organisation or user out, from the address that guessed, for a
-//! time that doubles; Argon2 checks are fair between principals, so that a flood for one
+//! time that doubles (counted in the database, so on every node at once); Argon2 checks are fair between principals, so that a flood for one
 //! organisation does not starve every other installation's sign-in; and a principal that
 //! does not exist costs as much time as one that does, so that timing tells nobody which
 //! exist.
@@ -8,10 +8,13 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
+
+use crate::state::now_ms;
+use crate::store::{lockouts, Store};
 
 /// Wrong attempts allowed before a lockout.
 const FREE_FAILURES: u32 = 5;
@@ -21,29 +24,29 @@ const FIRST_LOCKOUT: Duration = Duration::from_secs(30);
 const LONGEST_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 /// Failures older than this are forgotten.
 const MEMORY: Duration = Duration::from_secs(60 * 60);
-/// The most (principal, address) pairs remembered: a flood of made-up names must not grow
-/// the map without bound (the oldest are forgotten first).
-const MAX_REMEMBERED: usize = 100_000;
 /// The queue key of every principal that does not exist, so that made-up names share one
 /// queue.
 pub const UNKNOWN: &str = "\u{0}unknown";
 
-#[derive(Debug)]
-struct Failures {
-    count: u32,
-    last: Instant,
-    locked_until: Option<Instant>,
-}
-
 /// Lockouts and fair Argon2 checks.
 pub struct Guard {
-    failures: Mutex<HashMap<(String, IpAddr), Failures>>,
     /// One check in flight per principal; the others of that principal wait here.
     queues: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// One Argon2 check at a time in all: each takes 19 MiB and tens of milliseconds.
     argon2: Mutex<()>,
     /// A hash of a random secret, checked for principals that do not exist.
     decoy: String,
+}
+
+/// How long the lockout is after `count` wrong attempts: none for the first few, then
+/// [`FIRST_LOCKOUT`], doubling with each further one up to [`LONGEST_LOCKOUT`].
+pub fn lockout_after(count: u32) -> Option<Duration> {
+    let doublings = count.checked_sub(FREE_FAILURES)?.min(16);
+    Some(
+        FIRST_LOCKOUT
+            .saturating_mul(1 << doublings)
+            .min(LONGEST_LOCKOUT),
+    )
 }
 
 impl Guard {
@@ -55,60 +58,52 @@ impl Guard {
             .map_err(|error| anyhow::anyhow!("cannot make the decoy hash: {error}"))?
             .to_string();
         Ok(Guard {
-            failures: Mutex::new(HashMap::new()),
             queues: Mutex::new(HashMap::new()),
             argon2: Mutex::new(()),
             decoy,
         })
     }
 
-    /// How long `principal` is locked out for `address`, if it is.
-    pub fn locked(&self, principal: &str, address: IpAddr) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let until = failures
-            .get(&(principal.to_string(), address))?
-            .locked_until?;
-        until.checked_duration_since(Instant::now())
+    /// How long `principal` is locked out for `address`, if it is (whichever node counted
+    /// the attempts).
+    pub fn locked(
+        &self,
+        db: &mut Store,
+        principal: &str,
+        address: IpAddr,
+    ) -> anyhow::Result<Option<Duration>> {
+        let now = now_ms();
+        Ok(lockouts::locked_until(db, principal, address, now)?
+            .map(|until| Duration::from_millis(until.saturating_sub(now).max(0) as u64)))
     }
 
-    /// A wrong code or password for `principal` from `address`.
-    pub fn failed(&self, principal: &str, address: IpAddr) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.retain(|_, entry| now.duration_since(entry.last) < MEMORY);
-        if failures.len() >= MAX_REMEMBERED {
-            if let Some(oldest) = failures
-                .iter()
-                .min_by_key(|(_, entry)| entry.last)
-                .map(|(key, _)| key.clone())
-            {
-                failures.remove(&oldest);
-            }
-        }
-        let entry = failures
-            .entry((principal.to_string(), address))
-            .or_insert(Failures {
-                count: 0,
-                last: now,
-                locked_until: None,
-            });
-        entry.count += 1;
-        entry.last = now;
-        if entry.count >= FREE_FAILURES {
-            let doublings = (entry.count - FREE_FAILURES).min(16);
-            let lockout = FIRST_LOCKOUT
-                .saturating_mul(1 << doublings)
-                .min(LONGEST_LOCKOUT);
-            entry.locked_until = Some(now + lockout);
-        }
+    /// A wrong code or password for `principal` from `address`: counted in the database.
+    pub fn failed(&self, db: &mut Store, principal: &str, address: IpAddr) -> anyhow::Result<()> {
+        let now = now_ms();
+        lockouts::failed(
+            db,
+            principal,
+            address,
+            now,
+            now - MEMORY.as_millis() as i64,
+            |count| lockout_after(count).map(|lockout| lockout.as_millis() as i64),
+        )?;
+        Ok(())
     }
 
     /// The right code or password: what `principal` failed from `address` is forgotten.
-    pub fn succeeded(&self, principal: &str, address: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&(principal.to_string(), address));
+    pub fn succeeded(
+        &self,
+        db: &mut Store,
+        principal: &str,
+        address: IpAddr,
+    ) -> anyhow::Result<()> {
+        lockouts::succeeded(db, principal, address)
+    }
+
+    /// Forgets the wrong attempts older than [`MEMORY`] (every tick).
+    pub fn forget_old(&self, db: &mut Store) -> anyhow::Result<()> {
+        lockouts::forget_before(db, now_ms() - MEMORY.as_millis() as i64)
     }
 
     /// Checks `secret` against the Argon2 `hash` (`None`: the principal does not exist, and
@@ -174,25 +169,54 @@ mod tests {
 
     #[test]
     fn wrong_attempts_lock_out_for_a_time_that_doubles_and_a_success_forgets_them() {
+        let folder = tempfile::tempdir().unwrap();
+        let location = crate::store::Location::Sqlite(folder.path().join("office.sqlite"));
+        let mut db = Store::open(&location).unwrap();
+        // Another node's connection to the same database sees the same attempts.
+        let mut other = Store::open(&location).unwrap();
         let guard = Guard::new().unwrap();
         let here: IpAddr = "127.0.0.1".parse().unwrap();
-        let there: IpAddr = "127.0.0.2".parse().unwrap();
+        let there: IpAddr = "::1".parse().unwrap();
         for _ in 0..FREE_FAILURES - 1 {
-            guard.failed("ORG-1", here);
+            guard.failed(&mut db, "ORG-1", here).unwrap();
         }
-        assert!(guard.locked("ORG-1", here).is_none());
-        guard.failed("ORG-1", here);
-        let first = guard.locked("ORG-1", here).unwrap();
+        assert!(guard.locked(&mut db, "ORG-1", here).unwrap().is_none());
+        guard.failed(&mut other, "ORG-1", here).unwrap();
+        let first = guard.locked(&mut db, "ORG-1", here).unwrap().unwrap();
         assert!(
             first <= FIRST_LOCKOUT && first > FIRST_LOCKOUT / 2,
             "{first:?}"
         );
-        guard.failed("ORG-1", here);
-        assert!(guard.locked("ORG-1", here).unwrap() > FIRST_LOCKOUT);
-        assert!(guard.locked("ORG-1", there).is_none(), "per address");
-        assert!(guard.locked("ORG-2", here).is_none(), "per principal");
-        guard.succeeded("ORG-1", here);
-        assert!(guard.locked("ORG-1", here).is_none());
+        guard.failed(&mut db, "ORG-1", here).unwrap();
+        let second = guard.locked(&mut other, "ORG-1", here).unwrap().unwrap();
+        assert!(second > FIRST_LOCKOUT, "{second:?}");
+        assert!(
+            guard.locked(&mut db, "ORG-1", there).unwrap().is_none(),
+            "per address"
+        );
+        assert!(
+            guard.locked(&mut db, "ORG-2", here).unwrap().is_none(),
+            "per principal"
+        );
+        guard.succeeded(&mut other, "ORG-1", here).unwrap();
+        assert!(guard.locked(&mut db, "ORG-1", here).unwrap().is_none());
+        guard.failed(&mut db, "ORG-1", here).unwrap();
+        assert!(
+            guard.locked(&mut db, "ORG-1", here).unwrap().is_none(),
+            "counted from one again"
+        );
+    }
+
+    #[test]
+    fn lockouts_double_up_to_a_quarter_of_an_hour() {
+        assert_eq!(lockout_after(FREE_FAILURES - 1), None);
+        assert_eq!(lockout_after(FREE_FAILURES), Some(FIRST_LOCKOUT));
+        assert_eq!(lockout_after(FREE_FAILURES + 1), Some(FIRST_LOCKOUT * 2));
+        assert_eq!(
+            lockout_after(FREE_FAILURES + 4),
+            Some(LONGEST_LOCKOUT.min(FIRST_LOCKOUT * 16))
+        );
+        assert_eq!(lockout_after(u32::MAX), Some(LONGEST_LOCKOUT));
     }
 
     #[test]

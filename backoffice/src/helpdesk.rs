@@ -118,7 +118,10 @@ async fn sign_in(
     headers: HeaderMap,
     Body(request): Body<SignIn>,
 ) -> Result<Response, ApiError> {
-    if let Some(wait) = state.guard.locked(&request.user, peer.ip()) {
+    if let Some(wait) = state
+        .guard
+        .locked(&mut state.db(), &request.user, peer.ip())?
+    {
         return Err(ApiError::locked_out(
             format!("user {} from {}", request.user, peer.ip()),
             wait,
@@ -148,14 +151,14 @@ async fn sign_in(
         )
     })?;
     let Some(organisation) = organisation else {
-        state.guard.failed(&user, peer.ip());
+        state.guard.failed(&mut state.db(), &user, peer.ip())?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication-failed",
             "wrong user name or password",
         ));
     };
-    state.guard.succeeded(&user, peer.ip());
+    state.guard.succeeded(&mut state.db(), &user, peer.ip())?;
     let token = random_token();
     let now = now_ms();
     sessions::add_helpdesk_session(

@@ -81,7 +81,7 @@ fn authenticate(
     address: IpAddr,
 ) -> Result<(), ApiError> {
     let principal = &request.organisation_id;
-    if let Some(wait) = state.guard.locked(principal, address) {
+    if let Some(wait) = state.guard.locked(&mut state.db(), principal, address)? {
         return Err(ApiError::locked_out(
             format!("organisation {principal} from {address}"),
             wait,
@@ -96,14 +96,14 @@ fn authenticate(
             .verify(principal, None, &request.verification_code),
     };
     if !good {
-        state.guard.failed(principal, address);
+        state.guard.failed(&mut state.db(), principal, address)?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "authentication-failed",
             "wrong service organisation ID or verification code",
         ));
     }
-    state.guard.succeeded(principal, address);
+    state.guard.succeeded(&mut state.db(), principal, address)?;
     match store::serial(&mut state.db(), &request.serial_number)? {
         Some(serial) if serial.organisation_id == request.organisation_id => Ok(()),
         _ => Err(ApiError::new(
@@ -323,7 +323,7 @@ async fn events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (token_hash, serial) = session_of(&state, &headers)?;
-    let (sender, receiver) = mpsc::channel::<Event>(16);
+    let (sender, receiver) = mpsc::channel::<Box<Event>>(16);
     let interval = state.heartbeat_interval.as_secs().max(1);
     let hello = Event::default().event("hello").data(
         serde_json::json!({
@@ -332,7 +332,7 @@ async fn events(
         })
         .to_string(),
     );
-    let _ = sender.try_send(hello);
+    let _ = sender.try_send(Box::new(hello));
     let latest = store::latest_licence(&mut state.db(), &serial)?;
     let stored = sessions::session(&mut state.db(), &token_hash, now_ms())?;
     let Some(stored) = stored else {
@@ -345,11 +345,11 @@ async fn events(
         .or(stored.licence_sequence);
     if let Some(latest) = &latest {
         if reported.is_none_or(|reported| latest.sequence > reported) {
-            let _ = sender.try_send(licence_available(
+            let _ = sender.try_send(Box::new(licence_available(
                 &serial,
                 &latest.licence_id,
                 latest.sequence,
-            ));
+            )));
         }
     }
     let stream_id = random_token()[..16].to_string();
@@ -382,7 +382,7 @@ async fn events(
     state.publish(Message::StreamOpened { serial, stream_id });
     let stream = futures_util::stream::unfold((receiver, guard), |(mut receiver, guard)| async {
         let event = receiver.recv().await?;
-        Some((Ok::<_, Infallible>(event), (receiver, guard)))
+        Some((Ok::<_, Infallible>(*event), (receiver, guard)))
     });
     let keep_alive = KeepAlive::new()
         .interval(Duration::from_millis((interval * 1000 / 2).max(500)))

@@ -200,6 +200,9 @@ pub fn serve(
                 tower_service::Service::call(&mut app.clone(), request)
             });
             let acceptor = acceptor.clone();
+            // Each connection's state on the heap as the kind it is (`Box::pin`): the task
+            // itself would otherwise be as large as the largest kind (a TLS connection),
+            // for every held event stream.
             tokio::spawn(async move {
                 let _permit = permit;
                 let mut builder = hyper::server::conn::http1::Builder::new();
@@ -212,8 +215,7 @@ pub fn serve(
                             .await
                         {
                             Ok(Ok(stream)) => {
-                                builder
-                                    .serve_connection(TokioIo::new(stream), service)
+                                Box::pin(builder.serve_connection(TokioIo::new(stream), service))
                                     .await
                             }
                             Ok(Err(error)) => {
@@ -223,11 +225,7 @@ pub fn serve(
                             Err(_) => return,
                         }
                     }
-                    None => {
-                        builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await
-                    }
+                    None => Box::pin(builder.serve_connection(TokioIo::new(stream), service)).await,
                 };
                 if let Err(error) = served {
                     tracing::debug!("connection ended: {error}");

@@ -67,7 +67,8 @@ pub(crate) struct LocalStream {
     pub(crate) token_hash: String,
     /// The stream's own random id (recorded with the session).
     pub(crate) stream_id: String,
-    pub(crate) sender: mpsc::Sender<Event>,
+    /// Boxed: a channel allocates its slots 32 at a time, for every held stream.
+    pub(crate) sender: mpsc::Sender<Box<Event>>,
 }
 
 /// What one node tells the others (and itself).
@@ -275,7 +276,7 @@ impl Backoffice {
     /// Sends an event on the serial's stream if this node holds it; false when it does not.
     pub fn send_local(&self, serial: &str, event: Event) -> bool {
         match self.streams().get(serial) {
-            Some(stream) => stream.sender.try_send(event).is_ok(),
+            Some(stream) => stream.sender.try_send(Box::new(event)).is_ok(),
             None => false,
         }
     }
@@ -401,9 +402,13 @@ impl Backoffice {
     }
 
     /// Ends the sessions that had neither a heartbeat nor an open event stream (held by a
-    /// live node) for three heartbeat intervals, and writes down when each was last seen.
+    /// live node) for three heartbeat intervals, and writes down when each was last seen;
+    /// forgets wrong attempts older than an hour.
     pub fn expire_sessions(&self) {
         self.save_last_seen();
+        if let Err(error) = self.guard.forget_old(&mut self.housekeeping()) {
+            tracing::warn!("cannot forget old wrong attempts: {error:#}");
+        }
         let now = now_ms();
         let idle_before = now - self.session_timeout().as_millis() as i64;
         let expired =

@@ -16,6 +16,8 @@ use support::cli::{self, Answer, Process};
 use support::http::{self, in_seconds, Stream};
 use support::postgres_server::PostgresServer;
 
+/// The schema version this back office makes (the last of its migrations).
+const SCHEMA_VERSION: i64 = 3;
 const CODE: &str = "org-code-5521";
 const OTHER_CODE: &str = "org-code-7780";
 const HELPDESK_PASSWORD: &str = "hd-password-31";
@@ -335,7 +337,7 @@ fn a_sqlite_back_office_moves_whole_to_postgres_and_serves_from_there() {
     assert_eq!(
         migrated.stdout,
         format!(
-            "migrated {} (schema version 2) to {shown_url}\n\
+            "migrated {} (schema version {SCHEMA_VERSION}) to {shown_url}\n\
              organisations: 2, serial numbers: 3, help-desk accounts: 1, licences: 3, install reports: 2, assistance requests: 1\n",
             setup.sqlite()
         )
@@ -474,7 +476,7 @@ fn a_copy_that_fails_half_way_leaves_the_target_empty() {
         .query_one("SELECT MAX(version) FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 2, "the schema was migrated first");
+    assert_eq!(version, SCHEMA_VERSION, "the schema was migrated first");
 
     damaged
         .execute("DELETE FROM licences WHERE id = 7", [])
@@ -514,7 +516,7 @@ fn a_newer_or_corrupt_source_and_a_wrong_target_are_refused_and_nothing_is_writt
     assert_eq!(newer.code, 1);
     assert_eq!(
         newer.stderr,
-        format!("remote-service-backoffice: the database {db}: the database's schema is version 99, this back office knows up to 2: upgrade the back office\n")
+        format!("remote-service-backoffice: the database {db}: the database's schema is version 99, this back office knows up to {SCHEMA_VERSION}: upgrade the back office\n")
     );
 
     let corrupt = setup.path("corrupt.sqlite");

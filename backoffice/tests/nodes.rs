@@ -235,14 +235,34 @@ fn follow(base: &str, path: &str, options: &[&str]) -> Stream {
     http::follow(&format!("{base}{path}"), options)
 }
 
-/// An installation through the balancer; a licence and a help-desk request reach its
-/// stream from other nodes, the answer comes back; the node holding its stream is killed
-/// and it carries on through another, and nothing acknowledged is lost.
+/// Wrong codes on different nodes lock out on all; an installation through the balancer; a
+/// licence and a help-desk request reach its stream from other nodes, the answer comes
+/// back; the node holding its stream is killed and it carries on through another, and
+/// nothing acknowledged is lost.
 #[test]
 fn three_nodes_behind_haproxy_serve_one_installation_and_survive_a_killed_node() {
     let mut cluster = Cluster::start();
     let balancer = cluster.balancer_url.clone();
     let scratch = tempfile::tempdir().unwrap();
+
+    // Wrong codes spread over the nodes count together: five, at most two on any one node,
+    // lock the organisation out from this address on all three.
+    let guess = |node: &Node| {
+        let body = serde_json::json!({
+            "organisation_id": "ORG-GUESSED", "verification_code": "guess", "serial_number": "SN-9",
+        })
+        .to_string();
+        request(&node.url, "POST", "/v1/sessions", &[], Some(&body))
+    };
+    for attempt in 0..5 {
+        let answer = guess(&cluster.nodes[attempt % 3]);
+        assert_eq!(answer.code, 401, "attempt {attempt}: {}", answer.stdout);
+    }
+    for node in &cluster.nodes {
+        let answer = guess(node);
+        assert_eq!(answer.code, 429, "on {}: {}", node.url, answer.stdout);
+        assert_eq!(answer.json()["error"], "too-many-attempts");
+    }
 
     // The installation, through the balancer.
     let body = serde_json::json!({

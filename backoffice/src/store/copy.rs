@@ -7,9 +7,9 @@
 //! hashes, every issued licence with its row number and sequence, install reports and
 //! assistance requests with their answers). Not copied: `schema_version` (the target has its
 //! own, made by its migrations) and what lives only while a back office runs — installation
-//! sessions, help-desk sign-ins and node leases. A SQLite back office ends those at its next
+//! sessions, help-desk sign-ins and node leases (a SQLite back office ends those at its next
 //! start anyway; installations open a new session with their code and the help desk signs
-//! in again.
+//! in again), and the wrong attempts counted towards lockouts, forgotten within the hour.
 
 use anyhow::{bail, Context, Result};
 
@@ -164,6 +164,7 @@ const DATA_TABLES: &[(&str, &str)] = &[
         "SELECT COUNT(*) FROM helpdesk_sessions",
     ),
     ("nodes", "SELECT COUNT(*) FROM nodes"),
+    ("wrong attempts", "SELECT COUNT(*) FROM lockouts"),
 ];
 
 /// The identity columns, set past the copied row numbers so that new rows do not collide.
@@ -213,7 +214,7 @@ pub fn copy_all(source: &mut Store, target: &mut Store, target_shown: &str) -> R
         // No other writer until the commit: the target stays empty but for this copy.
         target
             .batch(
-                "LOCK TABLE organisations, serials, helpdesk_users, licences, install_reports, assistance, sessions, helpdesk_sessions, nodes IN EXCLUSIVE MODE",
+                "LOCK TABLE organisations, serials, helpdesk_users, licences, install_reports, assistance, sessions, helpdesk_sessions, nodes, lockouts IN EXCLUSIVE MODE",
             )
             .context("cannot lock the target's tables")?;
         let mut found = Vec::new();

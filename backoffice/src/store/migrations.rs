@@ -139,6 +139,31 @@ CREATE INDEX serials_by_organisation ON serials (organisation_id, serial);
     what: "installation sessions, help-desk sign-ins, which node holds each event stream (several nodes)",
     sqlite: SESSIONS_SQLITE,
     postgres: SESSIONS_POSTGRES,
+}, Migration {
+    version: 3,
+    what: "wrong verification codes and passwords by principal and address, seen by every node",
+    sqlite: r#"
+CREATE TABLE lockouts (
+    principal TEXT NOT NULL,
+    address TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    locked_until_ms INTEGER,
+    PRIMARY KEY (principal, address)
+);
+CREATE INDEX lockouts_by_last ON lockouts (last_ms);
+"#,
+    postgres: r#"
+CREATE TABLE lockouts (
+    principal TEXT NOT NULL,
+    address TEXT NOT NULL,
+    failures BIGINT NOT NULL,
+    last_ms BIGINT NOT NULL,
+    locked_until_ms BIGINT,
+    PRIMARY KEY (principal, address)
+);
+CREATE INDEX lockouts_by_last ON lockouts (last_ms);
+"#,
 }];
 
 /// Version 2: what every node must see of the installations' sessions and the help desk's

@@ -8,6 +8,7 @@
 
 mod backend;
 mod copy;
+pub mod lockouts;
 mod migrations;
 pub mod sessions;
 
