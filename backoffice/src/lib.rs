@@ -11,6 +11,7 @@ mod helpdesk;
 mod installations;
 mod listener;
 mod signing;
+mod socket;
 mod state;
 mod store;
 

@@ -152,6 +152,11 @@ impl Office {
     }
 
     fn serve(&mut self, extra: &[&str]) {
+        self.serve_every("1", extra);
+    }
+
+    /// Starts the server with heartbeats every `interval` seconds.
+    fn serve_every(&mut self, interval: &str, extra: &[&str]) {
         let db = self.db();
         let mut command = cli::command(&[
             "serve",
@@ -160,7 +165,7 @@ impl Office {
             "--listen",
             "127.0.0.1:0",
             "--heartbeat-interval",
-            "1",
+            interval,
         ]);
         command.args(extra);
         let (server, url) = cli::serve(command, Path::new(&self.path("office.log")));
@@ -969,6 +974,56 @@ fn an_open_event_stream_keeps_a_session_alive_until_it_closes(backend: Backend) 
     let late = office.request("POST", "/v1/heartbeat", Some(&token), None);
     assert_eq!(late.code, 401);
     assert_eq!(late.json()["error"], "session-expired");
+}
+
+/// An installation that hangs up its event stream (plain HTTP and TLS) is seen without it
+/// (the help desk's "VPN" off) at once: with heartbeats every 60 s, long before the next
+/// keep-alive comment (30 s) could find the connection gone.
+fn a_hung_up_event_stream_is_seen_closed_at_once(backend: Backend) {
+    let mut office = Office::new(backend);
+    let cert = office.path("cert.pem");
+    for tls in [false, true] {
+        let options: &[&str] = if tls { &["--cacert", &cert] } else { &[] };
+        let extra: &[&str] = if tls {
+            &["--dev-self-signed", &cert]
+        } else {
+            &[]
+        };
+        office.serve_every("60", extra);
+        let started = office.curl(
+            options,
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&session_body("ORG-1", CODE, "SN-1")),
+        );
+        assert_eq!(started.code, 201, "tls {tls}: {}", started.stdout);
+        let token = started.json()["session"].as_str().unwrap().to_string();
+        let open = || {
+            office.stored(
+                "SELECT CASE WHEN stream_id IS NULL THEN 'closed' ELSE 'open' END FROM sessions WHERE serial = 'SN-1'",
+            )
+        };
+        let stream = office.follow(options, "/v1/events", Some(&token));
+        assert_eq!(stream.next(Duration::from_secs(10)).0, "hello", "tls {tls}");
+        support::wait_for(
+            Duration::from_secs(10),
+            || "the stream recorded open".into(),
+            || (open() == ["open"]).then_some(()),
+        );
+        let hung_up = Instant::now();
+        drop(stream);
+        support::wait_for(
+            Duration::from_secs(20),
+            || format!("tls {tls}: the hung-up stream recorded closed"),
+            || (open() == ["closed"]).then_some(()),
+        );
+        eprintln!(
+            "tls {tls}: the hung-up stream was recorded closed {:?} after curl ended",
+            hung_up.elapsed()
+        );
+        assert_eq!(office.terminate(Duration::from_secs(30)), Some(0));
+    }
 }
 
 fn a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream(backend: Backend) {
@@ -1827,6 +1882,7 @@ on_each_backend!(
     a_session_without_heartbeats_expires,
     plain_http_only_on_loopback_and_tls_with_a_self_signed_certificate,
     an_open_event_stream_keeps_a_session_alive_until_it_closes,
+    a_hung_up_event_stream_is_seen_closed_at_once,
     a_new_session_for_the_serial_ends_the_old_one_and_closes_its_stream,
     the_help_desk_sees_its_installations_come_and_go_on_its_stream,
     sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen,
