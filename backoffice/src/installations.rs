@@ -20,7 +20,6 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::mpsc;
 
 use crate::errors::{parse_body, ApiError, Body};
-use crate::socket::Hangup;
 use crate::state::{
     licence_available, now_ms, now_text, random_token, to_ms, Allowance, Backoffice, LocalStream,
     Message, Peer, RemoteSession,
@@ -321,7 +320,6 @@ impl Drop for StreamGuard {
 
 async fn events(
     State(state): State<Arc<Backoffice>>,
-    hangup: Option<Extension<Hangup>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (token_hash, serial) = session_of(&state, &headers)?;
@@ -382,22 +380,10 @@ async fn events(
     }
     // The help desk's "VPN" comes on.
     state.publish(Message::StreamOpened { serial, stream_id });
-    // Ends when the stream is replaced or its session ends (the sender goes), or when the
-    // installation hangs up.
-    let hangup = hangup.map(|Extension(hangup)| hangup);
-    let stream = futures_util::stream::unfold(
-        (receiver, guard, hangup),
-        |(mut receiver, guard, hangup)| async move {
-            let event = match &hangup {
-                Some(watched) => tokio::select! {
-                    event = receiver.recv() => event?,
-                    () = watched.hung_up() => return None,
-                },
-                None => receiver.recv().await?,
-            };
-            Some((Ok::<_, Infallible>(*event), (receiver, guard, hangup)))
-        },
-    );
+    let stream = futures_util::stream::unfold((receiver, guard), |(mut receiver, guard)| async {
+        let event = receiver.recv().await?;
+        Some((Ok::<_, Infallible>(*event), (receiver, guard)))
+    });
     let keep_alive = KeepAlive::new()
         .interval(Duration::from_millis((interval * 1000 / 2).max(500)))
         .text("keep-alive");

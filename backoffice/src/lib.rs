@@ -11,7 +11,6 @@ mod helpdesk;
 mod installations;
 mod listener;
 mod signing;
-mod socket;
 mod state;
 mod store;
 

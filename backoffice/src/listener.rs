@@ -191,14 +191,12 @@ pub fn serve(
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let (stream, hangup) = crate::socket::Socket::new(stream);
             // The peer goes into each request's extensions (what `Extension<Peer>` reads),
             // not as a layer: `Router::layer` rebuilds the whole route table, tens of KiB
             // that a held event stream kept for as long as it was open.
             let app = app.clone();
             let service = hyper::service::service_fn(move |mut request| {
                 request.extensions_mut().insert(Peer(peer));
-                request.extensions_mut().insert(hangup.clone());
                 tower_service::Service::call(&mut app.clone(), request)
             });
             let acceptor = acceptor.clone();
@@ -210,11 +208,7 @@ pub fn serve(
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder
                     .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout)
-                    // Not reading while an answer streams (a read buffer for every held
-                    // event stream): the stream watches for the hang-up itself
-                    // (`socket::Hangup`).
-                    .half_close(true);
+                    .header_read_timeout(limits.header_timeout);
                 let served = match acceptor {
                     Some(acceptor) => {
                         match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
