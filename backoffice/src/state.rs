@@ -20,13 +20,22 @@ use tokio::sync::{broadcast, mpsc};
 use crate::guard::Guard;
 use crate::store::{self, sessions::Activity, sessions::SessionRow};
 
+/// How many connections a node opens to PostgreSQL for its requests (besides the tick's
+/// and the listener's).
+const POSTGRES_REQUEST_CONNECTIONS: usize = 4;
+
 /// The PostgreSQL channel the nodes tell each other on.
 pub const CHANNEL: &str = "remote_service_backoffice";
 
 /// Everything the handlers share.
 pub struct Backoffice {
-    /// The database, for the requests (every statement is short).
-    pub db: Mutex<store::Store>,
+    /// The database, for the requests (every statement is short): on PostgreSQL a few
+    /// connections, each request taking one that is free, so that a burst (a lost node's
+    /// installations opening their streams here) is not served one statement at a time;
+    /// on SQLite one, its only writer.
+    db: Vec<Mutex<store::Store>>,
+    /// Which request connection a request waits for when none is free.
+    next_db: std::sync::atomic::AtomicUsize,
     /// A second connection for the tick's work (the heartbeats' batch, the lease, idle
     /// sessions), so that requests never queue behind it.
     housekeeping: Mutex<store::Store>,
@@ -196,6 +205,12 @@ impl Backoffice {
             store::sessions::forget_all(&mut db)?;
         }
         let housekeeping = store::Store::open(location)?;
+        let mut connections = vec![Mutex::new(db)];
+        if matches!(location, store::Location::Postgres { .. }) {
+            for _ in 1..POSTGRES_REQUEST_CONNECTIONS {
+                connections.push(Mutex::new(store::Store::open(location)?));
+            }
+        }
         let mut key = [0u8; 32];
         {
             use ring::rand::SecureRandom;
@@ -204,7 +219,8 @@ impl Backoffice {
                 .map_err(|_| anyhow::anyhow!("no random source"))?;
         }
         Ok(Backoffice {
-            db: Mutex::new(db),
+            db: connections,
+            next_db: Default::default(),
             housekeeping: Mutex::new(housekeeping),
             node: random_token()[..12].to_string(),
             address: Mutex::new(String::new()),
@@ -247,7 +263,18 @@ impl Backoffice {
 
     /// The database.
     pub(crate) fn db(&self) -> std::sync::MutexGuard<'_, store::Store> {
-        self.db
+        use std::sync::TryLockError;
+        for connection in &self.db {
+            match connection.try_lock() {
+                Ok(free) => return free,
+                Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        let next = self
+            .next_db
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.db[next % self.db.len()]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
