@@ -186,6 +186,29 @@ fn generator(arguments: &[String]) {
                     let last = reopened.iter().max().copied().map_or(0, micros);
                     println!("status {broken} {} {last} {failures}", reopened.len());
                 }
+                Some("reasons") => {
+                    // What failed after the kill (`words[1]`, µs), by message with its
+                    // numbers left out, the most frequent first.
+                    let since = from_micros(words[1].parse().unwrap());
+                    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+                    for (at, failure) in shared.failures.lock().unwrap().iter() {
+                        if *at >= since {
+                            let shape: String = failure
+                                .chars()
+                                .map(|c| if c.is_ascii_digit() { 'N' } else { c })
+                                .collect();
+                            *counts.entry(shape).or_default() += 1;
+                        }
+                    }
+                    let mut counts: Vec<_> = counts.into_iter().collect();
+                    counts.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+                    let shown: Vec<String> = counts
+                        .iter()
+                        .take(4)
+                        .map(|(shape, count)| format!("{count} × {}", shape.replace('\n', " ")))
+                        .collect();
+                    println!("reasons {}", shown.join(" ;; "));
+                }
                 _ => println!("unknown command {command:?}"),
             }
             std::io::stdout().flush().unwrap();
@@ -671,6 +694,15 @@ fn run(n: usize, mode: &str) -> bool {
         seconds_or_not(database_back),
         failures_after.saturating_sub(failures_before_kill),
     );
+    for generator in &mut generators {
+        let reasons = generator.ask(&format!("reasons {}", micros(kill_at)), "reasons");
+        if !reasons.is_empty() {
+            println!(
+                "  failed after the kill, in one generator: {}",
+                reasons.join(" ")
+            );
+        }
+    }
     let passed = failures + failed_at_ramp == 0
         && broken == 0
         && held_ok
