@@ -98,7 +98,9 @@ fn self_signed(cert_out: &Path) -> Result<Arc<rustls::ServerConfig>> {
 
 /// Raises the soft limit of open files to the hard limit: every held event stream is a
 /// socket.
-fn raise_open_files_limit() {
+// `rlim_t` is not `u64` on every platform.
+#[allow(clippy::unnecessary_cast)]
+fn raise_open_files_limit() -> Option<u64> {
     #[cfg(unix)]
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
@@ -106,11 +108,32 @@ fn raise_open_files_limit() {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
         }
+        Some(limit.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Descriptors kept for what is not a client's connection (the database's connections,
+/// the log, the runtime's own), out of the open-files limit.
+const DESCRIPTORS_KEPT: u64 = 200;
+
+/// The connections to take at once: `wanted`, but never so many that the open-files limit
+/// (`open_files`) runs out first. At the limit `accept` itself fails and the connections
+/// wait in the kernel's queue, unanswered, instead of being closed at once for the client
+/// to try another node.
+fn connections_allowed(wanted: usize, open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(limit) => wanted.min(limit.saturating_sub(DESCRIPTORS_KEPT).max(1) as usize),
+        None => wanted,
     }
 }
 
@@ -130,7 +153,13 @@ pub fn serve(
             "plain HTTP is allowed on a loopback address only; {listen} is not one: give --tls-cert and --tls-key"
         ),
     };
-    raise_open_files_limit();
+    let max_connections = connections_allowed(limits.max_connections, raise_open_files_limit());
+    if max_connections < limits.max_connections {
+        tracing::warn!(
+            "at most {max_connections} connections at once, not {}: the open-files limit allows no more (raise it, LimitNOFILE= in a systemd unit)",
+            limits.max_connections
+        );
+    }
     let state = Arc::new(Backoffice::new(
         db,
         heartbeat_interval,
@@ -165,7 +194,7 @@ pub fn serve(
         std::io::stdout().flush()?;
         tracing::info!("serving {db} on {address} as node {}", state.node);
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let connections = Arc::new(tokio::sync::Semaphore::new(max_connections));
         let stop = stop_signal();
         tokio::pin!(stop);
         loop {
@@ -184,8 +213,7 @@ pub fn serve(
             };
             let Ok(permit) = connections.clone().try_acquire_owned() else {
                 tracing::warn!(
-                    "{} connections are open: the one from {peer} is closed",
-                    limits.max_connections
+                    "{max_connections} connections are open: the one from {peer} is closed"
                 );
                 drop(stream);
                 continue;
@@ -419,4 +447,19 @@ async fn stop_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connections taken at once stay below the open-files limit, with room kept for
+    /// the node's own descriptors; a limit that is not known changes nothing.
+    #[test]
+    fn connections_stop_short_of_the_open_files_limit() {
+        assert_eq!(connections_allowed(20_000, Some(1_048_576)), 20_000);
+        assert_eq!(connections_allowed(20_000, Some(20_000)), 20_000 - 200);
+        assert_eq!(connections_allowed(20_000, Some(100)), 1);
+        assert_eq!(connections_allowed(20_000, None), 20_000);
+    }
 }
