@@ -96,8 +96,8 @@ fn self_signed(cert_out: &Path) -> Result<Arc<rustls::ServerConfig>> {
     server_config(vec![certified.cert.der().clone()], key)
 }
 
-/// Raises the soft limit of open files to the hard limit: every held event stream is a
-/// socket.
+/// Raises the soft limit of open files to the hard limit (every held event stream is a
+/// socket); the limit then in force, if it is known.
 // `rlim_t` is not `u64` on every platform.
 #[allow(clippy::unnecessary_cast)]
 fn raise_open_files_limit() -> Option<u64> {
