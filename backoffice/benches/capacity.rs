@@ -18,7 +18,6 @@
 //! the machine with that load.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,11 +29,10 @@ use std::time::{Duration, Instant, SystemTime};
 mod load;
 
 use load::{
-    cpu_ticks, memory_kib, percentile, raise_open_files_limit, serial, Failure,
-    HeartbeatConnection, Plan, Shared, CODE, INTERVAL, ORGANISATION,
+    cpu_ticks, memory_kib, percentile, raise_open_files_limit, Failure, HeartbeatConnection, Plan,
+    Shared, BINARY, INTERVAL,
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
 /// Installations connecting at the same time during the ramp-up.
 const CONNECTING_AT_ONCE: usize = 200;
 
@@ -52,30 +50,9 @@ struct Figures {
 fn run(n: usize) -> Figures {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("capacity.sqlite");
-    let admin = |args: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new(BINARY)
-            .args(args)
-            .arg("--db")
-            .arg(&db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        if let Some(text) = stdin {
-            writeln!(child.stdin.take().unwrap(), "{text}").unwrap();
-        }
-        drop(child.stdin.take());
-        assert!(child.wait().unwrap().success(), "{args:?}");
-    };
-    admin(
-        &["org", "add", ORGANISATION, "--name", "Capacity"],
-        Some(CODE),
-    );
-    let serials: Vec<String> = (0..n).map(serial).collect();
-    let mut arguments = vec!["serial", "add"];
-    arguments.extend(serials.iter().map(String::as_str));
-    arguments.extend(["--org", ORGANISATION]);
-    admin(&arguments, None);
+    load::register(n, |command| {
+        command.arg("--db").arg(&db);
+    });
     let mut server = Command::new(BINARY)
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(&db)
@@ -88,12 +65,7 @@ fn run(n: usize) -> Figures {
         .next()
         .unwrap()
         .unwrap();
-    let address: SocketAddr = line
-        .rsplit("//")
-        .next()
-        .unwrap()
-        .parse()
-        .expect("the listening address");
+    let address = load::listening_address(&line);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -43,10 +43,9 @@ mod load;
 #[path = "../tests/support/postgres_server.rs"]
 mod postgres_server;
 
-use load::{HeartbeatConnection, Plan, Shared, CODE, INTERVAL, ORGANISATION};
+use load::{HeartbeatConnection, Plan, Shared, BINARY, INTERVAL};
 use postgres_server::PostgresServer;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
 const NODES: usize = 3;
 /// Installations per generator process: one socket each for the stream, and the
 /// heartbeats' (or two each with `--keep-alive`), under the hard limit of 20000.
@@ -325,12 +324,7 @@ fn start_node(database_url: &str, log: &Path) -> Node {
         .and_then(Result::ok)
         .unwrap_or_else(|| panic!("the node said nothing: {}", read(log)));
     std::thread::spawn(move || for _ in lines {});
-    let address: SocketAddr = line
-        .rsplit("//")
-        .next()
-        .unwrap()
-        .parse()
-        .expect("the listening address");
+    let address = load::listening_address(&line);
     Node {
         process: Some(process),
         address,
@@ -425,29 +419,9 @@ fn run(n: usize, mode: &str) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let postgres = PostgresServer::start();
     let database_url = postgres.create_database("office");
-    let admin = |args: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new(BINARY)
-            .args(args)
-            .env("REMOTE_SERVICE_BACKOFFICE_DB", &database_url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        if let Some(text) = stdin {
-            writeln!(child.stdin.take().unwrap(), "{text}").unwrap();
-        }
-        drop(child.stdin.take());
-        assert!(child.wait().unwrap().success(), "{:?}", &args[..2]);
-    };
-    admin(
-        &["org", "add", ORGANISATION, "--name", "Capacity"],
-        Some(CODE),
-    );
-    let serials: Vec<String> = (0..n).map(load::serial).collect();
-    let mut arguments = vec!["serial", "add"];
-    arguments.extend(serials.iter().map(String::as_str));
-    arguments.extend(["--org", ORGANISATION]);
-    admin(&arguments, None);
+    load::register(n, |command| {
+        command.env("REMOTE_SERVICE_BACKOFFICE_DB", &database_url);
+    });
 
     let mut nodes: Vec<Node> = (0..NODES)
         .map(|index| start_node(&database_url, &dir.path().join(format!("node-{index}.log"))))

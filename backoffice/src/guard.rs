@@ -1,9 +1,9 @@
 //! What stands between a guesser and the secrets: wrong verification codes and help-desk
 //! passwords lock their organisation or user out, from the address that guessed, for a
-//! time that doubles (counted in the database, so on every node at once); Argon2 checks are fair between principals, so that a flood for one
-//! organisation does not starve every other installation's sign-in; and a principal that
-//! does not exist costs as much time as one that does, so that timing tells nobody which
-//! exist.
+//! time that doubles (counted in the database, so on every node at once); Argon2 checks
+//! are fair between principals, so that a flood for one organisation does not starve
+//! every other installation's sign-in; and a principal that does not exist costs as much
+//! time as one that does, so that timing tells nobody which exist.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -40,7 +40,7 @@ pub struct Guard {
 
 /// How long the lockout is after `count` wrong attempts: none for the first few, then
 /// [`FIRST_LOCKOUT`], doubling with each further one up to [`LONGEST_LOCKOUT`].
-pub fn lockout_after(count: u32) -> Option<Duration> {
+fn lockout_after(count: u32) -> Option<Duration> {
     let doublings = count.checked_sub(FREE_FAILURES)?.min(16);
     Some(
         FIRST_LOCKOUT
@@ -87,8 +87,7 @@ impl Guard {
             now,
             now - MEMORY.as_millis() as i64,
             |count| lockout_after(count).map(|lockout| lockout.as_millis() as i64),
-        )?;
-        Ok(())
+        )
     }
 
     /// The right code or password: what `principal` failed from `address` is forgotten.
@@ -151,16 +150,20 @@ impl Guard {
 mod tests {
     use super::*;
 
+    fn hash_of(secret: &str) -> String {
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string()
+    }
+
     /// A secret verified while this check waited its turn is not checked again: the
     /// answer is the cache's (here a wrong secret, which Argon2 would refuse, is taken as
     /// known), and a principal that does not exist never is.
     #[test]
     fn a_check_that_waited_takes_what_the_one_before_it_verified() {
         let guard = Guard::new().unwrap();
-        let hash = Argon2::default()
-            .hash_password(b"right", &SaltString::generate(&mut OsRng))
-            .unwrap()
-            .to_string();
+        let hash = hash_of("right");
         assert!(guard.verify_unless("ORG-1", Some(&hash), "wrong", || true));
         assert!(!guard.verify_unless("ORG-1", Some(&hash), "wrong", || false));
         assert!(guard.verify_unless("ORG-1", Some(&hash), "right", || false));
@@ -222,10 +225,7 @@ mod tests {
     #[test]
     fn a_principal_that_does_not_exist_is_checked_against_a_decoy() {
         let guard = Guard::new().unwrap();
-        let hash = Argon2::default()
-            .hash_password(b"right", &SaltString::generate(&mut OsRng))
-            .unwrap()
-            .to_string();
+        let hash = hash_of("right");
         assert!(guard.verify("ORG-1", Some(&hash), "right"));
         assert!(!guard.verify("ORG-1", Some(&hash), "wrong"));
         assert!(!guard.verify("ORG-9", None, "right"));

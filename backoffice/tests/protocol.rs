@@ -255,13 +255,19 @@ impl Office {
     }
 
     fn session(&self) -> String {
-        let answer = self.request(
+        self.session_of(&[], "SN-1")
+    }
+
+    /// A new session of ORG-1's `serial`, with extra curl `options` (a CA file); its token.
+    fn session_of(&self, options: &[&str], serial: &str) -> String {
+        let answer = self.curl(
+            options,
             "POST",
             "/v1/sessions",
             None,
-            Some(&session_body("ORG-1", CODE, "SN-1")),
+            Some(&session_body("ORG-1", CODE, serial)),
         );
-        assert_eq!(answer.code, 201, "{}", answer.stdout);
+        assert_eq!(answer.code, 201, "{serial}: {}", answer.stdout);
         answer.json()["session"].as_str().unwrap().to_string()
     }
 
@@ -954,13 +960,7 @@ fn an_open_event_stream_keeps_a_session_alive_until_it_closes(backend: Backend) 
     assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
     // A session of SN-2 started after it, without heartbeats or a stream, expires: SN-1's
     // would have by then too, but its stream is open.
-    let control = office.request(
-        "POST",
-        "/v1/sessions",
-        None,
-        Some(&session_body("ORG-1", CODE, "SN-2")),
-    );
-    assert_eq!(control.code, 201, "{}", control.stdout);
+    office.session_of(&[], "SN-2");
     office.wait_for_log("session of SN-2 expired");
     assert!(
         !office.log().contains("session of SN-1 expired"),
@@ -990,15 +990,7 @@ fn a_hung_up_event_stream_is_seen_closed_at_once(backend: Backend) {
             &[]
         };
         office.serve_every("60", extra);
-        let started = office.curl(
-            options,
-            "POST",
-            "/v1/sessions",
-            None,
-            Some(&session_body("ORG-1", CODE, "SN-1")),
-        );
-        assert_eq!(started.code, 201, "tls {tls}: {}", started.stdout);
-        let token = started.json()["session"].as_str().unwrap().to_string();
+        let token = office.session_of(options, "SN-1");
         let open = || {
             office.stored(
                 "SELECT CASE WHEN stream_id IS NULL THEN 'closed' ELSE 'open' END FROM sessions WHERE serial = 'SN-1'",
@@ -1819,14 +1811,7 @@ fn assistance_requests_need_an_allowance_and_every_answer_is_recorded(backend: B
         assert_eq!(refused.json()["field"], field, "{body}: {}", refused.stdout);
     }
     // Another installation of the organisation cannot answer it.
-    let other = office.request(
-        "POST",
-        "/v1/sessions",
-        None,
-        Some(&session_body("ORG-1", CODE, "SN-2")),
-    );
-    assert_eq!(other.code, 201, "{}", other.stdout);
-    let other = other.json()["session"].as_str().unwrap().to_string();
+    let other = office.session_of(&[], "SN-2");
     let foreign = answer(
         &request_id,
         &other,

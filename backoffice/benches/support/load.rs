@@ -17,12 +17,23 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 
+/// The back office, as this build made it.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_remote-service-backoffice");
 pub const INTERVAL: Duration = Duration::from_secs(30);
 pub const CODE: &str = "capacity-code";
 pub const ORGANISATION: &str = "ORG-CAP";
 
 pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 pub type Failure = String;
+
+/// Where `serve` listens, from the line it prints first
+/// ("remote-service-backoffice listening on http://127.0.0.1:PORT").
+pub fn listening_address(line: &str) -> SocketAddr {
+    line.rsplit("//")
+        .next()
+        .and_then(|address| address.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no listening address in {line:?}"))
+}
 
 /// The serial number of installation `index`.
 pub fn serial(index: usize) -> String {
@@ -56,18 +67,59 @@ pub async fn exchange(
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
+    let request = request.body(Full::new(Bytes::from(body))).unwrap();
+    send(sender, request, &format!("{method} {path}")).await
+}
+
+/// Sends `request` and reads its whole answer: (status, body); a failure names `what`.
+async fn send(
+    sender: &mut Sender,
+    request: Request<Full<Bytes>>,
+    what: &str,
+) -> Result<(u16, Bytes), Failure> {
     let response = sender
-        .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
+        .send_request(request)
         .await
-        .map_err(|error| format!("{method} {path}: {error}"))?;
+        .map_err(|error| format!("{what}: {error}"))?;
     let status = response.status().as_u16();
     let bytes = response
         .into_body()
         .collect()
         .await
-        .map_err(|error| format!("{method} {path}: {error}"))?
+        .map_err(|error| format!("{what}: {error}"))?
         .to_bytes();
     Ok((status, bytes))
+}
+
+/// Registers the organisation and the serial numbers of installations `0..n` with the
+/// back office's own commands; `database` names the database on each command.
+pub fn register(n: usize, database: impl Fn(&mut std::process::Command)) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let admin = |args: &[&str], stdin: Option<&str>| {
+        let mut command = Command::new(BINARY);
+        command.args(args);
+        database(&mut command);
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        if let Some(text) = stdin {
+            writeln!(child.stdin.take().unwrap(), "{text}").unwrap();
+        }
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success(), "{:?}", &args[..2]);
+    };
+    admin(
+        &["org", "add", ORGANISATION, "--name", "Capacity"],
+        Some(CODE),
+    );
+    let serials: Vec<String> = (0..n).map(serial).collect();
+    let mut arguments = vec!["serial", "add"];
+    arguments.extend(serials.iter().map(String::as_str));
+    arguments.extend(["--org", ORGANISATION]);
+    admin(&arguments, None);
 }
 
 /// (RSS, PSS) in KiB.
@@ -275,18 +327,7 @@ async fn heartbeat(sender: &mut Sender, token: &str, close: bool) -> Result<(u16
         request = request.header("connection", "close");
     }
     let body = Full::new(Bytes::from_static(br#"{"licence_sequence":null}"#));
-    let response = sender
-        .send_request(request.body(body).unwrap())
-        .await
-        .map_err(|error| format!("heartbeat: {error}"))?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|error| format!("heartbeat: {error}"))?
-        .to_bytes();
-    Ok((status, bytes))
+    send(sender, request.body(body).unwrap(), "heartbeat").await
 }
 
 /// One installation: a session, its event stream held open, a heartbeat every interval.

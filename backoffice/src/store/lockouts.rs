@@ -27,8 +27,7 @@ pub fn locked_until(
 
 /// Counts a wrong attempt of `principal` from `address` at `now_ms`: the attempts since
 /// `forgotten_before_ms` are counted on, older ones start again at one. `lockout` says,
-/// for the count, how long the lockout from now is (ms), if there is one. The count is
-/// returned.
+/// for the count, how long the lockout from now is (ms), if there is one.
 pub fn failed(
     db: &mut Store,
     principal: &str,
@@ -36,7 +35,7 @@ pub fn failed(
     now_ms: i64,
     forgotten_before_ms: i64,
     lockout: impl FnOnce(u32) -> Option<i64>,
-) -> Result<u32> {
+) -> Result<()> {
     let address = address.to_string();
     db.transaction(|db| {
         let count = db
@@ -59,7 +58,7 @@ pub fn failed(
                 &[&principal, &address, &(now_ms + for_ms)],
             )?;
         }
-        Ok(count)
+        Ok(())
     })
 }
 
