@@ -482,15 +482,33 @@ impl Backoffice {
     /// memory; this writes 1,000 at a time (two statements, one transaction) on the tick's
     /// own connection.
     pub fn save_last_seen(&self) {
+        // Taken before the batch and held until it is written: a stop that saves at the
+        // same time as a tick waits for the tick's batch to be in the database.
+        let mut db = self.housekeeping();
         let batch: Vec<Activity> = self
             .activity()
             .drain()
             .map(|(_, activity)| activity)
             .collect();
         for chunk in batch.chunks(1000) {
-            if let Err(error) = store::sessions::record_activity(&mut self.housekeeping(), chunk) {
-                tracing::warn!("cannot write when installations were last seen: {error:#}");
+            if let Err(error) = store::sessions::record_activity(&mut db, chunk) {
+                tracing::warn!(
+                    "cannot write when installations were last seen, keeping it for the next \
+                     tick: {error:#}"
+                );
+                self.keep_unwritten(chunk);
             }
+        }
+    }
+
+    /// Puts back a batch the database refused, under what heartbeats said since.
+    fn keep_unwritten(&self, chunk: &[Activity]) {
+        let mut activity = self.activity();
+        for old in chunk {
+            let kept = activity
+                .entry(old.token_hash.clone())
+                .or_insert_with(|| old.clone());
+            kept.licence_sequence = kept.licence_sequence.or(old.licence_sequence);
         }
     }
 

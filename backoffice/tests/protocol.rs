@@ -497,7 +497,8 @@ fn recorded_schema_version(office: &Office) -> i64 {
 
 /// PostgreSQL restarted under a running back office: every connection breaks, and the back
 /// office connects again by itself (a request may fail while it finds out: the
-/// installation's next one gets through), and still announces new licences.
+/// installation's next one gets through), and still announces new licences. What a
+/// heartbeat said just before is written once the database is back.
 #[test]
 fn the_back_office_connects_again_when_postgres_restarts() {
     let mut office = Office::new(Backend::Postgres);
@@ -505,10 +506,48 @@ fn the_back_office_connects_again_when_postgres_restarts() {
     let token = office.session();
     let stream = office.events(&token);
     assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
+    let reported = office.request(
+        "POST",
+        "/v1/heartbeat",
+        Some(&token),
+        Some(r#"{"licence_sequence": 5}"#),
+    );
+    assert_eq!(reported.code, 200, "{}", reported.stdout);
     let Database::Postgres { server, .. } = &mut office.database else {
         unreachable!()
     };
-    server.restart();
+    server.stop();
+    // A tick found the database gone (the batch, written after the lease, then failed too,
+    // unless it was in before the stop).
+    office.wait_for_log("cannot renew this node's lease");
+    let refused = office.request(
+        "POST",
+        "/v1/sessions",
+        None,
+        Some(&session_body("ORG-1", CODE, "SN-1")),
+    );
+    assert_eq!(refused.code, 503, "{}", refused.stdout);
+    assert_eq!(refused.json()["error"], "unavailable");
+    let Database::Postgres { server, .. } = &mut office.database else {
+        unreachable!()
+    };
+    server.start_again();
+    support::wait_for(
+        Duration::from_secs(30),
+        || {
+            format!(
+                "the heartbeat before the outage was lost:\n{}",
+                office.log()
+            )
+        },
+        || {
+            (office.stored(
+                "SELECT licence_sequence::text FROM sessions \
+                 WHERE licence_sequence IS NOT NULL",
+            ) == ["5"])
+            .then_some(())
+        },
+    );
     support::wait_for(
         Duration::from_secs(30),
         || format!("no session after the restart:\n{}", office.log()),

@@ -126,6 +126,11 @@ impl PostgresServer {
     /// PostgreSQL would: every connection to it breaks.
     pub fn restart(&mut self) {
         self.stop();
+        self.start_again();
+    }
+
+    /// Starts the stopped server again on its port.
+    pub fn start_again(&mut self) {
         assert!(
             self.try_start(self.port),
             "postgres could not start again on port {}: it was taken",
@@ -275,9 +280,9 @@ impl Drop for PostgresServer {
 }
 
 impl PostgresServer {
-    /// A fast shutdown (SIGINT: clients are disconnected, the server exits cleanly), waited
-    /// for; SIGKILL if it has not stopped within 30 s.
-    fn stop(&mut self) {
+    /// Stops the server with a fast shutdown (SIGINT: clients are disconnected, the server
+    /// exits cleanly), waited for; SIGKILL if it has not stopped within 30 s.
+    pub fn stop(&mut self) {
         let Some(mut server) = self.server.take() else {
             return;
         };
