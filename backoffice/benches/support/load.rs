@@ -5,7 +5,7 @@
 //! An installation opens a session, holds its event stream, and sends a heartbeat every
 //! [`INTERVAL`], the heartbeats of all installations spread evenly over the interval.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use tokio::net::TcpSocket;
 use tokio::sync::{mpsc, Semaphore};
 
 /// The back office, as this build made it.
@@ -40,10 +40,25 @@ pub fn serial(index: usize) -> String {
     format!("CAP-{index:06}")
 }
 
-pub async fn connect(address: SocketAddr) -> Result<Sender, Failure> {
-    let stream = TcpStream::connect(address)
-        .await
-        .map_err(|error| format!("connect to {address}: {error}"))?;
+/// The loopback address installation `index` connects from, its own (127.1.0.0 on; Linux
+/// routes all of 127/8 to the loopback device). As real installations come from hosts of
+/// their own: from one address, tens of thousands of connections to one node's port left
+/// each `connect` searching the ephemeral port range for a free port (the kernel's
+/// `__inet_hash_connect` took 90 % of a generator's CPU once a node's streams moved to the
+/// others), and the generators, not the nodes, were what failed.
+pub fn source_address(index: usize) -> Ipv4Addr {
+    let [_, high, middle, low] = (index as u32).to_be_bytes();
+    Ipv4Addr::new(127, 1 + high, middle, low)
+}
+
+/// A connection to `address` from installation `index`'s own address.
+pub async fn connect(address: SocketAddr, index: usize) -> Result<Sender, Failure> {
+    let failed = |error: std::io::Error| format!("connect to {address}: {error}");
+    let socket = TcpSocket::new_v4().map_err(failed)?;
+    socket
+        .bind(SocketAddr::new(source_address(index).into(), 0))
+        .map_err(failed)?;
+    let stream = socket.connect(address).await.map_err(failed)?;
     let _ = stream.set_nodelay(true);
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -247,8 +262,12 @@ struct EventStream {
 }
 
 /// Opens the event stream of the session `token` on `address` and reads its first event.
-async fn open_stream(address: SocketAddr, token: &str) -> Result<EventStream, Failure> {
-    let mut connection = connect(address).await?;
+async fn open_stream(
+    address: SocketAddr,
+    index: usize,
+    token: &str,
+) -> Result<EventStream, Failure> {
+    let mut connection = connect(address, index).await?;
     let request = Request::builder()
         .uri("/v1/events")
         .header("host", "127.0.0.1")
@@ -295,7 +314,7 @@ async fn follow_stream(
         stream = loop {
             let node = (from + 1 + (plan.index + attempt) % others) % plan.nodes.len();
             let permit = connecting.acquire().await.unwrap();
-            let opened = open_stream(plan.nodes[node], &token).await;
+            let opened = open_stream(plan.nodes[node], plan.index, &token).await;
             drop(permit);
             match opened {
                 Ok(stream) => {
@@ -363,7 +382,7 @@ pub async fn installation(
     let address = plan.nodes[plan.home];
     let permit = connecting.acquire().await.unwrap();
     let opened = async {
-        let mut control = connect(address).await?;
+        let mut control = connect(address, index).await?;
         let body = format!(
             r#"{{"organisation_id":"{ORGANISATION}","verification_code":"{CODE}","serial_number":"{serial}","client":"capacity","hostname":"host-{index}"}}"#
         );
@@ -377,7 +396,7 @@ pub async fn installation(
         let answer: serde_json::Value =
             serde_json::from_slice(&answer).map_err(|error| format!("session: {error}"))?;
         let token = answer["session"].as_str().unwrap_or_default().to_string();
-        let stream = open_stream(address, &token).await?;
+        let stream = open_stream(address, index, &token).await?;
         Ok((control, token, stream))
     }
     .await;
@@ -416,14 +435,14 @@ pub async fn installation(
         let answered = match plan.heartbeats {
             HeartbeatConnection::KeepAlive => {
                 if control.is_none() {
-                    control = connect(address).await.ok();
+                    control = connect(address, index).await.ok();
                 }
                 match control.as_mut() {
                     Some(sender) => heartbeat(sender, &token, false).await,
                     None => Err(format!("heartbeat: cannot connect to {address}")),
                 }
             }
-            HeartbeatConnection::PerHeartbeat => match connect(address).await {
+            HeartbeatConnection::PerHeartbeat => match connect(address, index).await {
                 Ok(mut sender) => heartbeat(&mut sender, &token, true).await,
                 Err(failure) => Err(failure),
             },
