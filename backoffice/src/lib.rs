@@ -4,6 +4,7 @@
 mod admin;
 mod cli;
 mod errors;
+mod first_request;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;

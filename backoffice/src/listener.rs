@@ -1,5 +1,6 @@
 //! Serving: the listener (plain TCP on loopback, or rustls with the ring provider), each
-//! connection served by hyper with the axum router, and the housekeeping beside it.
+//! connection served by hyper with the axum router (an event stream asked for first on a
+//! connection written by [`first_request`]), and the housekeeping beside it.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
+use crate::first_request::{self, First, Rewind};
 use crate::state::{Backoffice, Peer};
 use crate::store::{self, Location, Store};
 use crate::{helpdesk, installations};
@@ -219,44 +221,26 @@ pub fn serve(
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            // The peer goes into each request's extensions (what `Extension<Peer>` reads),
-            // not as a layer: `Router::layer` rebuilds the whole route table, tens of KiB
-            // that a held event stream kept for as long as it was open.
             let app = app.clone();
-            let service = hyper::service::service_fn(move |mut request| {
-                request.extensions_mut().insert(Peer(peer));
-                tower_service::Service::call(&mut app.clone(), request)
-            });
             let acceptor = acceptor.clone();
             // Each connection's state on the heap as the kind it is (`Box::pin`): the task
             // itself would otherwise be as large as the largest kind (a TLS connection),
             // for every held event stream.
             tokio::spawn(async move {
                 let _permit = permit;
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.header_timeout);
-                let served = match acceptor {
+                match acceptor {
                     Some(acceptor) => {
                         match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
                             .await
                         {
                             Ok(Ok(stream)) => {
-                                Box::pin(builder.serve_connection(TokioIo::new(stream), service))
-                                    .await
+                                Box::pin(serve_connection(stream, app, peer, limits)).await
                             }
-                            Ok(Err(error)) => {
-                                tracing::debug!("TLS handshake failed: {error}");
-                                return;
-                            }
-                            Err(_) => return,
+                            Ok(Err(error)) => tracing::debug!("TLS handshake failed: {error}"),
+                            Err(_) => {}
                         }
                     }
-                    None => Box::pin(builder.serve_connection(TokioIo::new(stream), service)).await,
-                };
-                if let Err(error) = served {
-                    tracing::debug!("connection ended: {error}");
+                    None => Box::pin(serve_connection(stream, app, peer, limits)).await,
                 }
             });
         }
@@ -270,6 +254,40 @@ pub fn serve(
     // Held event streams would keep the runtime's shutdown waiting: leave at once.
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(())
+}
+
+/// Serves one connection: an event stream asked for first on it is written here
+/// ([`first_request`]), anything else is hyper's.
+async fn serve_connection<IO>(mut io: IO, app: axum::Router, peer: SocketAddr, limits: Limits)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match first_request::read(&mut io, limits.header_timeout).await {
+        First::Nothing => {}
+        First::Events(request) => {
+            let mut request = *request;
+            request.extensions_mut().insert(Peer(peer));
+            let Ok(response) = tower_service::Service::call(&mut app.clone(), request).await;
+            first_request::write(&mut io, response).await;
+        }
+        First::Other(read) => {
+            // The peer goes into each request's extensions (what `Extension<Peer>` reads),
+            // not as a layer: `Router::layer` rebuilds the whole route table, tens of KiB
+            // that a held event stream kept for as long as it was open.
+            let service = hyper::service::service_fn(move |mut request| {
+                request.extensions_mut().insert(Peer(peer));
+                tower_service::Service::call(&mut app.clone(), request)
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let io = TokioIo::new(Rewind::new(read, io));
+            if let Err(error) = Box::pin(builder.serve_connection(io, service)).await {
+                tracing::debug!("connection ended: {error}");
+            }
+        }
+    }
 }
 
 /// Ends allowances whose time ran out, writes the heartbeats' batch, renews this node's

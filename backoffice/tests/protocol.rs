@@ -1015,6 +1015,94 @@ fn an_open_event_stream_keeps_a_session_alive_until_it_closes(backend: Backend) 
     assert_eq!(late.json()["error"], "session-expired");
 }
 
+/// An event stream asked for as the first request of a connection is written by the back
+/// office itself (lean: without hyper's buffers), and closes the connection when it ends;
+/// one asked for after another request on a kept-alive connection is served too (by
+/// hyper), with the same events.
+#[test]
+fn an_event_stream_is_served_first_on_a_connection_or_after_another_request() {
+    use std::io::Read;
+    let mut office = Office::new(Backend::Sqlite);
+    office.serve(&[]);
+    let token = office.session();
+    let address = office.url.trim_start_matches("http://").to_string();
+    let events =
+        format!("GET /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\r\n");
+    // Reads from `connection` until `wanted` came, within 20 s; all read.
+    let read_until = |connection: &mut std::net::TcpStream, wanted: &str| {
+        connection
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut read = Vec::new();
+        while !String::from_utf8_lossy(&read).contains(wanted) {
+            assert!(
+                Instant::now() < deadline,
+                "never {wanted:?}: {}",
+                String::from_utf8_lossy(&read)
+            );
+            let mut buffer = [0u8; 4096];
+            match connection.read(&mut buffer) {
+                Ok(0) => panic!(
+                    "closed before {wanted:?}: {}",
+                    String::from_utf8_lossy(&read)
+                ),
+                Ok(count) => read.extend_from_slice(&buffer[..count]),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(error) => panic!("{error}"),
+            }
+        }
+        String::from_utf8_lossy(&read).into_owned()
+    };
+
+    let mut first = std::net::TcpStream::connect(&address).unwrap();
+    first.write_all(events.as_bytes()).unwrap();
+    let answer = read_until(&mut first, "event: hello");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let head = answer.split("\r\n\r\n").next().unwrap().to_lowercase();
+    for header in [
+        "content-type: text/event-stream",
+        "transfer-encoding: chunked",
+        "connection: close",
+        "date: ",
+    ] {
+        assert!(head.contains(header), "{header:?} in {head}");
+    }
+
+    let mut kept = std::net::TcpStream::connect(&address).unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let health = read_until(&mut kept, "\r\n\r\n");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(
+        !health.to_lowercase().contains("connection: close"),
+        "{health}"
+    );
+    kept.write_all(events.as_bytes()).unwrap();
+    let answer = read_until(&mut kept, "event: hello");
+    assert!(answer.contains("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("heartbeat_interval_s"), "{answer}");
+
+    // A new session ends the old one: the first stream ends, its connection closes.
+    let _ = office.session();
+    let ended = Instant::now() + Duration::from_secs(20);
+    let mut rest = Vec::new();
+    loop {
+        let mut buffer = [0u8; 4096];
+        match first.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => rest.extend_from_slice(&buffer[..count]),
+            Err(_) => assert!(Instant::now() < ended, "the ended stream stayed open"),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"),
+        "the last chunk, then the end: {}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
 /// An installation that hangs up its event stream (plain HTTP and TLS) is seen without it
 /// (the help desk's "VPN" off) at once: with heartbeats every 60 s, long before the next
 /// keep-alive comment (30 s) could find the connection gone.

@@ -254,6 +254,9 @@ pub fn is_loopback(host: &url::Host<&str>) -> bool {
 #[derive(Clone)]
 pub struct Backoffice {
     client: reqwest::Client,
+    /// The event stream's: a connection of its own (nothing pooled), so that the stream is
+    /// its first request, which the back office holds at the least cost.
+    stream_client: reqwest::Client,
     base: Url,
     request_timeout: Duration,
     /// The relay the client connects through when a proxy may carry the connection.
@@ -297,21 +300,27 @@ impl Backoffice {
             .map_err(|error| Failure::refused(format!("cannot set up the proxy relay: {error}")))?;
             Some(Arc::new(relay))
         };
-        let mut builder = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            // Proxies are the proxy settings' (through the relay), never taken from the
-            // environment behind the user's back.
-            .no_proxy()
-            .connect_timeout(request_timeout)
-            .user_agent(concat!("remote-service/", env!("CARGO_PKG_VERSION")));
-        if let Some(relay) = &relay {
-            builder = builder.unix_socket(relay.socket());
-        }
-        let client = builder
-            .build()
-            .map_err(|error| Failure::refused(format!("cannot set up the HTTP client: {error}")))?;
+        let client = |pooled: bool| {
+            let mut builder = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
+                // Proxies are the proxy settings' (through the relay), never taken from
+                // the environment behind the user's back.
+                .no_proxy()
+                .connect_timeout(request_timeout)
+                .user_agent(concat!("remote-service/", env!("CARGO_PKG_VERSION")));
+            if !pooled {
+                builder = builder.pool_max_idle_per_host(0);
+            }
+            if let Some(relay) = &relay {
+                builder = builder.unix_socket(relay.socket());
+            }
+            builder.build().map_err(|error| {
+                Failure::refused(format!("cannot set up the HTTP client: {error}"))
+            })
+        };
         Ok(Backoffice {
-            client,
+            client: client(true)?,
+            stream_client: client(false)?,
             base,
             request_timeout,
             relay,
@@ -387,7 +396,7 @@ impl Backoffice {
     /// `GET /v1/events`: the open stream (read it with `chunk()`).
     pub async fn events(&self, session: &Session) -> Result<reqwest::Response, Failure> {
         let request = self
-            .client
+            .stream_client
             .get(self.endpoint("/v1/events"))
             .bearer_auth(&session.token)
             .header(reqwest::header::ACCEPT, "text/event-stream");
