@@ -223,6 +223,14 @@ impl Office {
         http::follow(&format!("{}{path}", self.url), &all)
     }
 
+    /// `POST /v1/heartbeat` reporting licence `sequence`, answered `200`: the answer.
+    fn report_sequence(&self, token: &str, sequence: u64) -> Answer {
+        let body = format!(r#"{{"licence_sequence": {sequence}}}"#);
+        let answer = self.request("POST", "/v1/heartbeat", Some(token), Some(&body));
+        assert_eq!(answer.code, 200, "{}", answer.stdout);
+        answer
+    }
+
     /// `POST /v1/heartbeat` without a body; the HTTP status.
     fn heartbeat(&self, token: &str) -> i32 {
         self.request("POST", "/v1/heartbeat", Some(token), None)
@@ -256,6 +264,17 @@ impl Office {
 
     fn session(&self) -> String {
         self.session_of(&[], "SN-1")
+    }
+
+    /// `POST /v1/sessions` for ORG-1's `serial` with the verification code `code`: the
+    /// answer, whatever it is.
+    fn ask_session(&self, code: &str, serial: &str) -> Answer {
+        self.request(
+            "POST",
+            "/v1/sessions",
+            None,
+            Some(&session_body("ORG-1", code, serial)),
+        )
     }
 
     /// A new session of ORG-1's `serial`, with extra curl `options` (a CA file); its token.
@@ -506,13 +525,7 @@ fn the_back_office_connects_again_when_postgres_restarts() {
     let token = office.session();
     let stream = office.events(&token);
     assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
-    let reported = office.request(
-        "POST",
-        "/v1/heartbeat",
-        Some(&token),
-        Some(r#"{"licence_sequence": 5}"#),
-    );
-    assert_eq!(reported.code, 200, "{}", reported.stdout);
+    office.report_sequence(&token, 5);
     let Database::Postgres { server, .. } = &mut office.database else {
         unreachable!()
     };
@@ -520,12 +533,7 @@ fn the_back_office_connects_again_when_postgres_restarts() {
     // A tick found the database gone (the batch, written after the lease, then failed too,
     // unless it was in before the stop).
     office.wait_for_log("cannot renew this node's lease");
-    let refused = office.request(
-        "POST",
-        "/v1/sessions",
-        None,
-        Some(&session_body("ORG-1", CODE, "SN-1")),
-    );
+    let refused = office.ask_session(CODE, "SN-1");
     assert_eq!(refused.code, 503, "{}", refused.stdout);
     assert_eq!(refused.json()["error"], "unavailable");
     let Database::Postgres { server, .. } = &mut office.database else {
@@ -552,12 +560,7 @@ fn the_back_office_connects_again_when_postgres_restarts() {
         Duration::from_secs(30),
         || format!("no session after the restart:\n{}", office.log()),
         || {
-            let answer = office.request(
-                "POST",
-                "/v1/sessions",
-                None,
-                Some(&session_body("ORG-1", CODE, "SN-1")),
-            );
+            let answer = office.ask_session(CODE, "SN-1");
             if answer.code == 201 {
                 return Some(());
             }
@@ -703,24 +706,14 @@ fn sessions_answer_401_404_and_400_with_the_field(backend: Backend) {
     office.admin_ok(&["org", "add", "ORG-2", "--name", "Two"], Some("two-code"));
     office.admin_ok(&["serial", "add", "SN-2", "--org", "ORG-2"], None);
     office.serve(&[]);
-    let created = office.request(
-        "POST",
-        "/v1/sessions",
-        None,
-        Some(&session_body("ORG-1", CODE, "SN-1")),
-    );
+    let created = office.ask_session(CODE, "SN-1");
     assert_eq!(created.code, 201, "{}", created.stdout);
     let answer = created.json();
     assert_eq!(answer["session"].as_str().unwrap().len(), 64);
     assert_eq!(answer["heartbeat_interval_s"], 1);
     assert_eq!(answer["heartbeat_timeout_s"], 2);
 
-    let wrong = office.request(
-        "POST",
-        "/v1/sessions",
-        None,
-        Some(&session_body("ORG-1", "nope", "SN-1")),
-    );
+    let wrong = office.ask_session("nope", "SN-1");
     assert_eq!(wrong.code, 401);
     assert_eq!(wrong.json()["error"], "authentication-failed");
     assert_eq!(
@@ -737,12 +730,7 @@ fn sessions_answer_401_404_and_400_with_the_field(backend: Backend) {
         no_org.code, 401,
         "an unknown organisation looks like a wrong code"
     );
-    let other = office.request(
-        "POST",
-        "/v1/sessions",
-        None,
-        Some(&session_body("ORG-1", CODE, "SN-2")),
-    );
+    let other = office.ask_session(CODE, "SN-2");
     assert_eq!(other.code, 404);
     assert_eq!(other.json()["error"], "unknown-serial");
 
@@ -805,13 +793,7 @@ fn the_event_stream_says_hello_then_announces_licences_and_assistance(backend: B
     assert_eq!(available["sequence"], 1);
     assert_eq!(available["serial_number"], "SN-1");
 
-    let heartbeat = office.request(
-        "POST",
-        "/v1/heartbeat",
-        Some(&token),
-        Some(r#"{"licence_sequence": 0}"#),
-    );
-    assert_eq!(heartbeat.code, 200);
+    let heartbeat = office.report_sequence(&token, 0);
     assert_eq!(heartbeat.json()["latest_licence_sequence"], 1);
     let download = office.request("GET", "/v1/licence", Some(&token), None);
     assert_eq!(download.code, 200);
@@ -1286,13 +1268,7 @@ fn sigterm_stops_the_back_office_and_it_remembers_when_installations_were_seen(b
     let stream = office.events(&token);
     assert_eq!(stream.next(Duration::from_secs(5)).0, "hello");
     // Kept in memory until the node's next batch, which stopping writes.
-    let reported = office.request(
-        "POST",
-        "/v1/heartbeat",
-        Some(&token),
-        Some(r#"{"licence_sequence": 7}"#),
-    );
-    assert_eq!(reported.code, 200, "{}", reported.stdout);
+    office.report_sequence(&token, 7);
     assert_eq!(
         office.terminate(Duration::from_secs(30)),
         Some(0),
@@ -1357,20 +1333,10 @@ fn wrong_codes_lock_the_organisation_out_and_a_flood_does_not_starve_the_others(
     );
     office.serve(&[]);
     for attempt in 1..=5 {
-        let answer = office.request(
-            "POST",
-            "/v1/sessions",
-            None,
-            Some(&session_body("ORG-1", "wrong", "SN-1")),
-        );
+        let answer = office.ask_session("wrong", "SN-1");
         assert_eq!(answer.code, 401, "attempt {attempt}: {}", answer.stdout);
     }
-    let locked = office.request(
-        "POST",
-        "/v1/sessions",
-        None,
-        Some(&session_body("ORG-1", CODE, "SN-1")),
-    );
+    let locked = office.ask_session(CODE, "SN-1");
     assert_eq!(locked.code, 429, "{}", locked.stdout);
     assert_eq!(locked.json()["error"], "too-many-attempts");
     assert!(
