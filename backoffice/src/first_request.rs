@@ -24,6 +24,11 @@ const MOST_HEADERS: usize = 32;
 /// How long one write of the stream may wait for a client that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// In the extensions of an event stream's request read here: the stream is its
+/// connection's first request (which the handler says in its log).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnConnection;
+
 /// What came first on a connection.
 pub enum First {
     /// Nothing (or not within the time allowed): the connection is over.
@@ -90,6 +95,7 @@ fn parse(read: &[u8]) -> Parsed {
         return Parsed::Other;
     }
     let mut request = Request::new(Body::empty());
+    request.extensions_mut().insert(OwnConnection);
     *request.method_mut() = Method::GET;
     *request.version_mut() = Version::HTTP_11;
     match path.parse() {

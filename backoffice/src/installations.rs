@@ -20,6 +20,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::mpsc;
 
 use crate::errors::{parse_body, ApiError, Body};
+use crate::first_request::OwnConnection;
 use crate::state::{
     licence_available, now_ms, now_text, random_token, to_ms, Allowance, Backoffice, LocalStream,
     Message, Peer, RemoteSession,
@@ -320,6 +321,7 @@ impl Drop for StreamGuard {
 
 async fn events(
     State(state): State<Arc<Backoffice>>,
+    own_connection: Option<Extension<OwnConnection>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (token_hash, serial) = session_of(&state, &headers)?;
@@ -378,6 +380,13 @@ async fn events(
     )? {
         return Err(session_ended());
     }
+    tracing::info!(
+        "event stream of {serial} opened {}",
+        match own_connection {
+            Some(_) => "on a connection of its own",
+            None => "after another request on its connection",
+        }
+    );
     // The help desk's "VPN" comes on.
     state.publish(Message::StreamOpened { serial, stream_id });
     let stream = futures_util::stream::unfold((receiver, guard), |(mut receiver, guard)| async {

@@ -1065,6 +1065,13 @@ fn an_event_stream_is_served_first_on_a_connection_or_after_another_request() {
     let answer = read_until(&mut kept, "event: hello");
     assert!(answer.contains("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.contains("heartbeat_interval_s"), "{answer}");
+    // Which way each was served, in the log.
+    for said in [
+        "event stream of SN-1 opened on a connection of its own",
+        "event stream of SN-1 opened after another request on its connection",
+    ] {
+        office.wait_for_log(said);
+    }
 
     // A new session ends the old one: the first stream ends, its connection closes.
     let _ = office.session();

@@ -153,6 +153,14 @@ fn the_light_is_green_with_the_real_back_office_and_the_code_only_in_the_keyring
     let status = setup.status();
     assert_eq!(status["enabled"], true);
     assert_eq!(status["connection"]["reason"], serde_json::Value::Null);
+    // The engine asks for its event stream on a connection of its own, which the back
+    // office holds at the least cost (docs/scaling.md).
+    let opened = format!("event stream of {SERIAL} opened on a connection of its own");
+    assert!(
+        wait_for(SOON, || setup.backoffice.log().contains(&opened)).is_some(),
+        "{opened:?} is not in the back office's log:\n{}",
+        setup.backoffice.log()
+    );
 
     let test = setup.run(&["test-connection"]);
     let report = test.success();
