@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use axum::body::{Body, HttpBody};
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, UPGRADE};
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, Version};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -110,9 +111,8 @@ fn parse(read: &[u8]) -> Parsed {
             return Parsed::Other;
         };
         // A request with a body, or one that asks to switch protocols, is hyper's.
-        let bodied = name == axum::http::header::TRANSFER_ENCODING
-            || (name == axum::http::header::CONTENT_LENGTH && value != "0");
-        if bodied || name == axum::http::header::UPGRADE {
+        let bodied = name == TRANSFER_ENCODING || (name == CONTENT_LENGTH && value != "0");
+        if bodied || name == UPGRADE {
             return Parsed::Other;
         }
         request.headers_mut().append(name, value);
@@ -175,7 +175,12 @@ fn head(response: &Response<Body>, length: Option<u64>) -> Vec<u8> {
         status.canonical_reason().unwrap_or("")
     )
     .into_bytes();
+    // The framing and the connection's fate are this writer's to say, once.
+    let framing = [CONTENT_LENGTH, TRANSFER_ENCODING, CONNECTION];
     for (name, value) in response.headers() {
+        if framing.contains(name) {
+            continue;
+        }
         head.extend_from_slice(name.as_str().as_bytes());
         head.extend_from_slice(b": ");
         head.extend_from_slice(value.as_bytes());
@@ -315,6 +320,37 @@ mod tests {
         ] {
             assert!(matches!(parsed(other), Parsed::Other), "{other:?}");
         }
+    }
+
+    #[test]
+    fn the_head_frames_the_answer_once() {
+        let mut response = Response::new(Body::empty());
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("text/event-stream"),
+        );
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("99"));
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        let chunked = String::from_utf8(head(&response, None)).unwrap();
+        assert!(chunked.starts_with("HTTP/1.1 200 OK\r\n"), "{chunked}");
+        assert!(
+            chunked.contains("content-type: text/event-stream\r\n"),
+            "{chunked}"
+        );
+        assert!(
+            chunked.contains("transfer-encoding: chunked\r\n"),
+            "{chunked}"
+        );
+        assert!(chunked.ends_with("connection: close\r\n\r\n"), "{chunked}");
+        assert!(!chunked.contains("content-length"), "{chunked}");
+        assert!(!chunked.contains("keep-alive"), "{chunked}");
+        let sized = String::from_utf8(head(&Response::new(Body::empty()), Some(12))).unwrap();
+        assert!(sized.contains("content-length: 12\r\n"), "{sized}");
+        assert!(!sized.contains("transfer-encoding"), "{sized}");
     }
 
     #[test]

@@ -283,6 +283,7 @@ where
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout);
             let io = TokioIo::new(Rewind::new(read, io));
+            // Boxed: otherwise a held stream's future would be as large as hyper's.
             if let Err(error) = Box::pin(builder.serve_connection(io, service)).await {
                 tracing::debug!("connection ended: {error}");
             }
